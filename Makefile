@@ -1,0 +1,45 @@
+# make book: the paper (PROFILE=paper|quick|smoke). make test: lint + tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PROFILE ?= paper
+STAMP := $(VENV)/.installed
+
+.PHONY: venv book test lint format clean clean-cache bench
+
+venv: $(STAMP)
+
+# Re-runs only when a requirements file or pyproject.toml changes.
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+book: venv
+	$(BIN)/python -m lslib.grid book/grid.yml --profile $(PROFILE)
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/python -m pytest
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: venv
+	$(BIN)/pip install -q -r requirements-bench.txt
+	$(BIN)/python benchmarks/train_throughput.py
+	$(BIN)/python benchmarks/surface_vs_peers.py
+	$(BIN)/python benchmarks/hessian_vs_peers.py
+
+clean:
+	rm -rf _build book/_executed book/_results
+
+clean-cache:
+	rm -rf .cache

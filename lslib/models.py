@@ -1,0 +1,46 @@
+"""The paper's models: MLP(width) and SimpleCNN(width), as plain nn.Sequential.
+
+Both are Sequentials of parameter-free modules and Linear/Conv2d layers, with no
+BatchNorm and no dropout, so the loss landscape and Hessian are deterministic functions
+of the weights; the landscape engine and permutation alignment rely on that structure.
+"""
+
+import torch
+from torch import nn
+
+MODEL_NAMES = ("mlp", "cnn")
+
+
+def MLP(width: int = 128) -> nn.Sequential:
+    """784 -> width -> 10 with ReLU."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, width), nn.ReLU(), nn.Linear(width, 10))
+
+
+def SimpleCNN(width: int = 32) -> nn.Sequential:
+    """conv3x3(1->w) ReLU pool2, conv3x3(w->2w) ReLU pool2, fc(98w->2w) ReLU, fc(2w->10)."""
+    w = width
+    return nn.Sequential(
+        nn.Conv2d(1, w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(w, 2 * w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(2 * w * 7 * 7, 2 * w), nn.ReLU(),
+        nn.Linear(2 * w, 10),
+    )  # fmt: skip
+
+
+def build_model(name: str, width: int, seed: int | None = None) -> nn.Sequential:
+    """A fresh model; with ``seed``, its initialization is seeded without touching global RNG."""
+    if name not in MODEL_NAMES:
+        raise ValueError(f"model={name!r} is unknown; allowed: {MODEL_NAMES}")
+    if not isinstance(width, int) or isinstance(width, bool) or width < 1:
+        raise ValueError(f"width={width!r} is invalid; allowed: int >= 1")
+    make = MLP if name == "mlp" else SimpleCNN
+    if seed is None:
+        return make(width)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return make(width)
+
+
+def n_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,173 @@
+import gzip
+import hashlib
+import shutil
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+import lslib.train as T
+from lslib import cache, data
+from lslib.config import TrainConfig
+from lslib.models import build_model, n_params
+from lslib.train import converged, train, train_or_load
+
+REPO = Path(__file__).resolve().parent.parent
+SMALL = dict(subset=512, eval_subset=256, epochs=2, batch_size=64)
+
+
+def test_shipped_checksums_match_readme():
+    readme = (REPO / "data" / "README.md").read_text()
+    for name, digest in data.SHA256.items():
+        assert hashlib.sha256((data.SHIPPED / name).read_bytes()).hexdigest() == digest
+        assert f"| {name} | {digest} |" in readme
+
+
+def test_shapes_labels_and_normalization():
+    d = data.load_mnist()
+    assert d.train.x.shape == (50_000, 1, 28, 28) and d.val.x.shape == (10_000, 1, 28, 28)
+    assert d.test.x.shape == (10_000, 1, 28, 28)
+    # Known MNIST label counts: full training set and test set.
+    full = torch.cat([d.train.y, d.val.y]).bincount().tolist()
+    assert full == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert d.test.y.bincount().tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    x = torch.cat([d.train.x, d.val.x])
+    assert abs(x.mean().item()) < 1e-3 and abs(x.std().item() - 1) < 2e-3
+    # Pixels are whole bytes: de-normalizing gives k/255.
+    k = (x[:100] * data.STD + data.MEAN) * 255
+    assert torch.allclose(k, k.round(), atol=1e-3)
+
+
+def test_corrupt_or_missing_file_is_a_clear_error(tmp_path):
+    for name in data.SHA256:
+        shutil.copy(data.SHIPPED / name, tmp_path / name)
+    name = "t10k-labels-idx1-ubyte.gz"
+    with gzip.open(tmp_path / name, "wb") as f:
+        f.write(b"not mnist")
+    with pytest.raises(OSError, match=f"{name}.*corrupt.*git checkout"):
+        data.verify(tmp_path)
+    (tmp_path / name).unlink()
+    with pytest.raises(FileNotFoundError, match=f"{name}.*git checkout"):
+        data.verify(tmp_path)
+
+
+def test_parameter_counts():
+    # Closed forms: MLP 784w + w + 10w + 10; CNN from its layer shapes.
+    def cnn(w):
+        return (9 * w + w) + (9 * w * 2 * w + 2 * w) + (98 * w * 2 * w + 2 * w) + (2 * w * 10 + 10)
+
+    for w in (32, 64, 128):
+        assert n_params(build_model("mlp", w)) == 795 * w + 10
+    for w in (16, 32, 64):
+        assert n_params(build_model("cnn", w)) == cnn(w)
+    mlp128 = n_params(build_model("mlp", 128))
+    assert n_params(build_model("cnn", 16)) < mlp128 < n_params(build_model("cnn", 32))
+
+
+def test_training_lowers_loss_and_is_deterministic():
+    cfg = TrainConfig(model="mlp", width=32, optimizer="momentum", **SMALL)
+    a, b = train(cfg, progress=False), train(cfg, progress=False)
+    assert a.status == "fixed" and a.epochs == 2
+    assert a.history[1]["train_loss"] < a.history[0]["train_loss"]
+    assert a.final["val_loss"] < 2.302  # below chance-level cross-entropy ln(10)
+    for k in a.state:
+        assert torch.equal(a.state[k], b.state[k])
+
+
+def test_cnn_trains_and_snapshots():
+    cfg = TrainConfig(model="cnn", width=8, optimizer="adam", snapshot_every=4, **SMALL)
+    r = train(cfg, progress=False)
+    steps_per_epoch = 512 // 64
+    assert r.snapshot_steps == list(range(0, 2 * steps_per_epoch + 1, 4))
+    assert r.snapshots.shape == (len(r.snapshot_steps), n_params(build_model("cnn", 8)))
+    assert torch.equal(r.snapshots[-1], torch.cat([v.reshape(-1) for v in r.state.values()]))
+    assert r.final["val_loss"] < 2.302
+
+
+def test_stopping_rule():
+    assert not converged([1.0, 0.9], patience=2, rel_tol=0.01)
+    assert converged([1.0, 0.5, 0.499, 0.5], patience=2, rel_tol=0.01)
+    assert not converged([1.0, 0.5, 0.499, 0.48], patience=2, rel_tol=0.01)
+    cfg = TrainConfig(model="mlp", width=16, epochs=None, max_epochs=3, patience=1, rel_tol=0.5,
+                      **{k: v for k, v in SMALL.items() if k != "epochs"})  # fmt: skip
+    r = train(cfg, progress=False)
+    assert r.status in ("converged", "max_epochs") and 1 <= r.epochs <= 3
+    assert r.status == "max_epochs" or converged([h["val_loss"] for h in r.history], 1, 0.5)
+
+
+def test_divergence_is_recorded_not_raised():
+    cfg = TrainConfig(model="mlp", width=16, optimizer="sgd", lr=1e6, **SMALL)
+    r = train(cfg, progress=False)
+    assert r.status == "diverged"
+
+
+def test_cache_hit_returns_identical_result_without_training(monkeypatch):
+    cfg = TrainConfig(model="mlp", width=8, **SMALL)
+    calls = []
+    monkeypatch.setattr(T, "train", lambda c: calls.append(c) or train(c, progress=False))
+    a = train_or_load(cfg)
+    b = train_or_load(cfg)
+    assert len(calls) == 1
+    assert a.history == b.history and all(torch.equal(a.state[k], b.state[k]) for k in a.state)
+    meta = cache.meta("train", cfg, ("config", "data", "models", "params", "train"))
+    assert meta["torch"] == torch.__version__ and meta["device"] == "cpu" and meta["wall_s"] > 0
+
+
+def test_corrupted_entry_is_recomputed(monkeypatch):
+    cfg = TrainConfig(model="mlp", width=9, **SMALL)
+    a = train_or_load(cfg)
+    key = cache.key_of(
+        "train", cfg, cache.fingerprint("config", "data", "models", "params", "train")
+    )
+    path = cache.cache_dir() / "train" / f"{key}.pt"
+    path.write_bytes(path.read_bytes()[:100])  # truncate
+    before = cache.stats.corrupt
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        b = train_or_load(cfg)
+    assert cache.stats.corrupt == before + 1 and any("unreadable" in str(x.message) for x in w)
+    assert all(torch.equal(a.state[k], b.state[k]) for k in a.state)
+
+
+def test_fingerprint_ignores_comments_and_docstrings(tmp_path):
+    src = "def f(x):\n    '''doc'''\n    return x + 1  # comment\n"
+    other = "def f(x):\n    # another comment\n    return x + 1\n"
+    changed = "def f(x):\n    return x + 2\n"
+    import ast
+
+    dump = lambda s: ast.dump(cache._strip_docstrings(ast.parse(s)))
+    assert dump(src) == dump(other) != dump(changed)
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        (dict(model="resnet"), "model"),
+        (dict(optimizer="rmsprop"), "optimizer"),
+        (dict(width=0), "width"),
+        (dict(lr=0.0), "lr"),
+        (dict(lr=-1.0), "lr"),
+        (dict(epochs=0), "epochs"),
+        (dict(widht=3), "widht"),
+    ],
+)
+def test_bad_input_is_a_clear_error_before_compute(kwargs, field):
+    before = sorted(cache.cache_dir().rglob("*.pt")) if cache.cache_dir().exists() else []
+    with pytest.raises(ValueError, match=field):
+        train_or_load(TrainConfig(**kwargs))
+    after = sorted(cache.cache_dir().rglob("*.pt")) if cache.cache_dir().exists() else []
+    assert before == after
+
+
+def test_environment_yml_mirrors_requirements():
+    reqs = [
+        line.strip()
+        for line in (REPO / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    env = yaml.safe_load((REPO / "environment.yml").read_text())
+    pip = next(d for d in env["dependencies"] if isinstance(d, dict))["pip"]
+    assert sorted(p for p in pip if not p.startswith("-e")) == sorted(reqs)
+    assert "python=3.11" in env["dependencies"]
