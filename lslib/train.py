@@ -59,6 +59,18 @@ def fast_layout(model: nn.Module, device) -> torch.memory_format:
     return torch.channels_last if has_conv and str(device) == "cpu" else torch.contiguous_format
 
 
+def as_layout(t: torch.Tensor, layout: torch.memory_format) -> torch.Tensor:
+    """``t`` with canonical strides for ``layout`` (4-D tensors only).
+
+    ``Tensor.contiguous(memory_format=channels_last)`` returns a 1-channel tensor as it is
+    (it already counts as channels-last), and oneDNN then picks the slow layout for the
+    whole network; an explicit copy gives the strides it recognizes.
+    """
+    if t.dim() != 4 or layout == torch.contiguous_format:
+        return t
+    return torch.empty_like(t, memory_format=layout).copy_(t)
+
+
 def make_optimizer(name: str, params, lr: float, momentum: float = 0.9):
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr)

@@ -1,0 +1,219 @@
+"""The landscape engine and the Hessian, against independent references on tiny models."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lslib import directions as D
+from lslib import hessian as H
+from lslib import landscape as L
+from lslib.models import build_model
+from lslib.params import evaluate, params_of
+
+
+def snapshot(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}, model.training
+
+
+def assert_unchanged(model, snap):
+    state, training = snap
+    now = model.state_dict()
+    assert all(torch.equal(now[k], v) for k, v in state.items()) and model.training == training
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(64, 1, 28, 28, generator=g), torch.randint(0, 10, (64,), generator=g)
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_filter_normalization(name):
+    p = params_of(build_model(name, 4, seed=0))
+    d = D.random_direction(p, seed=1, norm="filter", bias="ignore")
+    for k, w in p.items():
+        if w.dim() <= 1:
+            assert torch.count_nonzero(d[k]) == 0
+        else:
+            rows_d, rows_w = d[k].reshape(len(w), -1), w.reshape(len(w), -1)
+            torch.testing.assert_close(rows_d.norm(dim=1), rows_w.norm(dim=1), rtol=1e-5, atol=0)
+    db = D.random_direction(p, seed=1, norm="filter", bias="filter")
+    for k, w in p.items():
+        if w.dim() == 1:
+            torch.testing.assert_close(db[k].abs(), w.abs(), rtol=1e-5, atol=1e-7)
+
+
+def test_directions_are_gaussian_seeded_and_normalized_by_layer_and_model():
+    p = params_of(build_model("mlp", 64, seed=0))
+    raw = D.gaussian_like(p, seed=3)
+    flat = torch.cat([v.reshape(-1) for v in raw.values()])
+    five_sigma = 5 / flat.numel() ** 0.5  # U[0, 1] draws (mean 0.5) would fail by far
+    assert abs(flat.mean()) < five_sigma and abs(flat.std() - 1) < 0.01
+    assert all(torch.equal(raw[k], D.gaussian_like(p, seed=3)[k]) for k in p)
+    assert not torch.equal(raw["1.weight"], D.gaussian_like(p, seed=4)["1.weight"])
+    lay = D.normalize(raw, p, "layer", "filter")
+    for k in p:
+        torch.testing.assert_close(lay[k].norm(), p[k].norm(), rtol=1e-5, atol=0)
+    mod = D.normalize(raw, p, "model", "filter")
+    torch.testing.assert_close(
+        torch.sqrt(sum(v.pow(2).sum() for v in mod.values())),
+        torch.sqrt(sum(v.pow(2).sum() for v in p.values())), rtol=1e-5, atol=0)  # fmt: skip
+
+
+def test_orthogonalization_after_normalization():
+    p = params_of(build_model("mlp", 8, seed=0))
+    d1, d2 = D.random_plane(p, seed=0, orthogonal=True)
+    assert abs(float(D.dot(d1, d2))) < 1e-4 * float(D.dot(d1, d1))
+    rows = d1["1.weight"].norm(dim=1)
+    torch.testing.assert_close(rows, p["1.weight"].norm(dim=1), rtol=1e-5, atol=0)
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_surface_centre_is_the_plain_loss_and_points_are_exact(name, tiny_data):
+    x, y = tiny_data
+    model = build_model(name, 4, seed=0)
+    before = snapshot(model)
+    p = params_of(model)
+    d1, d2 = D.random_plane(p, seed=0)
+    pl = L.plane(model, d1, d2, x, y, nx=5, ny=3, progress=False)
+    assert pl.loss.shape == (3, 5)
+    centre, acc = evaluate(model, p, x, y)
+    assert pl.loss[1, 2] == pytest.approx(centre, rel=1e-5) and pl.acc[1, 2] == acc
+    a, b = pl.xs[4], pl.ys[0]
+    ref, _ = evaluate(model, {k: p[k] + a * d1[k] + b * d2[k] for k in p}, x, y)
+    assert pl.loss[0, 4] == pytest.approx(ref, rel=1e-5)
+    assert_unchanged(model, before)
+
+
+class Linear(nn.Module):
+    """y_hat = w . x: with squared loss, the loss on the plane is an analytic quadratic."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(n))
+
+    def forward(self, x):
+        return x @ self.w
+
+
+def test_non_square_grid_lands_on_the_right_axes():
+    torch.manual_seed(0)
+    n = 3
+    model = Linear(n)
+    x = torch.eye(n)  # loss(w) = mean_i (w_i - t_i)^2 with targets t
+    t = torch.tensor([1.0, -2.0, 0.5])
+    mse = lambda out, y, reduction: F.mse_loss(out, y, reduction=reduction)
+    d1 = {"w": torch.tensor([1.0, 0.0, 0.0])}
+    d2 = {"w": torch.tensor([0.0, 1.0, 0.0])}
+    pl = L.plane(model, d1, d2, x, t, nx=7, ny=4, xspan=(-1.0, 2.0), yspan=(-3.0, 0.0),
+                 loss_fn=mse, progress=False)  # fmt: skip
+    A, B = np.meshgrid(pl.xs, pl.ys)
+    expected = ((A - 1.0) ** 2 + (B + 2.0) ** 2 + 0.5**2) / 3
+    assert pl.loss.shape == (4, 7)
+    np.testing.assert_allclose(pl.loss, expected, rtol=1e-6)
+
+
+def test_no_drift_points_match_direct_evaluation_everywhere(tiny_data):
+    x, y = tiny_data
+    model = build_model("mlp", 8, seed=1)
+    p = params_of(model)
+    d = D.random_direction(p, seed=2)
+    ev = L.line(model, d, x, y, steps=41, span=2.0, progress=False)
+    for i in (0, 17, 40):
+        ref, _ = evaluate(model, {k: p[k] + ev.coords[i, 0] * d[k] for k in p}, x, y)
+        assert ev.loss[i] == pytest.approx(ref, rel=1e-5)
+
+
+def test_nonfinite_points_are_nan_and_counted(tiny_data):
+    x, y = tiny_data
+    model = build_model("mlp", 8, seed=1)
+    d = D.random_direction(params_of(model), seed=2)
+    ev = L.evaluate_points(model, [d], np.array([[0.0], [1e30], [np.inf]]), x, y, progress=False)
+    assert np.isfinite(ev.loss[0]) and ev.nonfinite == 2 and np.isnan(ev.loss[1:]).all()
+
+
+def test_bad_input_is_rejected_before_compute(tiny_data):
+    x, y = tiny_data
+    model = build_model("mlp", 8, seed=1)
+    p = params_of(model)
+    d = D.random_direction(p, seed=2)
+    with pytest.raises(ValueError, match="shape"):
+        L.line(model, D.random_direction(params_of(build_model("mlp", 9)), 0), x, y)
+    with pytest.raises(ValueError, match="steps"):
+        L.line(model, d, x, y, steps=1)
+    with pytest.raises(ValueError, match="range"):
+        L.line(model, d, x, y, span=0.0)
+    with pytest.raises(ValueError, match="range"):
+        L.plane(model, d, d, x, y, xspan=(1.0, -1.0))
+    with pytest.raises(ValueError, match="empty"):
+        L.line(model, d, x[:0], y[:0])
+    with pytest.raises(ValueError, match="k="):
+        H.top_eigen(H.HVP(model, x, y), k=sum(v.numel() for v in p.values()))
+    with pytest.raises(ValueError, match="empty"):
+        H.HVP(model, x[:0], y[:0])
+    with pytest.raises(ValueError, match="norm"):
+        D.random_direction(p, 0, norm="unit")
+
+
+def dense_hessian(model, x, y):
+    p = {k: v.detach().double() for k, v in model.named_parameters()}
+    keys = list(p)
+    flat = torch.cat([p[k].reshape(-1) for k in keys])
+
+    def f(v):
+        from lslib.params import unflatten
+
+        out = torch.func.functional_call(model, unflatten(v, p), (x,))
+        return F.cross_entropy(out, y)
+
+    return torch.autograd.functional.hessian(f, flat)
+
+
+@pytest.mark.parametrize("name,method", [("mlp", "graph"), ("mlp", "func"), ("cnn", "graph")])
+def test_hvp_and_top3_match_dense_hessian(name, method, tiny_data):
+    x, y = tiny_data
+    model = build_model(name, 2, seed=0).double()
+    xd = x.double()
+    before = snapshot(model)
+    Hd = dense_hessian(model, xd, y)
+    hvp = H.HVP(model, xd, y, method=method)
+    v = torch.randn(hvp.n, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(hvp(v), Hd @ v, rtol=1e-8, atol=1e-10)
+    e = H.top_eigen(hvp, k=3, tol=1e-12)
+    ref = torch.linalg.eigvalsh(Hd).flip(0)[:3].numpy()
+    np.testing.assert_allclose(e.values, ref, rtol=1e-6)
+    assert (e.residuals < 1e-5).all() and e.hvps > 0
+    assert_unchanged(model, before)
+
+
+def test_trace_and_density_against_dense_hessian(tiny_data):
+    x, y = tiny_data
+    model = build_model("mlp", 2, seed=0).double()
+    xd = x.double()
+    Hd = dense_hessian(model, xd, y)
+    hvp = H.HVP(model, xd, y)
+    est, se = H.hutchinson_trace(hvp, samples=200, seed=0)
+    assert abs(est - float(torch.trace(Hd))) < 4 * se
+    # Full-length Lanczos reproduces the spectrum: Ritz values = eigenvalues.
+    slq = H.spectral_density(hvp, steps=hvp.n, runs=1)
+    eig = torch.linalg.eigvalsh(Hd).numpy()
+    big = slq["nodes"][0][np.argsort(slq["nodes"][0])[-3:]]
+    np.testing.assert_allclose(np.sort(big), eig[-3:], rtol=1e-6)
+    assert slq["weights"][0].sum() == pytest.approx(1.0)
+    grid = np.linspace(eig.min() - 1, eig.max() + 1, 2001)
+    dens = H.density_on(slq, grid, sigma=0.05)
+    assert np.trapezoid(dens, grid) == pytest.approx(1.0, rel=1e-3)
+
+
+def test_eigenvalue_stats_shapes_and_reproducibility(tiny_data):
+    x, y = tiny_data
+    model = build_model("mlp", 4, seed=0)
+    s = H.eigenvalue_stats(model, x, y, n_batches=3, batch_size=16, k=2)
+    assert s["values"].shape == (3, 2) and (s["values"][:, 0] >= s["values"][:, 1]).all()
+    np.testing.assert_allclose(s["mean"], s["values"].mean(0))
+    s2 = H.eigenvalue_stats(model, x, y, n_batches=3, batch_size=16, k=2)
+    np.testing.assert_allclose(s["values"], s2["values"], rtol=1e-5)
+    with pytest.raises(ValueError, match="batches"):
+        H.eigenvalue_stats(model, x, y, n_batches=5, batch_size=16)
