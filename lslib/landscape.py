@@ -30,6 +30,8 @@ from lslib.train import as_layout, fast_layout
 # Use the precomputed first layer when its fan-in exceeds this many multiply-adds per
 # direction and output element (the cost of combining the precomputed outputs).
 FAN_IN_PER_DIRECTION = 16
+# Points whose first-layer activations are processed at once: small enough to stay in cache.
+GROUP_FLOATS = 2**20
 
 
 @dataclass(frozen=True)
@@ -60,18 +62,28 @@ class Plane:
         return int(np.isnan(self.loss).sum())
 
 
+# Modules that act elementwise (in eval mode), so they commute with any memory layout.
+ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.SiLU, nn.ELU, nn.Identity,
+               nn.Dropout)  # fmt: skip
+
+
 def _split_first_layer(model: nn.Module, k: int):
-    """(prefix, layer, tail, layer_name) if the first-layer shortcut applies, else None."""
+    """(prefix, layer, tail, layer_name) if the first-layer shortcut applies, else None.
+
+    It applies to an nn.Sequential whose first parametric layer is a Linear or Conv2d with
+    fan-in >= FAN_IN_PER_DIRECTION * k, preceded only by parameter-free modules and
+    followed by a Flatten-free stack of Linear layers and elementwise activations (an MLP).
+    """
     if not isinstance(model, nn.Sequential):
         return None
     for i, m in enumerate(model):
         if any(True for _ in m.parameters()):
-            if not isinstance(m, nn.Linear | nn.Conv2d):
+            if not isinstance(m, nn.Linear) or m.weight.shape[1] < FAN_IN_PER_DIRECTION * max(k, 1):
                 return None
-            fan_in = m.weight[0].numel()
-            if fan_in < FAN_IN_PER_DIRECTION * max(k, 1):
+            tail = model[i + 1 :]
+            if not all(isinstance(t, (nn.Linear, *ELEMENTWISE)) for t in tail):
                 return None
-            return model[:i], m, model[i + 1 :], list(model._modules)[i]
+            return model[:i], m, tail, list(model._modules)[i]
     return None
 
 
@@ -125,15 +137,38 @@ def evaluate_points(
     with eval_mode(model):
         for s in range(0, len(y), chunk):
             xb, yb = to(x[s : s + chunk]), y[s : s + chunk]
-            for p, out in enumerate(_logits_per_point(model, split, origin, dirs, coords, xb)):
-                loss_sum[p] += float(loss_fn(out, yb, reduction="sum"))
-                # accuracy only means something for class scores and integer labels
-                correct[p] += int((out.argmax(1) == yb).sum()) if out.dim() == 2 else np.nan
-                bar.update()
+            for idx, out, dim in _logits(model, split, origin, dirs, coords, xb):
+                loss, hit = _loss_and_hits(out, dim, yb, loss_fn)
+                loss_sum[idx] += loss.double().cpu().numpy()
+                correct[idx] += hit
+                bar.update(len(idx))
     bar.close()
     loss = loss_sum / len(y)
     loss[~np.isfinite(loss)] = np.nan
     return Evaluation(coords, loss, correct / len(y))
+
+
+def _loss_and_hits(out, dim, y, loss_fn):
+    """Summed loss (G,) and correct counts (G,) per point; logits' class axis is ``dim``.
+
+    Cross-entropy is computed as logsumexp - target logit along ``dim`` (several times
+    faster than F.cross_entropy on a strided layout); a point counts as correct when the
+    target's logit is the maximum. Other losses get (G * n, classes) and their own
+    reduction; accuracy is NaN unless the output has a class axis.
+    """
+    if out.dim() != 3:  # regression-style output: (G, n)
+        flat = loss_fn(out.flatten(0, 1), y.repeat(len(out)), reduction="none")
+        return flat.view(len(out), -1).sum(1), np.full(len(out), np.nan)
+    top = out.amax(dim, keepdim=True)
+    target = out.gather(dim, y.view((1, 1, -1) if dim == 1 else (1, -1, 1)).expand(
+        (len(out), 1, -1) if dim == 1 else (len(out), -1, 1)))  # fmt: skip
+    hits = (target >= top).flatten(1).sum(1).cpu().numpy()
+    if loss_fn is F.cross_entropy:
+        lse = (out - top).exp_().sum(dim, keepdim=True).log_().add_(top)
+        return (lse - target).flatten(1).sum(1), hits
+    logits = out.transpose(1, 2) if dim == 1 else out
+    flat = loss_fn(logits.flatten(0, 1), y.repeat(len(out)), reduction="none")
+    return flat.view(len(out), -1).sum(1), hits
 
 
 def _point(origin, dirs, c, keys):
@@ -147,24 +182,53 @@ def _point(origin, dirs, c, keys):
     return out
 
 
-def _logits_per_point(model, split, origin, dirs, coords, xb):
-    """Yield the logits at each point for the batch ``xb``."""
-    if split is None:
-        for c in coords:
-            yield functional_call(model, _point(origin, dirs, c, origin.keys()), (xb,))
+def _logits(model, split, origin, dirs, coords, xb):
+    """Yield (point indices, logits, class dim) for the batch ``xb``, over all points.
+
+    Logits are (G, n, classes) (class dim 2) or features-major (G, classes, n) (class dim 1).
+    """
+    if split is None:  # generic path: one functional forward per point
+        for i, c in enumerate(coords):
+            yield (
+                [i],
+                functional_call(model, _point(origin, dirs, c, origin.keys()), (xb,))[None],
+                2,
+            )
         return
     prefix, layer, tail, name = split
     h = prefix(xb)
     sub = lambda p: {k.split(".", 1)[1]: v for k, v in p.items() if k.startswith(f"{name}.")}
-    z0 = functional_call(layer, sub(origin), (h,))
-    zs = [functional_call(layer, sub(d), (h,)) for d in dirs]
-    tail_keys = [k for k in origin if not k.startswith(f"{name}.")]
-    for c in coords:
-        z = z0.clone()
-        for cj, zj in zip(c, zs, strict=True):
-            if cj != 0:
-                z.add_(zj, alpha=float(cj))
-        yield functional_call(tail, _point(origin, dirs, c, tail_keys), (z,))
+    # Features-major layout (features, n): the batched products below are then (out, in) @
+    # (in, n), which oneDNN/MKL run ~4x faster than (n, in) @ (in, out) for few outputs.
+    z0 = functional_call(layer, sub(origin), (h,)).T.contiguous()
+    zs = torch.stack([functional_call(layer, sub(d), (h,)).T for d in dirs]).flatten(1)
+    basis = [(m, _stack(origin, dirs, m, f"{i}.")) for i, m in tail.named_children()]
+    group = max(1, min(len(coords), int(GROUP_FLOATS // max(z0.numel(), 1))))
+    for g in range(0, len(coords), group):
+        c = torch.as_tensor(coords[g : g + group], dtype=z0.dtype, device=z0.device)
+        a = torch.addmm(z0.reshape(1, -1), c, zs).view(len(c), *z0.shape)  # (G, features, n)
+        for m, b in basis:
+            if b is None:
+                a = a.relu_() if isinstance(m, nn.ReLU) else m(a)  # elementwise
+            else:
+                w0, wd, b0, bd, shape = b
+                w = torch.addmm(w0, c, wd).view(len(c), *shape)
+                bias = torch.addmm(b0, c, bd).unsqueeze(2) if b0 is not None else 0
+                a = torch.baddbmm(bias, w, a) if b0 is not None else torch.bmm(w, a)
+        yield list(range(g, g + len(c))), a, 1
+
+
+def _stack(origin, dirs, module, prefix):
+    """For a Linear: flattened weight/bias at the origin and stacked over directions."""
+    if not isinstance(module, nn.Linear):
+        return None
+    w0 = origin[prefix + "weight"].reshape(1, -1)
+    wd = torch.stack([d[prefix + "weight"].reshape(-1) for d in dirs])
+    if module.bias is None:
+        return w0, wd, None, None, module.weight.shape
+    b0 = origin[prefix + "bias"].reshape(1, -1)
+    bd = torch.stack([d[prefix + "bias"] for d in dirs])
+    return w0, wd, b0, bd, module.weight.shape
 
 
 def _grid_axis(steps: int, span, name: str) -> np.ndarray:

@@ -1,0 +1,72 @@
+"""A 21x21 filter-normalized loss plane on 1,000 training images: lslib vs loss-landscapes.
+
+Side by side in one run, for MLP-128 and SimpleCNN-32:
+  - lslib: directions + ``lslib.landscape.plane`` (eval mode, exact points, caller's model untouched);
+  - loss-landscapes 3.0.6: ``random_plane(model, Loss(...), steps=21, normalization='filter',
+    deepcopy_model=True)``;
+  - the floor: 441 plain forward passes of the same model on the same images, under
+    inference mode, in the faster of the two memory layouts, with no weight updates.
+Prints the wall times and the ratios.
+
+Usage: python benchmarks/surface_vs_peers.py [--models MLP-128 SimpleCNN-32]
+"""
+
+import argparse
+
+import loss_landscapes
+import torch
+import torch.nn.functional as F
+from common import data, timed, trained
+from loss_landscapes.metrics import Loss
+
+from lslib import directions as D
+from lslib import landscape as L
+from lslib.params import params_of
+
+STEPS, N = 21, 1000
+
+
+def floor(model, x):
+    times = []
+    for layout in (torch.contiguous_format, torch.channels_last):
+        m = model.to(memory_format=layout)
+        xl = torch.empty_like(x, memory_format=layout).copy_(x)
+
+        @torch.inference_mode()
+        def run(m=m, xl=xl):
+            for _ in range(STEPS * STEPS):
+                m(xl)
+
+        times.append(timed(run)[1])
+    model.to(memory_format=torch.contiguous_format)
+    return min(times)
+
+
+def main(names):
+    d = data()
+    x, y = d.train.x[:N], d.train.y[:N]
+    print(
+        f"{STEPS}x{STEPS} plane, {N} images, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
+    for name in names:
+        model = trained(name).eval()
+
+        def ours():
+            p = params_of(model)
+            d1, d2 = D.random_plane(p, seed=0)
+            return L.plane(model, d1, d2, x, y, nx=STEPS, ny=STEPS, progress=False)
+
+        metric = Loss(F.cross_entropy, x, y)
+        peer = lambda: loss_landscapes.random_plane(model, metric, distance=1, steps=STEPS,
+                                                    normalization="filter", deepcopy_model=True)  # fmt: skip
+        _, t_ours = timed(ours)
+        _, t_peer = timed(peer)
+        t_floor = floor(model, x)
+        print(f"{name}: lslib {t_ours:7.2f} s | loss-landscapes {t_peer:7.2f} s | floor {t_floor:7.2f} s"
+              f" | loss-landscapes/lslib {t_peer / t_ours:6.2f}x | lslib/floor {t_ours / t_floor:5.2f}x")  # fmt: skip
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="+", default=["MLP-128", "SimpleCNN-32"])
+    main(ap.parse_args().models)

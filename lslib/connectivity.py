@@ -1,0 +1,210 @@
+"""Mode connectivity: linear interpolation, barriers, permutation alignment, Bezier curves.
+
+- Barrier (Frankle et al. 2020): max over a in [0, 1] of L(theta(a)) - ((1-a) L_A + a L_B)
+  with theta(a) = (1-a) theta_A + a theta_B; the relative barrier divides it by the mean
+  endpoint loss, so models with different endpoint losses can be compared.
+- Weight matching (Ainsworth et al. 2023, "Git Re-Basin", Algorithm 1): permute the hidden
+  units / channels of B to maximize sum_l <W_l^A, P_l W_l^B P_{l-1}^T>, one layer at a time
+  with ``scipy.optimize.linear_sum_assignment``, until no permutation changes. The result
+  computes exactly the same function as B.
+- Quadratic Bezier curve (Garipov et al. 2018): phi(t) = (1-t)^2 A + 2t(1-t) M + t^2 B with
+  the middle M trained on the expected loss over t ~ U(0, 1) (one t per mini-batch).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.optimize import linear_sum_assignment
+from torch import nn
+
+from lslib.landscape import Evaluation, evaluate_points
+from lslib.params import Params, eval_mode, forward
+
+# ---------------------------------------------------------------- interpolation, barrier
+
+
+def check_same_architecture(a: Params, b: Params) -> None:
+    if list(a) != list(b) or any(a[k].shape != b[k].shape for k in a):
+        shapes = lambda p: {k: tuple(v.shape) for k, v in p.items()}
+        raise ValueError(
+            f"endpoints have different architectures or widths: {shapes(a)} vs {shapes(b)}"
+        )
+
+
+def interpolate(model: nn.Module, a: Params, b: Params, x, y, alphas=None, **kw) -> Evaluation:
+    """Loss and accuracy at (1-a) theta_A + a theta_B for each a (default 25 points in [0, 1])."""
+    check_same_architecture(a, b)
+    alphas = np.linspace(0, 1, 25) if alphas is None else np.asarray(alphas, dtype=np.float64)
+    if alphas.ndim != 1 or len(alphas) < 1:
+        raise ValueError(f"alphas must be a non-empty 1-D sequence, got shape {alphas.shape}")
+    delta = {k: b[k] - a[k] for k in a}
+    return evaluate_points(model, [delta], alphas[:, None], x, y, origin=a, **kw)
+
+
+def barrier(alphas, losses) -> dict:
+    """Barrier height, relative barrier and where it peaks, over the points with a in [0, 1].
+
+    The endpoints' losses are the values at a = 0 and a = 1, which must be among ``alphas``.
+    """
+    alphas, losses = np.asarray(alphas, dtype=np.float64), np.asarray(losses, dtype=np.float64)
+    i0, i1 = np.flatnonzero(np.isclose(alphas, 0)), np.flatnonzero(np.isclose(alphas, 1))
+    if not len(i0) or not len(i1):
+        raise ValueError("alphas must include 0 and 1 (the endpoints)")
+    la, lb = losses[i0[0]], losses[i1[0]]
+    inside = (alphas >= 0) & (alphas <= 1)
+    gap = losses[inside] - ((1 - alphas[inside]) * la + alphas[inside] * lb)
+    j = int(np.nanargmax(gap))
+    height = float(max(gap[j], 0.0))
+    return {"height": height, "relative": height / ((la + lb) / 2), "alpha": float(alphas[inside][j]),
+            "loss_a": float(la), "loss_b": float(lb)}  # fmt: skip
+
+
+# ---------------------------------------------------------------- permutation alignment
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A parametric layer of a Sequential: its parameter prefix and how its input axis
+    relates to the previous layer's output units (``spatial`` > 1 after a Flatten of
+    channels: each unit owns a block of ``spatial`` consecutive inputs)."""
+
+    prefix: str
+    spatial: int
+
+
+def perm_spec(model: nn.Module) -> list[Layer]:
+    """The chain of Linear/Conv2d layers of a Sequential whose hidden units can be permuted."""
+    if not isinstance(model, nn.Sequential):
+        raise ValueError("permutation alignment needs an nn.Sequential of Linear/Conv2d layers")
+    allowed = (nn.Linear, nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.Flatten, nn.Identity,
+               nn.Tanh, nn.GELU, nn.LeakyReLU)  # fmt: skip
+    layers, prev_out = [], None
+    for name, m in model.named_children():
+        if not isinstance(m, allowed):
+            raise ValueError(
+                f"layer {name!r} ({type(m).__name__}) is not supported by weight matching"
+            )
+        if isinstance(m, nn.Linear | nn.Conv2d):
+            n_in = m.weight.shape[1]
+            spatial = n_in // prev_out if (isinstance(m, nn.Linear) and prev_out) else 1
+            layers.append(Layer(f"{name}.", spatial))
+            prev_out = m.weight.shape[0]
+    return layers
+
+
+def _w(p: Params, layer: Layer) -> torch.Tensor:
+    return p[layer.prefix + "weight"]
+
+
+def _in_view(w: torch.Tensor, spatial: int) -> torch.Tensor:
+    """Weight as (in_units, out, rest): the axis a previous layer's permutation acts on."""
+    out = w.shape[0]
+    w = w.reshape(out, -1, spatial, *w.shape[2:]) if spatial > 1 else w
+    return w.transpose(0, 1).reshape(w.shape[1], -1)
+
+
+def permute(p: Params, model: nn.Module, perms: list[torch.Tensor]) -> Params:
+    """Apply hidden-unit permutations (one per hidden layer) to weights ``p``; same function."""
+    spec = perm_spec(model)
+    out = dict(p)
+    for i, layer in enumerate(spec):
+        w = out[layer.prefix + "weight"]
+        if i < len(spec) - 1:  # output units
+            w = w[perms[i]]
+            if layer.prefix + "bias" in out:
+                out[layer.prefix + "bias"] = out[layer.prefix + "bias"][perms[i]]
+        if i > 0:  # input units, in blocks of `spatial` after a Flatten
+            s = layer.spatial
+            if s > 1:
+                w = w.reshape(w.shape[0], -1, s)[:, perms[i - 1]].reshape(w.shape[0], -1)
+            else:
+                w = w[:, perms[i - 1]]
+        out[layer.prefix + "weight"] = w.contiguous()
+    return out
+
+
+def weight_matching(model: nn.Module, a: Params, b: Params, max_iter: int = 100, seed: int = 0):
+    """Permutations of B's hidden units that best match A (Git Re-Basin weight matching).
+
+    Returns (permutations, B permuted). The permuted B computes exactly the same function as B.
+    """
+    check_same_architecture(a, b)
+    spec = perm_spec(model)
+    sizes = [_w(a, layer).shape[0] for layer in spec[:-1]]
+    perms = [torch.arange(n) for n in sizes]
+    rng = np.random.default_rng(seed)
+    for _ in range(max_iter):
+        changed = False
+        for i in rng.permutation(len(sizes)):
+            cost = _cost(a, b, spec, perms, i)
+            _, col = linear_sum_assignment(cost.double().cpu().numpy(), maximize=True)
+            new = torch.as_tensor(col)
+            if not torch.equal(new, perms[i]):
+                old_score = cost[torch.arange(sizes[i]), perms[i]].sum()
+                if cost[torch.arange(sizes[i]), new].sum() > old_score + 1e-12:
+                    perms[i], changed = new, True
+        if not changed:
+            break
+    return perms, permute(b, model, perms)
+
+
+def _cost(a, b, spec, perms, i) -> torch.Tensor:
+    """C[r, c] = similarity of A's unit r and B's unit c, with B's other layers permuted."""
+    la, nxt = spec[i], spec[i + 1]
+    wb = _w(b, la)
+    if i > 0:  # B's inputs to this layer follow the previous permutation
+        s = la.spatial
+        wb = (
+            wb.reshape(wb.shape[0], -1, s)[:, perms[i - 1]].reshape(wb.shape)
+            if s > 1
+            else wb[:, perms[i - 1]]
+        )
+    cost = _w(a, la).reshape(len(wb), -1) @ wb.reshape(len(wb), -1).T
+    if la.prefix + "bias" in a:
+        cost = cost + a[la.prefix + "bias"][:, None] * b[la.prefix + "bias"][None, :]
+    wn = _w(b, nxt)
+    if i + 1 < len(spec) - 1:  # B's outputs of the next layer follow its permutation
+        wn = wn[perms[i + 1]]
+    cost = cost + _in_view(_w(a, nxt), nxt.spatial) @ _in_view(wn, nxt.spatial).T
+    return cost
+
+
+# ---------------------------------------------------------------- Bezier curve
+
+
+def bezier_coeffs(ts) -> np.ndarray:
+    """Coefficients of phi(t) = A + 2t(1-t)(M - A) + t^2 (B - A) on the directions (M-A, B-A)."""
+    ts = np.asarray(ts, dtype=np.float64)
+    return np.stack([2 * ts * (1 - ts), ts**2], 1)
+
+
+def train_bezier(model: nn.Module, a: Params, b: Params, x, y, epochs: int = 2, lr: float = 0.01,
+                 momentum: float = 0.9, batch_size: int = 128, seed: int = 0) -> Params:  # fmt: skip
+    """Train the middle point M of a quadratic Bezier curve from A to B (starts at (A+B)/2)."""
+    check_same_architecture(a, b)
+    if epochs < 1:
+        raise ValueError(f"epochs={epochs!r} is invalid; allowed: int >= 1")
+    mid = {k: ((a[k] + b[k]) / 2).clone().requires_grad_() for k in a}
+    opt = torch.optim.SGD(mid.values(), lr=lr, momentum=momentum)
+    gen = torch.Generator().manual_seed(seed)
+    with eval_mode(model):
+        for _ in range(epochs):
+            for idx in torch.randperm(len(y), generator=gen).split(batch_size):
+                t = float(torch.rand((), generator=gen))
+                p = {k: (1 - t) ** 2 * a[k] + 2 * t * (1 - t) * mid[k] + t**2 * b[k] for k in a}
+                idx = idx.to(x.device)
+                loss = F.cross_entropy(forward(model, p, x[idx]), y[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    return {k: v.detach() for k, v in mid.items()}
+
+
+def curve(model: nn.Module, a: Params, mid: Params, b: Params, x, y, ts=None, **kw) -> Evaluation:
+    """Loss and accuracy along the Bezier curve at ``ts`` (default 25 points in [0, 1])."""
+    ts = np.linspace(0, 1, 25) if ts is None else np.asarray(ts, dtype=np.float64)
+    dirs = [{k: mid[k] - a[k] for k in a}, {k: b[k] - a[k] for k in a}]
+    ev = evaluate_points(model, dirs, bezier_coeffs(ts), x, y, origin=a, **kw)
+    return Evaluation(ts[:, None], ev.loss, ev.acc)
