@@ -62,7 +62,7 @@ def main():
         print(f"{name}: float64 reference {np.array2string(ref, precision=6)}")
         rows = {}
         for label, fn in (("lslib", lslib_top3), ("PyHessian", pyhessian_top3)):
-            (vals, hvps), t = timed(lambda fn=fn: fn(copy.deepcopy(model), x, y))
+            (vals, hvps), t = timed(lambda fn=fn, m=model: fn(copy.deepcopy(m), x, y))
             err = np.abs(np.sort(vals)[::-1] - ref) / np.abs(ref)
             rows[label] = t
             print(f"  {label:9s} values {np.array2string(np.sort(vals)[::-1], precision=6)} "

@@ -49,21 +49,25 @@ def main(names):
         f"{STEPS}x{STEPS} plane, {N} images, torch {torch.__version__}, {torch.get_num_threads()} threads"
     )
     for name in names:
-        model = trained(name).eval()
+        bench(name, x, y)
 
-        def ours():
-            p = params_of(model)
-            d1, d2 = D.random_plane(p, seed=0)
-            return L.plane(model, d1, d2, x, y, nx=STEPS, ny=STEPS, progress=False)
 
-        metric = Loss(F.cross_entropy, x, y)
-        peer = lambda: loss_landscapes.random_plane(model, metric, distance=1, steps=STEPS,
-                                                    normalization="filter", deepcopy_model=True)  # fmt: skip
-        _, t_ours = timed(ours)
-        _, t_peer = timed(peer)
-        t_floor = floor(model, x)
-        print(f"{name}: lslib {t_ours:7.2f} s | loss-landscapes {t_peer:7.2f} s | floor {t_floor:7.2f} s"
-              f" | loss-landscapes/lslib {t_peer / t_ours:6.2f}x | lslib/floor {t_ours / t_floor:5.2f}x")  # fmt: skip
+def bench(name, x, y):
+    model = trained(name).eval()
+
+    def ours():
+        p = params_of(model)
+        d1, d2 = D.random_plane(p, seed=0)
+        return L.plane(model, d1, d2, x, y, nx=STEPS, ny=STEPS, progress=False)
+
+    metric = Loss(F.cross_entropy, x, y)
+    peer = lambda: loss_landscapes.random_plane(model, metric, distance=1, steps=STEPS,
+                                                normalization="filter", deepcopy_model=True)  # fmt: skip
+    _, t_ours = timed(ours)
+    _, t_peer = timed(peer)
+    t_floor = floor(model, x)
+    print(f"{name}: lslib {t_ours:7.2f} s | loss-landscapes {t_peer:7.2f} s | floor {t_floor:7.2f} s"
+          f" | loss-landscapes/lslib {t_peer / t_ours:6.2f}x | lslib/floor {t_ours / t_floor:5.2f}x")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -94,7 +94,9 @@ def top_eigen(hvp: HVP, k: int = 3, tol: float = 1e-6, seed: int = 0) -> Eigen:
     used = hvp.calls - start
     order = np.argsort(vals)[::-1]
     vals, vecs = vals[order], vecs[:, order].T
-    res = np.array([np.linalg.norm(mv(v) - lam * v) / abs(lam) for lam, v in zip(vals, vecs)])
+    res = np.array(
+        [np.linalg.norm(mv(v) - lam * v) / abs(lam) for lam, v in zip(vals, vecs, strict=True)]
+    )
     return Eigen(vals, vecs, res, used)
 
 
