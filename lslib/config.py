@@ -109,3 +109,252 @@ def _is_int(v) -> bool:
 def from_dict(cls, d: dict):
     """Build a config from a plain dict (a notebook parameter, a YAML entry)."""
     return cls(**d)
+
+
+SOURCES = ("train", "test")
+
+
+@config_dataclass
+class EvalSet:
+    """Which images an analysis uses: the first ``size`` of the ``source`` split."""
+
+    source: str = "train"
+    size: int = 1000
+
+    def __post_init__(self):
+        _check(self.source in SOURCES, "EvalSet", "source", self.source, str(SOURCES))
+        _check(_is_int(self.size) and self.size >= 1, "EvalSet", "size", self.size, "int >= 1")
+
+
+@config_dataclass
+class LandscapeConfig:
+    """1D lines along ``n_dirs`` directions and a ``grid`` x ``grid`` plane, coordinates in [-span, span]."""
+
+    run: TrainConfig
+    data: EvalSet = EvalSet()
+    n_dirs: int = 10
+    line_steps: int = 41
+    grid: int = 21
+    span: float = 1.0
+    norm: str = "filter"
+    bias: str = "ignore"
+    seed: int = 0
+
+    def __post_init__(self):
+        n = "LandscapeConfig"
+        _check(_is_int(self.n_dirs) and self.n_dirs >= 1, n, "n_dirs", self.n_dirs, "int >= 1")
+        for f in ("line_steps", "grid"):
+            v = getattr(self, f)
+            _check(_is_int(v) and v >= 2, n, f, v, "int >= 2")
+        _check(self.span > 0, n, "span", self.span, "> 0")
+
+
+@config_dataclass
+class HessianConfig:
+    """Top-k eigenvalues on ``n_batches`` test mini-batches (and optionally trace and density)."""
+
+    run: TrainConfig
+    n_batches: int = 5
+    batch_size: int = 128
+    k: int = 3
+    tol: float = 1e-6
+    seed: int = 0
+
+    def __post_init__(self):
+        n = "HessianConfig"
+        _check(
+            _is_int(self.n_batches) and self.n_batches >= 1,
+            n,
+            "n_batches",
+            self.n_batches,
+            "int >= 1",
+        )
+        _check(_is_int(self.k) and self.k >= 1, n, "k", self.k, "int >= 1")
+
+
+@config_dataclass
+class ConnectivityConfig:
+    """Two runs differing only in seed: interpolation before/after alignment, Bezier curve."""
+
+    run_a: TrainConfig
+    run_b: TrainConfig
+    data: EvalSet = EvalSet()
+    points: int = 25
+    bezier_epochs: int = 1
+    bezier_lr: float = 0.01
+
+    def __post_init__(self):
+        n = "ConnectivityConfig"
+        a, b = dataclasses.replace(self.run_a, seed=0), dataclasses.replace(self.run_b, seed=0)
+        _check(
+            a == b,
+            n,
+            "run_b",
+            "differs from run_a beyond the seed",
+            "the same config, another seed",
+        )
+        _check(_is_int(self.points) and self.points >= 2, n, "points", self.points, "int >= 2")
+
+
+@config_dataclass
+class TrajectoryConfig:
+    """PCA of a run's snapshots: loss along PC1 over [-pc1_span, pc1_span] and the PC plane."""
+
+    run: TrainConfig
+    data: EvalSet = EvalSet()
+    pc1_span: float = 1.0
+    pc1_steps: int = 41
+    grid: int = 21
+
+    def __post_init__(self):
+        _check(self.run.snapshot_every >= 1, "TrajectoryConfig", "run.snapshot_every",
+               self.run.snapshot_every, "int >= 1 (the run must record snapshots)")  # fmt: skip
+
+
+@config_dataclass
+class FlatnessConfig:
+    """Table 5's metrics at a run's final weights."""
+
+    run: TrainConfig
+    data: EvalSet = EvalSet()
+    eps: float = 1e-3
+    ascent_steps: int = 10
+    sigmas: tuple = (1e-3, 1e-2, 5e-2)
+    draws: int = 10
+    n_dirs: int = 10
+    window: float = 0.05
+    pac_threshold: float = 0.1
+    hessian_batches: int = 20
+    trace_samples: int = 20
+    seed: int = 0
+
+    def __post_init__(self):
+        n = "FlatnessConfig"
+        _check(self.eps > 0, n, "eps", self.eps, "> 0")
+        _check(all(s >= 0 for s in self.sigmas), n, "sigmas", self.sigmas, "all >= 0")
+
+
+# ---------------------------------------------------------------- notebook sections
+
+# Each section's own settings and their paper defaults. None means "from the profile" for
+# sizing settings, or "the model's default" for widths.
+SECTION_DEFAULTS = {
+    "phase1": dict(widths=None, optimizer="momentum", seeds=[0], epochs=None, max_epochs=None,
+                   n_dirs=None, line_steps=None, grid=None, span=1.0, eval_source="train",
+                   eval_size=None, hessian_batches=None, hessian_batch_size=None, subset=None),
+    "phase2": dict(width=None, optimizers=["sgd", "momentum", "adam"], seeds=[0], epochs=None,
+                   n_dirs=None, line_steps=None, grid=None, span=1.0, eval_source="train",
+                   eval_size=None, hessian_batches=None, hessian_batch_size=None, subset=None),
+    "phase3": dict(width=None, optimizer="momentum", seeds=[0, 1], epochs=None, points=25,
+                   eval_size=None, bezier_epochs=None, pc1_span=1.0, grid=None,
+                   flat_batches=None, trace_samples=None, subset=None),
+}  # fmt: skip
+# The report's models per section (phase 1: its widths; phases 2-3: MLP-128, SimpleCNN-32).
+MODEL_DEFAULTS = {
+    "mlp": dict(widths=[32, 64, 128], width=128, phase3_epochs=15),
+    "cnn": dict(widths=[16, 32, 64], width=32, phase3_epochs=10),
+}
+# How big each profile makes the work. paper: the report's settings, sized for a 2-core CPU.
+PROFILE_SIZES = {
+    "smoke": dict(subset=1000, eval_subset=500, max_epochs=2, phase2_epochs=1, phase3_epochs=2,
+                  line_steps=7, grid=5, eval_size=200, hessian_batch_size=32, bezier_epochs=1,
+                  flat_batches=2, trace_samples=4, widths={"mlp": [16, 32], "cnn": [4, 8]},
+                  width={"mlp": 32, "cnn": 8}, n_dirs=3, hessian_batches=2),
+    "quick": dict(subset=10_000, eval_subset=2000, max_epochs=6, phase2_epochs=2, phase3_epochs=3,
+                  line_steps=15, grid=9, eval_size=300, hessian_batch_size=64, bezier_epochs=1,
+                  flat_batches=3, trace_samples=5, n_dirs=4, hessian_batches=3),
+    "paper": dict(subset=None, eval_subset=None, max_epochs=30, phase2_epochs=5, phase3_epochs=None,
+                  line_steps=25, grid=21, eval_size=1000, hessian_batch_size=128, bezier_epochs=2,
+                  flat_batches=20, trace_samples=20, n_dirs=10, hessian_batches=5),
+}  # fmt: skip
+# Names IPython puts in a notebook's namespace, never parameters.
+_IPYTHON = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+
+
+class Section:
+    """A notebook's validated settings: ``S.widths``, ``S.train(width=...)``, ..."""
+
+    def __init__(self, name: str, values: dict):
+        self.name = name
+        self.__dict__.update(values)
+
+    def __repr__(self) -> str:
+        items = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items() if k != "name")
+        return f"Section({self.name}: {items})"
+
+    def train(self, **over) -> TrainConfig:
+        base = dict(model=self.model, optimizer=getattr(self, "optimizer", "momentum"),
+                    subset=self.subset, eval_subset=self.eval_subset, seed=0)  # fmt: skip
+        if getattr(self, "epochs", None) is not None:
+            base["epochs"] = self.epochs
+        if getattr(self, "max_epochs", None) is not None:
+            base["max_epochs"] = self.max_epochs
+        if "width" in self.__dict__:
+            base["width"] = self.width
+        return TrainConfig(**(base | over))
+
+    @property
+    def eval_set(self) -> "EvalSet":
+        return EvalSet(getattr(self, "eval_source", "train"), self.eval_size)
+
+
+def section(name: str, namespace: dict) -> Section:
+    """Validate a notebook's parameters (from its namespace) and fill the rest from the profile.
+
+    Raises ValueError for an unknown parameter name (papermill accepts any ``-p`` silently),
+    an unknown model, profile or optimizer, or a width list that is not positive ints.
+    """
+    defaults = SECTION_DEFAULTS[name]
+    given = {k: v for k, v in namespace.items()
+             if not k.startswith("_") and k not in _IPYTHON and not callable(v)
+             and type(v).__name__ != "module"}  # fmt: skip
+    known = {"model", "profile"} | set(defaults)
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise ValueError(f"{name}: unknown parameter(s) {unknown}; allowed: {sorted(known)}")
+    model, profile = given.get("model", "mlp"), given.get("profile", "paper")
+    _check(model in MODELS, name, "model", model, str(MODELS))
+    _check(profile in PROFILES, name, "profile", profile, str(PROFILES))
+    size, mdef = PROFILE_SIZES[profile], MODEL_DEFAULTS[model]
+    values = {"model": model, "profile": profile, "eval_subset": size["eval_subset"]}
+    for key, default in defaults.items():
+        v = given.get(key, default)
+        if v is None:
+            v = _from_profile(name, key, size, mdef, model)
+        values[key] = v
+    _validate(name, values)
+    return Section(name, values)
+
+
+def _from_profile(section_name, key, size, mdef, model):
+    if key in ("widths", "width"):
+        return size.get(key, {}).get(model) if key in size else mdef[key]
+    if key == "epochs":
+        if section_name == "phase2":
+            return size["phase2_epochs"]
+        if section_name == "phase3":
+            return size["phase3_epochs"] or mdef["phase3_epochs"]
+        return None  # phase 1: until convergence
+    return size.get(key)
+
+
+def _validate(name, v):
+    if "widths" in v:
+        w = v["widths"]
+        _check(isinstance(w, list) and w and all(_is_int(i) and i >= 1 for i in w), name,
+               "widths", w, "a non-empty list of positive ints")  # fmt: skip
+    if "width" in v:
+        _check(_is_int(v["width"]) and v["width"] >= 1, name, "width", v["width"], "int >= 1")
+    if "optimizers" in v:
+        o = v["optimizers"]
+        _check(isinstance(o, list) and o and all(i in OPTIMIZERS for i in o), name, "optimizers",
+               o, f"a non-empty list from {OPTIMIZERS}")  # fmt: skip
+    if "optimizer" in v:
+        _check(v["optimizer"] in OPTIMIZERS, name, "optimizer", v["optimizer"], str(OPTIMIZERS))
+    s = v["seeds"]
+    _check(isinstance(s, list) and s and all(_is_int(i) for i in s), name, "seeds", s,
+           "a non-empty list of ints")  # fmt: skip
+    if name == "phase3":
+        _check(len(s) >= 2, name, "seeds", s, "at least 2 seeds (connectivity needs two runs)")
+    _check(v.get("eval_source", "train") in SOURCES, name, "eval_source", v.get("eval_source"),
+           str(SOURCES))  # fmt: skip

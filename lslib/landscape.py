@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from lslib.params import Params, check_like, eval_mode, params_of
 from lslib.train import as_layout, fast_layout
