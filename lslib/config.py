@@ -247,7 +247,7 @@ SECTION_DEFAULTS = {
                    eval_size=None, hessian_batches=None, hessian_batch_size=None, subset=None),
     "phase3": dict(width=None, optimizer="momentum", seeds=[0, 1], epochs=None, points=25,
                    eval_size=None, bezier_epochs=None, pc1_span=1.0, grid=None,
-                   flat_batches=None, trace_samples=None, subset=None),
+                   hessian_batch_size=None, flat_batches=None, trace_samples=None, subset=None),
 }  # fmt: skip
 # The report's models per section (phase 1: its widths; phases 2-3: MLP-128, SimpleCNN-32).
 MODEL_DEFAULTS = {
@@ -264,7 +264,7 @@ PROFILE_SIZES = {
                   line_steps=15, grid=9, eval_size=300, hessian_batch_size=64, bezier_epochs=1,
                   flat_batches=3, trace_samples=5, n_dirs=4, hessian_batches=3),
     "paper": dict(subset=None, eval_subset=None, max_epochs=30, phase2_epochs=5, phase3_epochs=None,
-                  line_steps=25, grid=21, eval_size=1000, hessian_batch_size=128, bezier_epochs=2,
+                  line_steps=21, grid=21, eval_size=500, hessian_batch_size=128, bezier_epochs=2,
                   flat_batches=20, trace_samples=20, n_dirs=10, hessian_batches=5),
 }  # fmt: skip
 # Names IPython puts in a notebook's namespace, never parameters.

@@ -8,6 +8,7 @@ failing cell's error; notebooks that finished are kept.
 """
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -19,14 +20,17 @@ from lslib.config import PROFILES
 REPO = Path(__file__).resolve().parent.parent
 
 
-def jobs(grid: dict, profile: str, only: list[str] | None = None) -> list[tuple[Path, Path, dict]]:
-    """(input notebook, output notebook, parameters) for every cell of the grid."""
+def jobs(grid: dict, profile: str, only: list[str] | None = None, root: Path = REPO):
+    """(input notebook, output notebook, parameters) for every cell of the grid.
+
+    Paths in the grid file are relative to ``root`` (the repository by default).
+    """
     if profile not in PROFILES:
         raise ValueError(f"profile={profile!r} is unknown; allowed: {PROFILES}")
-    out_dir = REPO / grid.get("output", "book/_executed")
+    out_dir = root / grid.get("output", "book/_executed")
     out = []
     for job in grid["jobs"]:
-        nb = REPO / job["notebook"]
+        nb = root / job["notebook"]
         if not nb.is_file():
             raise FileNotFoundError(f"grid notebook {job['notebook']} does not exist")
         if only and nb.stem not in only:
@@ -38,26 +42,29 @@ def jobs(grid: dict, profile: str, only: list[str] | None = None) -> list[tuple[
     return out
 
 
-def run(grid_file: str, profile: str, only: list[str] | None = None) -> int:
+def run(grid_file: str, profile: str, only: list[str] | None = None, root: Path = REPO) -> int:
     import papermill as pm
 
-    grid = yaml.safe_load(Path(grid_file).read_text())
-    todo = jobs(grid, profile, only)
+    root = Path(root).resolve()
+    # the kernels inherit this: the sections save their numbers next to the book they feed
+    os.environ.setdefault("LSLIB_RESULTS", str(root / "book" / "_results"))
+    grid = yaml.safe_load((root / grid_file).read_text())
+    todo = jobs(grid, profile, only, root)
     todo[0][1].parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     for i, (nb, out, params) in enumerate(todo, 1):
         t = time.perf_counter()
-        print(f"[{i}/{len(todo)}] {nb.relative_to(REPO)} {params} ...", flush=True)
+        print(f"[{i}/{len(todo)}] {nb.relative_to(root)} {params} ...", flush=True)
         try:
-            pm.execute_notebook(str(nb), str(out), parameters=params, cwd=str(REPO),
+            pm.execute_notebook(str(nb), str(out), parameters=params, cwd=str(root),
                                 kernel_name="python3", progress_bar=False)  # fmt: skip
         except pm.PapermillExecutionError as e:
-            print(f"FAILED: {nb.relative_to(REPO)} with {params}, cell {e.exec_count}: "
+            print(f"FAILED: {nb.relative_to(root)} with {params}, cell {e.exec_count}: "
                   f"{e.ename}: {e.evalue}\n(the executed copy with the traceback: {out})",
                   file=sys.stderr)  # fmt: skip
             return 1
         print(
-            f"      done in {time.perf_counter() - t:.0f} s -> {out.relative_to(REPO)}", flush=True
+            f"      done in {time.perf_counter() - t:.0f} s -> {out.relative_to(root)}", flush=True
         )
     print(f"grid finished: {len(todo)} notebooks in {time.perf_counter() - start:.0f} s")
     return 0
@@ -65,11 +72,12 @@ def run(grid_file: str, profile: str, only: list[str] | None = None) -> int:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Run a papermill grid of notebooks.")
-    ap.add_argument("grid", help="the grid file, e.g. book/grid.yml")
+    ap.add_argument("grid", help="the grid file, relative to --root, e.g. book/grid.yml")
     ap.add_argument("--profile", default="paper", choices=PROFILES)
     ap.add_argument("--only", nargs="*", help="notebook names to run (e.g. phase1 summary)")
+    ap.add_argument("--root", default=str(REPO), help="folder the grid's paths are relative to")
     a = ap.parse_args(argv)
-    return run(a.grid, a.profile, a.only)
+    return run(a.grid, a.profile, a.only, Path(a.root))
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ def landscape_rows(rows: list[dict], log: bool = False, share: bool = True) -> p
         norm = _norm(lo, hi, log) if share else None
         levels = np.geomspace(max(lo, 1e-8), hi, 20) if log else np.linspace(lo, hi, 20)
         cs = c.contourf(X, Y, r["plane"], levels=levels if share else 20, norm=norm, cmap="viridis")
-        fig.colorbar(cs, ax=c, shrink=0.85)
+        fig.colorbar(cs, ax=c, shrink=0.85, format="%.3g")
         c.set(title="contour", xlabel="alpha", ylabel="beta", aspect="equal")
     fig.tight_layout()
     return fig

@@ -171,3 +171,30 @@ def test_environment_yml_mirrors_requirements():
     pip = next(d for d in env["dependencies"] if isinstance(d, dict))["pip"]
     assert sorted(p for p in pip if not p.startswith("-e")) == sorted(reqs)
     assert "python=3.11" in env["dependencies"]
+
+
+def _compute_in_process(args):
+    import time as _time
+
+    from lslib import cache as c
+
+    folder, marker = args
+
+    def compute():
+        with open(marker, "a") as f:
+            f.write("computed\n")
+        _time.sleep(1.0)  # long enough for the other process to be waiting on the lock
+        return {"value": 42}
+
+    return c.cached("locktest", {"k": 1}, compute, ("config",))["value"]
+
+
+def test_two_processes_compute_one_key_once(tmp_path, monkeypatch):
+    import multiprocessing as mp
+
+    monkeypatch.setenv("LSLIB_CACHE", str(tmp_path / "cache"))
+    marker = tmp_path / "marker.txt"
+    with mp.get_context("spawn").Pool(2) as pool:
+        values = pool.map(_compute_in_process, [(tmp_path, marker)] * 2)
+    assert values == [42, 42]
+    assert marker.read_text().count("computed") == 1
