@@ -29,25 +29,28 @@ def standard_epoch(model, opt, loader):
         opt.step()
 
 
-def main(n_images: int) -> None:
+def main(n_images: int, repeat: int) -> None:
     tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))])
     ds = Subset(datasets.MNIST(str(_root()), train=True, transform=tf), range(n_images))
     loader = DataLoader(ds, batch_size=128, shuffle=True)
     split = load_mnist(subset=n_images).train
-    print(f"one epoch of {n_images} images, torch {torch.__version__}, "
+    print(f"one epoch of {n_images} images (best of {repeat}), torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")  # fmt: skip
     for name, width in (("mlp", 128), ("cnn", 32)):
-        rates = {}
-        for pipeline in ("standard", "lslib"):
-            model = build_model(name, width, seed=0)
-            opt = make_optimizer("momentum", model.parameters(), 0.01)
-            start = time.perf_counter()
-            if pipeline == "standard":
-                standard_epoch(model, opt, loader)
-            else:  # exactly what lslib.train.train does
-                model = model.to(memory_format=fast_layout(model, "cpu"))
-                train_epoch(model, opt, split, 128, torch.Generator().manual_seed(0))
-            rates[pipeline] = n_images / (time.perf_counter() - start)
+        rates = {"standard": 0.0, "lslib": 0.0}
+        for _ in range(
+            repeat
+        ):  # alternate the two, keep each one's best (shared machines are noisy)
+            for pipeline in rates:
+                model = build_model(name, width, seed=0)
+                opt = make_optimizer("momentum", model.parameters(), 0.01)
+                start = time.perf_counter()
+                if pipeline == "standard":
+                    standard_epoch(model, opt, loader)
+                else:  # exactly what lslib.train.train does
+                    model = model.to(memory_format=fast_layout(model, "cpu"))
+                    train_epoch(model, opt, split, 128, torch.Generator().manual_seed(0))
+                rates[pipeline] = max(rates[pipeline], n_images / (time.perf_counter() - start))
         print(f"{name}-{width}: standard {rates['standard']:9.0f} samples/s | "
               f"lslib {rates['lslib']:9.0f} samples/s | ratio {rates['lslib'] / rates['standard']:.2f}x")  # fmt: skip
 
@@ -55,4 +58,6 @@ def main(n_images: int) -> None:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=50_000)
-    main(ap.parse_args().images)
+    ap.add_argument("--repeat", type=int, default=2, help="epochs per pipeline (best is kept)")
+    a = ap.parse_args()
+    main(a.images, a.repeat)

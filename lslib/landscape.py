@@ -6,13 +6,15 @@ built directly from theta0 and the directions (no in-place stepping, so no drift
 model is evaluated in eval mode through ``functional_call`` (it is never modified or
 deep-copied), and non-finite losses are kept as NaN and counted.
 
-Speed: when the model is an ``nn.Sequential`` whose first parametric layer is a Linear
-or Conv2d with a large fan-in, that layer's pre-activation is linear in its weights,
-so it is computed once for theta0 and once per direction and combined per point (exact
-up to float rounding). For MLP-128 this removes ~90% of the work per point. For a layer
-with a small fan-in (SimpleCNN's first conv, fan-in 9) the combination would cost more
-memory traffic than the layer itself, so it is not used there. Convolutional models run
-in channels-last layout on the CPU.
+Speed: when the model is an MLP-like ``nn.Sequential`` (parameter-free modules, a first
+Linear layer with a large fan-in, then Linear layers and elementwise activations), the
+first layer's pre-activation is linear in its weights, so it is computed once for theta0
+and once per direction and combined per point (exact up to float rounding); the rest runs
+for a group of points at once with batched matrix products in a features-major layout.
+For MLP-128 on a 21 x 21 plane this is ~13x faster than one forward pass per point. Other
+models (SimpleCNN: its first conv has a fan-in of 9, so precomputing it would cost more
+memory traffic than it saves) get one functional forward per point, in channels-last
+layout on the CPU, which measures at the cost of plain forward passes.
 """
 
 from dataclasses import dataclass

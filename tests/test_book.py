@@ -143,3 +143,38 @@ def test_reproduction_page_lists_every_claim_with_a_verdict(smoke_book):
         assert re.search(r"(holds|does not hold|not evaluated)", text[i : i + 600]), claim
     # the smoke grid produces every result the claims need
     assert re.search(r"do not hold, and 0 could not be evaluated", text)
+
+
+def _tiny_notebook(path, body):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "paper"\nmodel = "mlp"')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, str(path))
+
+
+def test_grid_stops_at_a_failure_names_it_and_keeps_finished_notebooks(
+    tmp_path, capsys, monkeypatch
+):
+    from lslib import grid
+
+    monkeypatch.setenv("LSLIB_RESULTS", str(tmp_path / "results"))
+    (tmp_path / "nb").mkdir()
+    _tiny_notebook(tmp_path / "nb" / "good.ipynb", "x = 1")
+    _tiny_notebook(tmp_path / "nb" / "bad.ipynb", 'raise RuntimeError(f"boom for {model}")')
+    (tmp_path / "grid.yml").write_text(
+        "output: out\njobs:\n  - {notebook: nb/good.ipynb}\n"
+        "  - {notebook: nb/bad.ipynb, models: [mlp, cnn]}\n  - {notebook: nb/good.ipynb}\n"
+    )
+    assert grid.run("grid.yml", "smoke", root=tmp_path) == 1
+    err = capsys.readouterr().err
+    assert "nb/bad.ipynb" in err and "'model': 'mlp'" in err and "boom for mlp" in err
+    assert (tmp_path / "out" / "good.ipynb").is_file()  # finished before the failure: kept
+    assert not (tmp_path / "out" / "bad-cnn.ipynb").exists()  # never started
