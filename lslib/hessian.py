@@ -5,10 +5,14 @@ once and reused for every product (``method='graph'``, measured ~1.4x faster on 
 than recomputing the forward pass each time), or ``torch.func``'s forward-over-reverse
 ``jvp(grad(f))`` (``method='func'``). Both are checked against a dense autograd Hessian.
 
-Top eigenpairs come from scipy's ``eigsh`` (implicitly restarted Lanczos, ARPACK) on a
-``LinearOperator``; unlike power iteration with deflation it converges to a set
-tolerance in few products, and each eigenpair is returned with its relative residual
-||Hv - lambda v|| / |lambda| and the number of HVPs spent, so a result can be trusted.
+Top eigenpairs come from the Lanczos method with full reorthogonalization, run in torch
+on the HVP's device until every wanted Ritz pair's relative residual
+||Hv - lambda v|| / |lambda| = |beta_m s_mi| / |theta_i| is below the tolerance. Unlike
+power iteration with deflation it converges to a set tolerance in few products (about 20
+for the top 3 of MLP-128 and SimpleCNN-32, against 30-44 for PyHessian's defaults at a
+10^3 times larger error), and each eigenpair is returned with its residual and the number
+of HVPs spent, so a result can be trusted. (scipy's ARPACK ``eigsh`` needs about as many
+products but spends more time between them.)
 The Hutchinson trace estimate and the stochastic Lanczos quadrature (SLQ) spectral
 density follow Yao et al. 2020 (PyHessian) and Ghorbani et al. 2019.
 """
@@ -16,10 +20,9 @@ density follow Yao et al. 2020 (PyHessian) and Ghorbani et al. 2019.
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse.linalg as sla
 import torch
 import torch.nn.functional as F
-from threadpoolctl import threadpool_limits
+from scipy.linalg import eigh_tridiagonal
 from torch import nn
 from torch.func import functional_call, grad, jvp
 
@@ -79,29 +82,42 @@ class Eigen:
     hvps: int
 
 
-def top_eigen(hvp: HVP, k: int = 3, tol: float = 1e-6, seed: int = 0) -> Eigen:
-    """The k largest (algebraic) eigenvalues of H by Lanczos, each with its residual."""
+def top_eigen(
+    hvp: HVP, k: int = 3, tol: float = 1e-6, seed: int = 0, max_steps: int = 100
+) -> Eigen:
+    """The k largest (algebraic) eigenpairs of H by Lanczos with full reorthogonalization.
+
+    Stops when all k relative residuals are below ``tol`` (checked every 2 steps), or after
+    ``max_steps`` products; the residuals are returned either way, so a caller can see an
+    unconverged pair. Vectors are kept in the HVP's dtype on its device (steps x n).
+    """
     if not isinstance(k, int) or not 1 <= k < hvp.n:
         raise ValueError(f"k={k!r} is invalid; allowed: 1 <= k < {hvp.n} (the parameter count)")
-
-    def mv(v):
-        v = torch.as_tensor(np.asarray(v).ravel(), dtype=hvp.dtype, device=hvp.device)
-        return hvp(v).cpu().double().numpy()
-
-    op = sla.LinearOperator((hvp.n, hvp.n), matvec=mv, dtype=np.float64)
-    v0 = np.random.default_rng(seed).standard_normal(hvp.n)
-    start = hvp.calls
-    # ARPACK's BLAS calls are on single vectors; its OpenBLAS threads would otherwise spin
-    # between calls and starve torch's threads (measured 7x slower on 2 cores).
-    with threadpool_limits(limits=1, user_api="blas"):
-        vals, vecs = sla.eigsh(op, k=k, which="LA", tol=tol, v0=v0)
-    used = hvp.calls - start
-    order = np.argsort(vals)[::-1]
-    vals, vecs = vals[order], vecs[:, order].T
-    res = np.array(
-        [np.linalg.norm(mv(v) - lam * v) / abs(lam) for lam, v in zip(vals, vecs, strict=True)]
-    )
-    return Eigen(vals, vecs, res, used)
+    steps = min(hvp.n, max(max_steps, 2 * k + 2))
+    q = torch.randn(hvp.n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    q = (q / q.norm()).to(hvp.device, hvp.dtype)
+    Q = torch.empty(steps, hvp.n, dtype=hvp.dtype, device=hvp.device)
+    alpha, beta, start = [], [], hvp.calls
+    for j in range(steps):
+        Q[j] = q
+        w = hvp(q)
+        alpha.append(float(q @ w))
+        basis = Q[: j + 1]
+        w -= (basis @ w) @ basis  # full reorthogonalization, done twice ("twice is enough")
+        w -= (basis @ w) @ basis
+        b, m = float(w.norm()), j + 1
+        done = m == steps or b <= 1e-12 * max(abs(alpha[-1]), 1.0)  # end, or an invariant subspace
+        if (m > k and m % 2 == 0) or done:
+            theta, s = eigh_tridiagonal(np.array(alpha), np.array(beta), select="i",
+                                        select_range=(max(m - k, 0), m - 1))  # fmt: skip
+            theta, s = theta[::-1].copy(), s[:, ::-1].copy()
+            res = np.abs(b * s[-1]) / np.maximum(np.abs(theta), np.finfo(float).tiny)
+            if done or (res < tol).all():
+                vecs = torch.as_tensor(s.T, dtype=hvp.dtype, device=hvp.device) @ Q[:m]
+                return Eigen(theta, vecs.cpu().double().numpy(), res, hvp.calls - start)
+        beta.append(b)
+        q = w / b
+    raise AssertionError("not reached: the last step always returns")
 
 
 def eigenvalue_stats(model, x, y, n_batches: int = 5, batch_size: int = 128, k: int = 3, seed=0,
