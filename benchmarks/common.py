@@ -23,8 +23,13 @@ def data():
     return load_mnist()
 
 
-def timed(fn, repeat: int = 1):
-    """(result of the last call, best wall time in seconds)."""
+def timed(fn, repeat: int = 1, warmup: bool = False):
+    """(result of the last call, best wall time in seconds over ``repeat`` calls).
+
+    With ``warmup``, one untimed call first (one-time costs: allocator, library set-up).
+    """
+    if warmup:
+        fn()
     best, out = float("inf"), None
     for _ in range(repeat):
         start = time.perf_counter()

@@ -87,6 +87,26 @@ def test_surface_centre_is_the_plain_loss_and_points_are_exact(name, tiny_data):
     assert_unchanged(model, before)
 
 
+@pytest.mark.parametrize("bias", [True, False])
+def test_mlp_fast_path_equals_one_forward_per_point(bias, tiny_data, monkeypatch):
+    """The precomputed-first-layer path, split into many groups and logit blocks, gives
+    every point of a deeper MLP exactly as a plain forward pass does."""
+    x, y = tiny_data
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 16, bias=bias), nn.ReLU(),
+                          nn.Linear(16, 12, bias=bias), nn.Tanh(), nn.Linear(12, 10, bias=bias))  # fmt: skip
+    assert L._split_first_layer(model, 2) is not None
+    p = params_of(model)
+    d1, d2 = D.random_plane(p, seed=0, bias="filter" if bias else "ignore")
+    coords = np.random.default_rng(0).uniform(-1, 1, size=(23, 2))
+    monkeypatch.setattr(L, "GROUP_FLOATS", 3 * 16 * len(y))  # groups of 3 points
+    monkeypatch.setattr(L, "LOGIT_FLOATS", 7 * 10 * len(y))  # blocks of 6 points
+    ev = L.evaluate_points(model, [d1, d2], coords, x, y, chunk=40, progress=False)
+    for i, (a, b) in enumerate(coords):
+        ref, acc = evaluate(model, {k: p[k] + a * d1[k] + b * d2[k] for k in p}, x, y)
+        assert ev.loss[i] == pytest.approx(ref, rel=1e-5) and ev.acc[i] == acc
+
+
 class Linear(nn.Module):
     """y_hat = w . x: with squared loss, the loss on the plane is an analytic quadratic."""
 
@@ -153,6 +173,12 @@ def test_bad_input_is_rejected_before_compute(tiny_data):
         H.top_eigen(H.HVP(model, x, y), k=sum(v.numel() for v in p.values()))
     with pytest.raises(ValueError, match="empty"):
         H.HVP(model, x[:0], y[:0])
+    with pytest.raises(ValueError, match="tol"):
+        H.top_eigen(H.HVP(model, x, y), tol=0.0)
+    with pytest.raises(ValueError, match="mlp"):
+        H.HVP(build_model("cnn", 2, seed=0), x, y, method="mlp")
+    with pytest.raises(ValueError, match="method"):
+        H.HVP(model, x, y, method="exact")
     with pytest.raises(ValueError, match="norm"):
         D.random_direction(p, 0, norm="unit")
 
@@ -171,10 +197,24 @@ def dense_hessian(model, x, y):
     return torch.autograd.functional.hessian(f, flat)
 
 
-@pytest.mark.parametrize("name,method", [("mlp", "graph"), ("mlp", "func"), ("cnn", "graph")])
+def deep_mlp(bias):
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 3, bias=bias), nn.ReLU(),
+                         nn.Linear(3, 4, bias=bias), nn.ReLU(), nn.Linear(4, 10, bias=bias))  # fmt: skip
+
+
+MODELS = {"mlp": lambda: build_model("mlp", 2, seed=0), "cnn": lambda: build_model("cnn", 2, seed=0),
+          "deep": lambda: deep_mlp(True), "deep-nobias": lambda: deep_mlp(False)}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "name,method",
+    [("mlp", "graph"), ("mlp", "func"), ("cnn", "graph"), ("mlp", "mlp"), ("deep", "mlp"),
+     ("deep-nobias", "mlp"), ("deep", "graph")],
+)  # fmt: skip
 def test_hvp_and_top3_match_dense_hessian(name, method, tiny_data):
     x, y = tiny_data
-    model = build_model(name, 2, seed=0).double()
+    torch.manual_seed(0)
+    model = MODELS[name]().double()
     xd = x.double()
     before = snapshot(model)
     Hd = dense_hessian(model, xd, y)
@@ -186,6 +226,46 @@ def test_hvp_and_top3_match_dense_hessian(name, method, tiny_data):
     np.testing.assert_allclose(e.values, ref, rtol=1e-6)
     assert (e.residuals < 1e-5).all() and e.hvps > 0
     assert_unchanged(model, before)
+
+
+def test_auto_method_picks_the_closed_form_for_linear_relu_chains_only(tiny_data):
+    x, y = tiny_data
+    assert H.HVP(build_model("mlp", 2, seed=0), x, y).method == "mlp"
+    assert H.HVP(deep_mlp(False), x, y).method == "mlp"
+    assert H.HVP(build_model("cnn", 2, seed=0), x, y).method == "graph"
+    tanh = nn.Sequential(nn.Flatten(), nn.Linear(784, 3), nn.Tanh(), nn.Linear(3, 10))
+    assert H.HVP(tanh, x, y).method == "graph"
+    mse = lambda out, t: F.mse_loss(out, F.one_hot(t, 10).to(out.dtype))
+    assert H.HVP(build_model("mlp", 2, seed=0), x, y, loss_fn=mse).method == "graph"
+
+
+class DiagonalHVP:
+    """H = diag(d): an analytic operator with the attributes top_eigen uses."""
+
+    def __init__(self, d):
+        self.d, self.n, self.calls, self.device, self.dtype = d, len(d), 0, d.device, d.dtype
+
+    def __call__(self, v):
+        self.calls += 1
+        return self.d * v
+
+
+def test_top_eigen_restarts_when_the_krylov_space_is_invariant():
+    # Two distinct eigenvalues: every Krylov space has dimension <= 2 < k, so Lanczos must
+    # restart with a vector orthogonal to the basis to find the second 5.
+    d = torch.tensor([5.0, 5.0, 1.0, 1.0, 1.0, 1.0], dtype=torch.float64)
+    e = H.top_eigen(DiagonalHVP(d), k=3, tol=1e-10)
+    np.testing.assert_allclose(e.values, [5.0, 5.0, 1.0], rtol=1e-12)
+    np.testing.assert_allclose(np.abs(e.vectors @ e.vectors.T), np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(e.vectors[:2, 2:], 0, atol=1e-12)  # 5-vectors span e_0, e_1
+
+
+def test_top_eigen_float32_matches_the_float64_spectrum():
+    g = torch.Generator().manual_seed(0)
+    d = torch.cat([torch.tensor([9.0, 4.2, 4.0]), torch.rand(20_000, generator=g) * 3.5])
+    e = H.top_eigen(DiagonalHVP(d.float()), k=3, tol=1e-4)
+    np.testing.assert_allclose(e.values, [9.0, 4.2, 4.0], rtol=1e-4)
+    assert (e.residuals < 1e-4).all() and e.hvps < 100  # converged before the step cap
 
 
 def test_trace_and_density_against_dense_hessian(tiny_data):
