@@ -6,9 +6,10 @@ Side by side in one run, for MLP-128 and SimpleCNN-32:
     deepcopy_model=True)``;
   - the floor: 441 plain forward passes of the same model on the same images, under
     inference mode, in the faster of the two memory layouts, with no weight updates.
+Every method runs once untimed (warm-up), then the best of ``--repeat`` runs is kept.
 Prints the wall times and the ratios.
 
-Usage: python benchmarks/surface_vs_peers.py [--models MLP-128 SimpleCNN-32]
+Usage: python benchmarks/surface_vs_peers.py [--models MLP-128 SimpleCNN-32] [--repeat 3]
 """
 
 import argparse
@@ -26,7 +27,7 @@ from lslib.params import params_of
 STEPS, N = 21, 1000
 
 
-def floor(model, x):
+def floor(model, x, repeat):
     times = []
     for layout in (torch.contiguous_format, torch.channels_last):
         m = model.to(memory_format=layout)
@@ -37,22 +38,22 @@ def floor(model, x):
             for _ in range(STEPS * STEPS):
                 m(xl)
 
-        times.append(timed(run)[1])
+        times.append(timed(run, repeat, warmup=True)[1])
     model.to(memory_format=torch.contiguous_format)
     return min(times)
 
 
-def main(names):
+def main(names, repeat):
     d = data()
     x, y = d.train.x[:N], d.train.y[:N]
     print(
         f"{STEPS}x{STEPS} plane, {N} images, torch {torch.__version__}, {torch.get_num_threads()} threads"
     )
     for name in names:
-        bench(name, x, y)
+        bench(name, x, y, repeat)
 
 
-def bench(name, x, y):
+def bench(name, x, y, repeat):
     model = trained(name).eval()
 
     def ours():
@@ -63,14 +64,16 @@ def bench(name, x, y):
     metric = Loss(F.cross_entropy, x, y)
     peer = lambda: loss_landscapes.random_plane(model, metric, distance=1, steps=STEPS,
                                                 normalization="filter", deepcopy_model=True)  # fmt: skip
-    _, t_ours = timed(ours)
-    _, t_peer = timed(peer)
-    t_floor = floor(model, x)
-    print(f"{name}: lslib {t_ours:7.2f} s | loss-landscapes {t_peer:7.2f} s | floor {t_floor:7.2f} s"
+    _, t_ours = timed(ours, repeat, warmup=True)
+    _, t_peer = timed(peer, repeat, warmup=True)
+    t_floor = floor(model, x, repeat)
+    print(f"{name}: lslib {t_ours:7.3f} s | loss-landscapes {t_peer:7.3f} s | floor {t_floor:7.3f} s"
           f" | loss-landscapes/lslib {t_peer / t_ours:6.2f}x | lslib/floor {t_ours / t_floor:5.2f}x")  # fmt: skip
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", default=["MLP-128", "SimpleCNN-32"])
-    main(ap.parse_args().models)
+    ap.add_argument("--repeat", type=int, default=3, help="timed runs per method (best kept)")
+    args = ap.parse_args()
+    main(args.models, args.repeat)

@@ -33,9 +33,9 @@ from lslib.train import as_layout, fast_layout
 # direction and output element (the cost of combining the precomputed outputs).
 FAN_IN_PER_DIRECTION = 16
 # Points whose first-layer activations are processed at once: small enough to stay in cache.
-GROUP_FLOATS = 2**20
+GROUP_FLOATS = 2**21
 # Logits (points x classes x images) gathered before the loss is taken over all of them at once.
-LOGIT_FLOATS = 2**22
+LOGIT_FLOATS = 2**23
 
 
 @dataclass(frozen=True)
@@ -229,16 +229,15 @@ def _logits(model, split, origin, dirs, coords, xb):
                     a = a.relu_() if isinstance(m, nn.ReLU) else m(a)  # elementwise
                     if last:
                         logits[sl] = a
-                    continue
-                w, bias = wb[0][sl], wb[1]
-                out = logits[sl] if last else None
-                a = (
-                    torch.bmm(w, a, out=out)
-                    if bias is None
-                    else torch.baddbmm(bias[sl], w, a, out=out)
-                )
+                elif last:  # straight into the block's logits; the bias is added below
+                    torch.bmm(wb[0][sl], a, out=logits[sl])
+                else:
+                    w, bias = wb[0][sl], wb[1]
+                    a = torch.bmm(w, a) if bias is None else torch.baddbmm(bias[sl], w, a)
             if not layers:
                 logits[sl] = a
+        if layers and layers[-1][1] is not None and layers[-1][1][1] is not None:
+            logits += layers[-1][1][1]  # one broadcast add beats a bias copy per group
         yield s, logits, 1
 
 
