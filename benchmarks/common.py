@@ -23,16 +23,21 @@ def data():
     return load_mnist()
 
 
-def timed(fn, repeat: int = 1, warmup: bool = False):
-    """(result of the last call, best wall time in seconds over ``repeat`` calls).
+def timed(fn, repeat: int = 1, warmup: bool = False, long_s: float = 5.0):
+    """(result of the last call, best wall time in seconds over ``repeat`` timed calls).
 
-    With ``warmup``, one untimed call first (one-time costs: allocator, library set-up).
+    With ``warmup``, the first call is an untimed warm-up (one-time costs: allocator,
+    library set-up). A first call that takes ``long_s`` seconds or more is timed and
+    returned alone: for runs that long, one-time costs are negligible and repeats costly.
     """
-    if warmup:
-        fn()
-    best, out = float("inf"), None
-    for _ in range(repeat):
+    start = time.perf_counter()
+    out = fn()
+    first = time.perf_counter() - start
+    if first >= long_s:
+        return out, first
+    times = [] if warmup else [first]
+    while len(times) < repeat:
         start = time.perf_counter()
         out = fn()
-        best = min(best, time.perf_counter() - start)
-    return out, best
+        times.append(time.perf_counter() - start)
+    return out, min(times)

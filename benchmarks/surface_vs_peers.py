@@ -6,7 +6,8 @@ Side by side in one run, for MLP-128 and SimpleCNN-32:
     deepcopy_model=True)``;
   - the floor: 441 plain forward passes of the same model on the same images, under
     inference mode, in the faster of the two memory layouts, with no weight updates.
-Every method runs once untimed (warm-up), then the best of ``--repeat`` runs is kept.
+Every method runs once untimed (warm-up), then the best of ``--repeat`` runs is kept
+(a method whose first run takes 5 s or more is timed once: see ``common.timed``).
 Prints the wall times and the ratios.
 
 Usage: python benchmarks/surface_vs_peers.py [--models MLP-128 SimpleCNN-32] [--repeat 3]

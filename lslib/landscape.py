@@ -36,6 +36,7 @@ FAN_IN_PER_DIRECTION = 16
 GROUP_FLOATS = 2**21
 # Logits (points x classes x images) gathered before the loss is taken over all of them at once.
 LOGIT_FLOATS = 2**23
+LOG2E = 1.4426950408889634  # log2(e)
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,8 @@ def _loss_and_hits(out, dim, y, loss_fn):
         (len(out), 1, -1) if dim == 1 else (len(out), -1, 1)))  # fmt: skip
     hits = (target >= top).flatten(1).sum(1).cpu().numpy()
     if loss_fn is F.cross_entropy:  # ``out`` is overwritten: the engine hands over fresh logits
-        lse = out.sub_(top).exp_().sum(dim, keepdim=True).log_().add_(top)
+        # exp(t) as exp2(t log2 e): ATen's vectorized exp2 measures ~4x faster than its exp.
+        lse = out.sub_(top).mul_(LOG2E).exp2_().sum(dim, keepdim=True).log_().add_(top)
         return (lse - target).flatten(1).sum(1), hits
     logits = out.transpose(1, 2) if dim == 1 else out
     flat = loss_fn(logits.flatten(0, 1), y.repeat(len(out)), reduction="none")
