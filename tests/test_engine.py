@@ -87,20 +87,29 @@ def test_surface_centre_is_the_plain_loss_and_points_are_exact(name, tiny_data):
     assert_unchanged(model, before)
 
 
+FAST_PATH_TAILS = {
+    "relu-linear-tanh-linear": lambda b: [nn.ReLU(), nn.Linear(16, 12, bias=b), nn.Tanh(),
+                                          nn.Linear(12, 10, bias=b)],
+    "relu-linear": lambda b: [nn.ReLU(), nn.Linear(16, 10, bias=b)],
+    "relu-linear-tanh": lambda b: [nn.ReLU(), nn.Linear(16, 10, bias=b), nn.Tanh()],
+    "tanh": lambda b: [nn.Tanh()],
+}  # fmt: skip
+
+
 @pytest.mark.parametrize("bias", [True, False])
-def test_mlp_fast_path_equals_one_forward_per_point(bias, tiny_data, monkeypatch):
-    """The precomputed-first-layer path, split into many groups and logit blocks, gives
-    every point of a deeper MLP exactly as a plain forward pass does."""
+@pytest.mark.parametrize("tail", sorted(FAST_PATH_TAILS))
+def test_mlp_fast_path_equals_one_forward_per_point(bias, tail, tiny_data, monkeypatch):
+    """The precomputed-first-layer path, split into many groups, image chunks and logit
+    blocks, gives every point exactly as a plain forward pass does."""
     x, y = tiny_data
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 16, bias=bias), nn.ReLU(),
-                          nn.Linear(16, 12, bias=bias), nn.Tanh(), nn.Linear(12, 10, bias=bias))  # fmt: skip
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 16, bias=bias), *FAST_PATH_TAILS[tail](bias))
     assert L._split_first_layer(model, 2) is not None
     p = params_of(model)
     d1, d2 = D.random_plane(p, seed=0, bias="filter" if bias else "ignore")
     coords = np.random.default_rng(0).uniform(-1, 1, size=(23, 2))
-    monkeypatch.setattr(L, "GROUP_FLOATS", 3 * 16 * len(y))  # groups of 3 points
-    monkeypatch.setattr(L, "LOGIT_FLOATS", 7 * 10 * len(y))  # blocks of 6 points
+    monkeypatch.setattr(L, "GROUP_FLOATS", 3 * 16 * 40)  # groups of 3 points (40-image chunks)
+    monkeypatch.setattr(L, "LOGIT_FLOATS", 7 * 16 * 40)  # blocks of 6 points
     ev = L.evaluate_points(model, [d1, d2], coords, x, y, chunk=40, progress=False)
     for i, (a, b) in enumerate(coords):
         ref, acc = evaluate(model, {k: p[k] + a * d1[k] + b * d2[k] for k in p}, x, y)
