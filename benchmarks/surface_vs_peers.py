@@ -1,7 +1,9 @@
 """A 21x21 filter-normalized loss plane on 1,000 training images: lslib vs loss-landscapes.
 
 Side by side in one run, for MLP-128 and SimpleCNN-32:
-  - lslib: directions + ``lslib.landscape.plane`` (eval mode, exact points, caller's model untouched);
+  - lslib: directions + ``lslib.landscape.plane`` (eval mode, exact points, caller's model
+    untouched; on MLP-128 the compiled ``lslib.fused`` kernel, built before timing; set
+    ``LSLIB_FUSED=0`` to time the PyTorch path instead);
   - loss-landscapes 3.0.6: ``random_plane(model, Loss(...), steps=21, normalization='filter',
     deepcopy_model=True)``;
   - the floor: 441 plain forward passes of the same model on the same images, under
@@ -14,6 +16,7 @@ Usage: python benchmarks/surface_vs_peers.py [--models MLP-128 SimpleCNN-32] [--
 """
 
 import argparse
+import time
 
 import loss_landscapes
 import torch
@@ -22,6 +25,7 @@ from common import data, timed, trained
 from loss_landscapes.metrics import Loss
 
 from lslib import directions as D
+from lslib import fused
 from lslib import landscape as L
 from lslib.params import params_of
 
@@ -47,6 +51,10 @@ def floor(model, x, repeat):
 def main(names, repeat):
     d = data()
     x, y = d.train.x[:N], d.train.y[:N]
+    start = time.perf_counter()
+    ok = fused.available()  # built once per machine (cached by PyTorch), so not timed below
+    state = "in use" if ok else "unavailable: PyTorch path"
+    print(f"lslib.fused kernel {state} (build or load: {time.perf_counter() - start:.1f} s)")
     print(
         f"{STEPS}x{STEPS} plane, {N} images, torch {torch.__version__}, {torch.get_num_threads()} threads"
     )

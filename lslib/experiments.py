@@ -30,8 +30,8 @@ from lslib.params import evaluate, params_of, unflatten
 from lslib.train import train_or_load
 from lslib.trajectory import total_variation, trajectory_pca
 
-CODE = ("config", "data", "models", "params", "train", "directions", "landscape", "hessian",
-        "connectivity", "trajectory", "flatness", "experiments")  # fmt: skip
+CODE = ("config", "data", "models", "params", "train", "directions", "landscape", "fused",
+        "hessian", "connectivity", "trajectory", "flatness", "experiments")  # fmt: skip
 
 
 def eval_data(e: EvalSet, device: str):

@@ -11,7 +11,10 @@ Linear layer with a large fan-in, then Linear layers and elementwise activations
 first layer's pre-activation is linear in its weights, so it is computed once for theta0
 and once per direction and combined per point (exact up to float rounding); the rest runs
 for a group of points at once with batched matrix products in a features-major layout.
-For MLP-128 on a 21 x 21 plane this is ~17x faster than one forward pass per point. Other
+When that rest is one ReLU and a Linear with 10 outputs (float32, CPU), the optional
+compiled kernel in ``lslib.fused`` forms, rectifies and contracts the activations in
+registers instead of three passes over memory. For MLP-128 on a 21 x 21 plane this is
+~25x faster than one forward pass per point (~17x without the kernel). Other
 models (SimpleCNN: its first conv has a fan-in of 9, so precomputing it would cost more
 memory traffic than it saves) get one functional forward per point, in channels-last
 layout on the CPU, which measures at the cost of plain forward passes.
@@ -26,6 +29,7 @@ from torch import nn
 from torch.func import functional_call
 from tqdm import tqdm
 
+from lslib import fused
 from lslib.params import Params, check_like, eval_mode, params_of
 from lslib.train import as_layout, fast_layout
 
@@ -215,12 +219,20 @@ def _logits(model, split, origin, dirs, coords, xb):
     # One reused buffer for a group's first-layer activations: fresh multi-MB allocations
     # cost page faults that measure as much as the arithmetic.
     buf = z.new_empty(group, z.shape[1])
+    use_fused = _fusable(basis, classes, z)
     for s in range(0, len(coords), block):
         c = torch.as_tensor(coords[s : s + block], dtype=z.dtype, device=z.device)
         # The tail's per-point weights and biases, for the whole block in one product each.
         layers = [(m, None if b is None else _at(b, c)) for m, b in basis]
-        logits = z.new_empty(len(c), classes, n)
         ones_c = torch.cat([torch.ones_like(c[:, :1]), c], 1)  # (P, 1 + k): [1, c]
+        if use_fused:  # ReLU then Linear: one fused pass (lslib.fused)
+            w, bias = layers[1][1]
+            logits = fused.relu_contract(z.view(k + 1, width, n), ones_c, w)
+            if bias is not None:
+                logits += bias
+            yield s, logits, 1
+            continue
+        logits = z.new_empty(len(c), classes, n)
         for g in range(0, len(c), group):
             sl = slice(g, g + group)
             # [1, c] @ [z0; z_1..z_k] = z0 + sum_j c_j z_j, written once (no broadcast copy).
@@ -241,6 +253,13 @@ def _logits(model, split, origin, dirs, coords, xb):
         if layers and layers[-1][1] is not None and layers[-1][1][1] is not None:
             logits += layers[-1][1][1]  # one broadcast add beats a bias copy per group
         yield s, logits, 1
+
+
+def _fusable(basis, classes, z) -> bool:
+    """Whether the tail is ReLU then one Linear that lslib.fused handles (float32 on the CPU)."""
+    return (len(basis) == 2 and type(basis[0][0]) is nn.ReLU and basis[1][1] is not None
+            and classes == fused.CLASSES and z.device.type == "cpu" and z.dtype == torch.float32
+            and fused.available())  # fmt: skip
 
 
 def _at(stacked, c):

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lslib import directions as D
+from lslib import fused
 from lslib import hessian as H
 from lslib import landscape as L
 from lslib.models import build_model
@@ -96,11 +97,17 @@ FAST_PATH_TAILS = {
 }  # fmt: skip
 
 
+@pytest.mark.parametrize("use_fused", [True, False])
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("tail", sorted(FAST_PATH_TAILS))
-def test_mlp_fast_path_equals_one_forward_per_point(bias, tail, tiny_data, monkeypatch):
-    """The precomputed-first-layer path, split into many groups, image chunks and logit
-    blocks, gives every point exactly as a plain forward pass does."""
+def test_mlp_fast_path_equals_one_forward_per_point(use_fused, bias, tail, tiny_data, monkeypatch):
+    """The precomputed-first-layer path, split into many groups, image chunks (of a size
+    that is no multiple of the fused kernel's 16) and logit blocks, with and without the
+    fused kernel, gives every point as a plain forward pass does."""
+    if use_fused and not fused.available():
+        pytest.skip("the fused kernel could not be built here")
+    if not use_fused:
+        monkeypatch.setattr(fused, "_state", False)
     x, y = tiny_data
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(784, 16, bias=bias), *FAST_PATH_TAILS[tail](bias))
@@ -114,6 +121,20 @@ def test_mlp_fast_path_equals_one_forward_per_point(bias, tail, tiny_data, monke
     for i, (a, b) in enumerate(coords):
         ref, acc = evaluate(model, {k: p[k] + a * d1[k] + b * d2[k] for k in p}, x, y)
         assert ev.loss[i] == pytest.approx(ref, rel=1e-5) and ev.acc[i] == acc
+
+
+def test_fused_kernel_is_used_for_relu_linear_tails_and_can_be_switched_off(monkeypatch):
+    model = build_model("mlp", 4, seed=0)
+    z = torch.zeros(4, 16, dtype=torch.float32)
+    basis = [(m, L._stack(params_of(model), [params_of(model)], m, f"{i}."))
+             for i, m in model[2:].named_children()]  # fmt: skip
+    if fused.available():
+        assert L._fusable(basis, 10, z)
+    assert not L._fusable(basis, 10, z.double())
+    assert not L._fusable(basis[1:], 10, z)
+    monkeypatch.setattr(fused, "_state", None)
+    monkeypatch.setenv("LSLIB_FUSED", "0")
+    assert not fused.available() and not L._fusable(basis, 10, z)
 
 
 class Linear(nn.Module):

@@ -1,0 +1,125 @@
+"""An optional fused CPU kernel for the one-hidden-layer MLP surface (compiled on first use).
+
+For points c_p (P, K) on a plane or line, the hidden pre-activations of all images are
+Z_p = sum_k c_pk Z_k with Z_k (hidden, n) precomputed, and the logits are
+W_p relu(Z_p) with W_p (classes, hidden). In PyTorch that is three passes over a
+(hidden, n) tensor per point (form, rectify, contract), which are memory-bound. This
+kernel does all three in registers, 16 images at a time (GCC vector extensions: AVX-512,
+AVX2 or NEON as the compiler finds), over tiles of images that stay in cache while every
+point is visited, each thread taking an equal share of the images. Same arithmetic in
+float32 (different summation order), so it agrees with the eager path to float rounding;
+the tests check it against plain forward passes.
+
+It is built with ``torch.utils.cpp_extension.load_inline`` (a C++ compiler and ninja are
+needed; the build is cached by PyTorch under ``TORCH_EXTENSIONS_DIR``). If the build
+fails, or ``LSLIB_FUSED=0`` is set, ``available()`` is False and the engine uses its
+PyTorch path, with one warning.
+"""
+
+import os
+import warnings
+
+import torch
+
+_SOURCE = r"""
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+#include <algorithm>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+namespace {
+// 16 floats: GCC/Clang lower it to one AVX-512 register, two AVX2 registers, or four NEON.
+typedef float v16 __attribute__((vector_size(64)));
+constexpr int CLS = 10;
+
+inline v16 load(const float* p) { v16 v; std::memcpy(&v, p, sizeof v); return v; }
+inline void store(float* p, v16 v) { std::memcpy(p, &v, sizeof v); }
+
+// out[p, q, i] = sum_j W[p, q, j] * max(0, sum_k C[p, k] * Z[k, j, i]) for i in [i0, i1),
+// 16 images at a time; [i0, i1) is a tile of images whose Z stays in cache over all points.
+void tile(const float* Z, const float* C, const float* W, float* out, int64_t K, int64_t J,
+          int64_t n, int64_t P, int64_t i0, int64_t i1) {
+  const v16 zero = {};
+  for (int64_t p = 0; p < P; ++p) {
+    const float* c = C + p * K;
+    const float* w = W + p * CLS * J;
+    float* o = out + p * CLS * n;
+    for (int64_t i = i0; i < i1; i += 16) {
+      v16 a[CLS];
+      for (int q = 0; q < CLS; ++q) a[q] = zero;
+      for (int64_t j = 0; j < J; ++j) {
+        v16 h = c[0] * load(Z + j * n + i);
+        for (int64_t k = 1; k < K; ++k) h += c[k] * load(Z + (k * J + j) * n + i);
+        h = h > zero ? h : zero;
+        for (int q = 0; q < CLS; ++q) a[q] += w[q * J + j] * h;
+      }
+      for (int q = 0; q < CLS; ++q) store(o + q * n + i, a[q]);
+    }
+  }
+}
+}  // namespace
+
+torch::Tensor relu_contract(torch::Tensor Z, torch::Tensor C, torch::Tensor W, int64_t tile_n) {
+  const int64_t K = Z.size(0), J = Z.size(1), n = Z.size(2), P = C.size(0);
+  TORCH_CHECK(W.size(1) == CLS && n % 16 == 0 && tile_n % 16 == 0, "relu_contract: bad shapes");
+  auto out = torch::empty({P, CLS, n}, Z.options());
+  const float* z = Z.data_ptr<float>();
+  const float* c = C.data_ptr<float>();
+  const float* w = W.data_ptr<float>();
+  float* o = out.data_ptr<float>();
+  // Each thread takes an equal, contiguous share of the 16-image blocks, in cache tiles.
+  const int64_t blocks = n / 16;
+  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), blocks));
+  std::vector<std::thread> pool;
+  for (int64_t r = 0; r < threads; ++r)
+    pool.emplace_back([=] {
+      const int64_t b0 = r * blocks / threads * 16, b1 = (r + 1) * blocks / threads * 16;
+      for (int64_t i = b0; i < b1; i += tile_n)
+        tile(z, c, w, o, K, J, n, P, i, std::min(b1, i + tile_n));
+    });
+  for (auto& th : pool) th.join();
+  return out;
+}
+"""
+
+CLASSES = 10  # the kernel's output width (compiled in)
+BLOCK = 16  # images per register block
+TILE = 224  # images per cache tile: 3 x 128 x 224 floats of Z fit in a 1 MB L2
+
+_module = None
+_state = None  # None: not tried; True: built; False: unavailable
+
+
+def available() -> bool:
+    """Whether the kernel can be used (builds it on the first call)."""
+    global _module, _state
+    if _state is None:
+        if os.environ.get("LSLIB_FUSED", "1") == "0":
+            _state = False
+            return False
+        try:
+            from torch.utils.cpp_extension import load_inline
+
+            _module = load_inline("lslib_fused_v2", cpp_sources=_SOURCE, functions=["relu_contract"],
+                                  extra_cflags=["-O3", "-march=native"], verbose=False)  # fmt: skip
+            _state = True
+        except Exception as e:  # no compiler, no ninja, a failed build: fall back
+            warnings.warn(f"lslib: fused surface kernel unavailable ({type(e).__name__}: {e}); "
+                          "using the PyTorch path", stacklevel=2)  # fmt: skip
+            _state = False
+    return _state
+
+
+def relu_contract(z: torch.Tensor, c: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """W_p relu(sum_k c_pk z_k) for every point p: z (K, hidden, n), c (P, K), w (P, 10, hidden).
+
+    Returns (P, 10, n) float32 logits (without the bias). CPU, float32 only.
+    """
+    n = z.shape[2]
+    pad = -n % BLOCK
+    if pad:
+        z = torch.nn.functional.pad(z, (0, pad))
+    out = _module.relu_contract(z.contiguous(), c.contiguous(), w.contiguous(), TILE)
+    return out[:, :, :n] if pad else out
