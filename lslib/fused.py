@@ -16,6 +16,7 @@ fails, or ``LSLIB_FUSED=0`` is set, ``available()`` is False and the engine uses
 PyTorch path, with one warning.
 """
 
+import hashlib
 import os
 import warnings
 
@@ -52,7 +53,7 @@ void tile(const float* Z, const float* C, const float* W, float* out, int64_t K,
       for (int64_t j = 0; j < J; ++j) {
         v16 h = c[0] * load(Z + j * n + i);
         for (int64_t k = 1; k < K; ++k) h += c[k] * load(Z + (k * J + j) * n + i);
-        h = h > zero ? h : zero;
+        h = h < zero ? zero : h;  // like torch.relu: NaN stays NaN
         for (int q = 0; q < CLS; ++q) a[q] += w[q * J + j] * h;
       }
       for (int q = 0; q < CLS; ++q) store(o + q * n + i, a[q]);
@@ -102,7 +103,8 @@ def available() -> bool:
         try:
             from torch.utils.cpp_extension import load_inline
 
-            _module = load_inline("lslib_fused_v2", cpp_sources=_SOURCE, functions=["relu_contract"],
+            name = "lslib_fused_" + hashlib.sha256(_SOURCE.encode()).hexdigest()[:10]
+            _module = load_inline(name, cpp_sources=_SOURCE, functions=["relu_contract"],
                                   extra_cflags=["-O3", "-march=native"], verbose=False)  # fmt: skip
             _state = True
         except Exception as e:  # no compiler, no ninja, a failed build: fall back

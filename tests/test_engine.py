@@ -137,6 +137,21 @@ def test_fused_kernel_is_used_for_relu_linear_tails_and_can_be_switched_off(monk
     assert not fused.available() and not L._fusable(basis, 10, z)
 
 
+def test_fused_kernel_matches_torch_including_nan_and_inf():
+    if not fused.available():
+        pytest.skip("the fused kernel could not be built here")
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(3, 7, 37, generator=g)  # 37 images: padded to 48 inside
+    z[1, 0, 3], z[2, 1, 5] = float("nan"), float("inf")
+    c = torch.tensor([[1.0, 0.5, 0.0], [1.0, 0.0, 1.0], [1.0, 0.0, -1.0], [1.0, -0.3, 0.2]])
+    w = torch.randn(4, 10, 7, generator=g)
+    out = fused.relu_contract(z, c, w)
+    ref = torch.bmm(w, torch.relu(torch.einsum("pk,kjn->pjn", c, z)))
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5, equal_nan=True)
+    assert out[0, :, 3].isnan().all() and out[1, :, 5].isinf().any()  # NaN and inf propagate
+    assert out[2, :, 5].isfinite().all()  # relu(-inf) = 0, as in torch
+
+
 class Linear(nn.Module):
     """y_hat = w . x: with squared loss, the loss on the plane is an analytic quadratic."""
 
