@@ -17,6 +17,7 @@ PyTorch path, with one warning.
 """
 
 import hashlib
+import logging
 import os
 import warnings
 
@@ -101,7 +102,14 @@ def available() -> bool:
             _state = False
             return False
         try:
-            from torch.utils.cpp_extension import load_inline
+            # Its import logs "No CUDA runtime is found" on CPU machines: not news here.
+            log = logging.getLogger("torch.utils.cpp_extension")
+            level = log.level
+            log.setLevel(logging.ERROR)
+            try:
+                from torch.utils.cpp_extension import load_inline
+            finally:
+                log.setLevel(level)
 
             name = "lslib_fused_" + hashlib.sha256(_SOURCE.encode()).hexdigest()[:10]
             _module = load_inline(name, cpp_sources=_SOURCE, functions=["relu_contract"],
