@@ -216,10 +216,10 @@ def _logits(model, split, origin, dirs, coords, xb):
     group = max(1, min(len(coords), int(GROUP_FLOATS // z.shape[1])))
     classes = _out_features(tail, width)
     block = group * max(1, int(LOGIT_FLOATS // (group * n * classes)))
+    use_fused = _fusable(basis, classes, z)
     # One reused buffer for a group's first-layer activations: fresh multi-MB allocations
     # cost page faults that measure as much as the arithmetic.
-    buf = z.new_empty(group, z.shape[1])
-    use_fused = _fusable(basis, classes, z)
+    buf = None if use_fused else z.new_empty(group, z.shape[1])
     for s in range(0, len(coords), block):
         c = torch.as_tensor(coords[s : s + block], dtype=z.dtype, device=z.device)
         # The tail's per-point weights and biases, for the whole block in one product each.
