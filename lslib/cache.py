@@ -1,23 +1,35 @@
 """Content-addressed result store.
 
-key = sha256(kind, config, fingerprint of the code that computes it). The fingerprint
-hashes the AST of the named lslib modules with docstrings removed, so editing a comment
-or docstring keeps the cache, while any change to the code that produces the numbers
-invalidates it: a stale result is never served. Writes are atomic (temporary file +
-rename); a file lock makes two processes asking for one key compute it once; an
-unreadable entry is reported with a warning and recomputed. Location: ``.cache/`` in the
-repository, or ``LSLIB_CACHE``.
+key = sha256(kind, config, fingerprint of the code that computes it, identity of the
+MNIST files read). The fingerprint hashes the AST of the named lslib modules with
+docstrings removed, so editing a comment or docstring keeps the cache, while any change
+to the code that produces the numbers invalidates it: a stale result is never served.
+
+An entry is one file, ``<kind>/<key>.pt``: a header line with the SHA-256 of its payload,
+then the payload (``torch.save`` of ``{"meta", "value"}``). On read the digest is checked
+(``torch.load`` does not check its own archive) and the stored kind, config, code and data
+identity are compared with the request; an entry failing either is corrupt: warned,
+moved aside to ``<key>.corrupt`` and recomputed. Writes go to a temporary file that is
+renamed into place; temporaries left by crashed writers are removed by the next writer.
+A file lock makes two processes asking for one key compute it once; the lock file names
+its holder, a waiter says whom it waits for after ``NOTICE_S`` seconds and gives up with a
+TimeoutError after ``LSLIB_LOCK_TIMEOUT`` seconds (default 6 hours). Location:
+``.cache/`` in the repository, or ``LSLIB_CACHE``.
 """
 
 import ast
+import contextlib
 import dataclasses
 import datetime
+import errno
 import fcntl
 import functools
 import hashlib
 import importlib
+import io
 import json
 import os
+import socket
 import time
 import warnings
 from collections.abc import Callable
@@ -27,6 +39,11 @@ from typing import Any
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
+MAGIC = b"lslib-entry-v2 sha256="
+LOCK_TIMEOUT_S = 6 * 3600.0  # default of LSLIB_LOCK_TIMEOUT
+NOTICE_S = 5.0  # a waiter says whom it waits for after this long
+STALE_TMP_S = 15 * 60.0  # a temporary this old is a crashed write, whoever wrote it
+_MISSING = object()
 
 
 def cache_dir() -> Path:
@@ -65,8 +82,18 @@ def _canonical(obj: Any) -> Any:
     raise TypeError(f"cannot hash {type(obj).__name__} into a cache key")
 
 
-def key_of(kind: str, config: Any, code: str) -> str:
-    blob = json.dumps({"kind": kind, "config": _canonical(config), "code": code}, sort_keys=True)
+def data_identity() -> str:
+    """Hash of the four uncompressed MNIST files every computation reads (lslib.data)."""
+    from lslib import data
+
+    return data.identity()
+
+
+def key_of(kind: str, config: Any, code: str, data: str | None = None) -> str:
+    data = data_identity() if data is None else data
+    blob = json.dumps(
+        {"kind": kind, "config": _canonical(config), "code": code, "data": data}, sort_keys=True
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
@@ -77,70 +104,224 @@ class Stats:
     computed: int = 0
     loaded: int = 0
     corrupt: int = 0
+    stale_tmp: int = 0
 
 
 stats = Stats()
 
 
-def cached(kind: str, config: Any, compute: Callable[[], Any], modules: tuple[str, ...]) -> Any:
-    """Return the stored value for (kind, config, code), computing and storing it if absent.
+def cached(kind: str, config: Any, compute: Callable[[], Any], modules: tuple[str, ...],
+           lock_timeout: float | None = None) -> Any:  # fmt: skip
+    """Return the stored value for (kind, config, code, data), computing and storing it if absent.
 
     ``compute`` returns a picklable value (tensors, arrays, dicts, numbers). ``modules``
-    names the lslib modules whose code determines the value.
+    names the lslib modules whose code determines the value. ``lock_timeout``: seconds to
+    wait for another process computing the same entry (default ``LSLIB_LOCK_TIMEOUT``, else
+    6 hours), then TimeoutError.
     """
     folder = cache_dir() / kind
     folder.mkdir(parents=True, exist_ok=True)
-    key = key_of(kind, config, fingerprint(*modules))
+    want = {"kind": kind, "config": _canonical(config), "code": fingerprint(*modules),
+            "data": data_identity()}  # fmt: skip
+    key = key_of(kind, config, want["code"], want["data"])
     path = folder / f"{key}.pt"
-    value = _read(path)
-    if value is not None:
+    value = _read(path, want)
+    if value is not _MISSING:
         return value
-    with open(folder / f"{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # a second process waits here, then reads
-        value = _read(path)
-        if value is not None:
+    with _Lock(folder / f"{key}.lock", kind, key, lock_timeout):
+        value = _read(path, want)  # a second process finds the first one's entry here
+        if value is not _MISSING:
             return value
         start = time.perf_counter()
         value = compute()
-        meta = {
-            "kind": kind,
-            "config": _canonical(config),
+        meta = want | {
             "lslib": _version(),
             "torch": torch.__version__,
-            "device": getattr(config, "device", "cpu"),
+            "device": _device_of(want["config"]),
+            "device_type": torch.device(_device_of(want["config"])).type,
+            "threads": torch.get_num_threads(),  # results are bit-exact per thread count
             "wall_s": time.perf_counter() - start,
             "created": datetime.datetime.now(datetime.UTC).isoformat(),
         }
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        torch.save({"meta": meta, "value": value}, tmp)
-        os.replace(tmp, path)
+        _write(path, {"meta": meta, "value": value})
         stats.computed += 1
     return value
 
 
-def _read(path: Path) -> Any:
-    if not path.exists():
-        return None
+def _device_of(config: Any) -> str:
+    """The ``device`` field of a canonical config, searched through nested configs."""
+    if isinstance(config, dict):
+        if isinstance(config.get("device"), str):
+            return config["device"]
+        for v in config.values():
+            d = _device_of(v)
+            if d != "cpu":
+                return d
+    if isinstance(config, list):
+        for v in config:
+            d = _device_of(v)
+            if d != "cpu":
+                return d
+    return "cpu"
+
+
+# ---------------------------------------------------------------- the entry file
+
+
+def _encode(entry: dict) -> bytes:
+    buf = io.BytesIO()  # serialized in memory: a full disk fails in our write, not in torch
+    torch.save(entry, buf)
+    payload = buf.getvalue()
+    return MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
+
+
+def _decode(blob: bytes) -> dict:
+    """The entry in ``blob``; ValueError if its header or digest does not match."""
+    head, sep, payload = blob.partition(b"\n")
+    if not sep or not head.startswith(MAGIC):
+        raise ValueError("no lslib entry header")
+    expected, actual = head[len(MAGIC) :].decode(), hashlib.sha256(payload).hexdigest()
+    if actual != expected:
+        raise ValueError(f"payload sha256 {actual[:16]}... differs from its header's "
+                         f"{expected[:16]}...")  # fmt: skip
+    # Our own files: full unpickling is needed for numpy arrays and small dataclasses.
+    return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
+
+
+def _write_file(path: Path, blob: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(blob)
+
+
+def _write(path: Path, entry: dict) -> None:
+    """Atomic write (temporary file + rename); a failed write leaves nothing behind."""
+    _remove_stale_temporaries(path.parent)
+    blob = _encode(entry)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
     try:
-        # Our own files: full unpickling is needed for numpy arrays and small dataclasses.
-        entry = torch.load(path, map_location="cpu", weights_only=False)
-        value = entry["value"]
-    except Exception as e:  # truncated, corrupt or foreign file: recompute it
-        warnings.warn(f"cache entry {path} is unreadable ({type(e).__name__}: {e}); recomputing",
-                      stacklevel=3)  # fmt: skip
+        _write_file(tmp, blob)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:
+        tmp.unlink(missing_ok=True)
+        code = getattr(e, "errno", None) or errno.EIO
+        raise OSError(code, f"could not write the cache entry {path} ({len(blob) / 1e6:.1f} MB: "
+                      f"{e}); free space on that disk, or set LSLIB_CACHE to a folder "
+                      "with room") from e  # fmt: skip
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Remove ``*.tmp<pid>`` files of dead writers (or older than STALE_TMP_S)."""
+    now = time.time()
+    for tmp in folder.glob("*.tmp*"):
+        pid = tmp.suffix[len(".tmp") :]
+        try:
+            age = now - tmp.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        # A dead pid may be a live writer on another host sharing the folder: wait a minute.
+        dead = pid.isdigit() and not _alive(int(pid)) and age > 60
+        if dead or age > STALE_TMP_S:
+            tmp.unlink(missing_ok=True)
+            stats.stale_tmp += 1
+
+
+def _read(path: Path, want: dict) -> Any:
+    """The stored value, or _MISSING when absent or corrupt (then moved aside)."""
+    try:
+        blob = path.read_bytes()
+    except FileNotFoundError:
+        return _MISSING
+    try:
+        entry = _decode(blob)
+        value, meta = entry["value"], entry["meta"]
+        for field in ("kind", "config", "code", "data"):
+            if meta.get(field) != want[field]:
+                raise ValueError(f"it was computed for another {field} "
+                                 f"({_short(meta.get(field))}, requested {_short(want[field])})")  # fmt: skip
+    except Exception as e:  # truncated, flipped, swapped or foreign file: recompute it
+        aside = path.with_suffix(".corrupt")
+        with contextlib.suppress(FileNotFoundError):  # another reader moved it first
+            os.replace(path, aside)
+        warnings.warn(f"cache entry {path} is corrupt or unreadable ({type(e).__name__}: {e}); "
+                      f"moved to {aside.name}, recomputing", stacklevel=3)  # fmt: skip
         stats.corrupt += 1
-        path.unlink(missing_ok=True)
-        return None
+        return _MISSING
     stats.loaded += 1
     return value
 
 
+def _short(v: Any) -> str:
+    s = json.dumps(v, sort_keys=True, default=str)
+    return s if len(s) <= 200 else s[:200] + "..."
+
+
 def meta(kind: str, config: Any, modules: tuple[str, ...]) -> dict | None:
-    """The metadata of a stored entry, or None."""
+    """The metadata of a stored entry, or None (also when it fails its digest)."""
     path = cache_dir() / kind / f"{key_of(kind, config, fingerprint(*modules))}.pt"
-    if not path.exists():
+    try:
+        return _decode(path.read_bytes())["meta"]
+    except (FileNotFoundError, ValueError):
         return None
-    return torch.load(path, map_location="cpu", weights_only=False)["meta"]
+
+
+# ---------------------------------------------------------------- the lock
+
+
+class _Lock:
+    """An exclusive flock on ``path`` whose file names its holder (pid, host, since)."""
+
+    def __init__(self, path: Path, kind: str, key: str, timeout: float | None):
+        env = os.environ.get("LSLIB_LOCK_TIMEOUT")
+        if timeout is None:
+            timeout = float(env) if env else LOCK_TIMEOUT_S
+        self.path, self.kind, self.key, self.timeout = path, kind, key, timeout
+
+    def __enter__(self):
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # "w" would erase the holder
+        start, told = time.monotonic(), False
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                waited = time.monotonic() - start
+                if waited > self.timeout:
+                    os.close(self.fd)
+                    raise TimeoutError(f"gave up after {waited:.0f} s waiting for {self.kind} "
+                                       f"entry {self.key}: {self._holder()} (lock file "
+                                       f"{self.path}; LSLIB_LOCK_TIMEOUT sets the limit)") from None  # fmt: skip
+                if waited > NOTICE_S and not told:
+                    warnings.warn(f"waiting for {self.kind} entry {self.key}: {self._holder()}",
+                                  stacklevel=3)  # fmt: skip
+                    told = True
+                time.sleep(min(0.2, max(self.timeout - waited, 0.01)))
+        holder = {"pid": os.getpid(), "host": socket.gethostname(),
+                  "since": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}  # fmt: skip
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, json.dumps(holder).encode(), 0)
+        return self
+
+    def _holder(self) -> str:
+        try:
+            h = json.loads(os.pread(self.fd, 4096, 0) or b"{}")
+            return f"computed by pid {h['pid']} on {h['host']} since {h['since']}"
+        except (OSError, ValueError, KeyError):
+            return "computed by another process"
+
+    def __exit__(self, *exc):
+        os.ftruncate(self.fd, 0)
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
 
 
 def _version() -> str:

@@ -3,7 +3,9 @@
 The gzipped IDX files are checked against their SHA-256 (data/README.md), extracted
 once into the cache folder, and read through ``torchvision.datasets.MNIST``. Setting
 ``LSLIB_DATA`` to an existing torchvision MNIST root (a folder holding ``MNIST/raw``)
-uses that instead. Splits: train = the first 50,000 training images, val = the last
+uses that instead. The uncompressed files are checked against their SHA-256 before
+use (a wrong extracted copy is re-extracted with a warning; a wrong ``LSLIB_DATA`` copy
+is an error), and their hash, ``identity()``, is part of every cache key. Splits: train = the first 50,000 training images, val = the last
 10,000 (the stopping rule uses it), test = the 10,000 test images (reported numbers only).
 """
 
@@ -12,6 +14,7 @@ import gzip
 import hashlib
 import os
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +29,13 @@ SHA256 = {
     "train-labels-idx1-ubyte.gz": "51fc562b6747b666fbf6e84ce29d43c3cb5f9c388c664d43b33f02095313405a",
     "t10k-images-idx3-ubyte.gz": "cfeddb84311ecf044fc6a5b0f6ee8a24d265d4e83e388400186eb114082f4209",
     "t10k-labels-idx1-ubyte.gz": "e41c74e484045d39b462a7790a4af51301bd9b0b24f0154798d713ec68c45920",
+}
+# The same files uncompressed (what torchvision reads).
+RAW_SHA256 = {
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
 
 
@@ -68,23 +78,80 @@ def verify(raw: Path = SHIPPED) -> None:
 
 
 def _root() -> Path:
-    """A torchvision MNIST root holding the uncompressed IDX files."""
+    """A torchvision MNIST root holding the uncompressed IDX files, checked."""
     env = os.environ.get("LSLIB_DATA")
     if env:
-        return Path(env)
+        return _env_root(Path(env))
     from lslib.cache import cache_dir
 
     root = cache_dir() / "mnist"
     raw = root / "MNIST" / "raw"
-    if not all((raw / n[:-3]).is_file() for n in SHA256):
-        verify()
-        raw.mkdir(parents=True, exist_ok=True)
-        for name in SHA256:
-            tmp = raw / (name[:-3] + f".tmp{os.getpid()}")
-            with gzip.open(SHIPPED / name, "rb") as src, open(tmp, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-            os.replace(tmp, raw / name[:-3])  # atomic: a crash leaves no half file
+    for attempt in range(2):
+        if not all((raw / n).is_file() for n in RAW_SHA256):
+            _extract(raw)
+        bad = _mismatches(raw)
+        if not bad:
+            return root
+        for name, actual, expected in bad:
+            if attempt == 0:
+                warnings.warn(f"extracted MNIST file {raw / name} is corrupt (sha256 {actual}, "
+                              f"expected {expected}); re-extracting it from data/MNIST/raw",
+                              stacklevel=3)  # fmt: skip
+            (raw / name).unlink()
+    name, actual, expected = bad[0]
+    raise OSError(f"MNIST file {raw / name} is corrupt after re-extraction (sha256 {actual}, "
+                  f"expected {expected}); delete {root} and retry")  # fmt: skip
+
+
+def _env_root(root: Path) -> Path:
+    raw = root / "MNIST" / "raw"
+    layout = f"<root>/MNIST/raw/{{{', '.join(RAW_SHA256)}}} (uncompressed IDX files)"
+    fix = "fix that folder, or unset LSLIB_DATA to use the shipped copy"
+    missing = [n for n in RAW_SHA256 if not (raw / n).is_file()]
+    if missing:
+        raise FileNotFoundError(f"LSLIB_DATA={root} has no MNIST file(s) {missing} in {raw}; "
+                                f"the expected layout is {layout}; {fix}")  # fmt: skip
+    bad = _mismatches(raw)
+    if bad:
+        name, actual, expected = bad[0]
+        raise OSError(f"MNIST file {raw / name} (under LSLIB_DATA) is corrupt or truncated "
+                      f"(sha256 {actual}, expected {expected}); {fix}")  # fmt: skip
     return root
+
+
+def _extract(raw: Path) -> None:
+    verify()
+    raw.mkdir(parents=True, exist_ok=True)
+    for name in SHA256:
+        tmp = raw / (name[:-3] + f".tmp{os.getpid()}")
+        with gzip.open(SHIPPED / name, "rb") as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        os.replace(tmp, raw / name[:-3])  # atomic: a crash leaves no half file
+
+
+def _mismatches(raw: Path) -> list[tuple[str, str, str]]:
+    """(name, actual, expected) for each uncompressed file whose SHA-256 is wrong."""
+    digests = _digests(raw)
+    return [(n, digests[n], d) for n, d in RAW_SHA256.items() if digests[n] != d]
+
+
+def _digests(raw: Path) -> dict[str, str]:
+    # Hashed once per process and file version (a rewrite changes size, mtime or inode).
+    stamp = tuple((s.st_size, s.st_mtime_ns, s.st_ino) for s in
+                  (os.stat(raw / n) for n in RAW_SHA256))  # fmt: skip
+    return _hash_files(str(raw), stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _hash_files(raw: str, stamp: tuple) -> dict[str, str]:
+    return {n: hashlib.sha256((Path(raw) / n).read_bytes()).hexdigest() for n in RAW_SHA256}
+
+
+def identity() -> str:
+    """Hash of the four uncompressed MNIST files that are read (verified first)."""
+    raw = _root() / "MNIST" / "raw"
+    digests = _digests(raw)
+    return hashlib.sha256("".join(digests[n] for n in RAW_SHA256).encode()).hexdigest()[:16]
 
 
 def _tensors(train: bool) -> tuple[torch.Tensor, torch.Tensor]:
