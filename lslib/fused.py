@@ -16,9 +16,12 @@ fails, or ``LSLIB_FUSED=0`` is set, ``available()`` is False and the engine uses
 PyTorch path, with one warning.
 """
 
+import functools
 import hashlib
 import logging
 import os
+import platform
+import sys
 import warnings
 
 import torch
@@ -90,6 +93,8 @@ CLASSES = 10  # the kernel's output width (compiled in)
 BLOCK = 16  # images per register block
 TILE = 224  # images per cache tile: 3 x 128 x 224 floats of Z fit in a 1 MB L2
 
+CFLAGS = ("-O3", "-march=native")
+
 _module = None
 _state = None  # None: not tried; True: built; False: unavailable
 
@@ -111,15 +116,45 @@ def available() -> bool:
             finally:
                 log.setLevel(level)
 
-            name = "lslib_fused_" + hashlib.sha256(_SOURCE.encode()).hexdigest()[:10]
-            _module = load_inline(name, cpp_sources=_SOURCE, functions=["relu_contract"],
-                                  extra_cflags=["-O3", "-march=native"], verbose=False)  # fmt: skip
+            _module = load_inline(extension_name(), cpp_sources=_SOURCE, functions=["relu_contract"],
+                                  extra_cflags=list(CFLAGS), verbose=False)  # fmt: skip
             _state = True
         except Exception as e:  # no compiler, no ninja, a failed build: fall back
             warnings.warn(f"lslib: fused surface kernel unavailable ({type(e).__name__}: {e}); "
                           "using the PyTorch path", stacklevel=2)  # fmt: skip
             _state = False
     return _state
+
+
+def extension_name(source: str = _SOURCE, cflags=CFLAGS, prefix: str = sys.prefix,
+                   executable: str = sys.executable, torch_version: str = torch.__version__,
+                   cpu: str | None = None) -> str:  # fmt: skip
+    """The build's name: a hash of everything the compiled file depends on.
+
+    PyTorch caches a build by name, and its build folder records the interpreter's paths;
+    ``-march=native`` ties the binary to the CPU. So two venvs (two checkouts) or two CPU
+    models sharing ``TORCH_EXTENSIONS_DIR`` each get their own build instead of
+    rebuilding one another's, or loading one compiled for another CPU.
+    """
+    cpu = cpu_identity() if cpu is None else cpu
+    parts = [source, " ".join(cflags), prefix, executable, torch_version, cpu]
+    return "lslib_fused_" + hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+@functools.cache
+def cpu_identity() -> str:
+    """The CPU's model name and feature flags (/proc/cpuinfo), else the machine type."""
+    try:
+        lines = open("/proc/cpuinfo").read().splitlines()
+    except OSError:
+        lines = []
+    keys = ("model name", "flags", "Features", "CPU implementer", "CPU part")
+    found = {}
+    for line in lines:
+        k, _, v = line.partition(":")
+        if k.strip() in keys and k.strip() not in found:
+            found[k.strip()] = v.strip()
+    return "; ".join(f"{k}: {v}" for k, v in sorted(found.items())) or platform.machine()
 
 
 def relu_contract(z: torch.Tensor, c: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
