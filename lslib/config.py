@@ -7,6 +7,7 @@ of its config (plus a fingerprint of the code). Derive variants with
 
 import dataclasses
 import functools
+import math
 import os
 from typing import Any
 
@@ -42,6 +43,8 @@ def default_device() -> str:
     """'cuda' when present, else 'cpu'; the environment variable LSLIB_DEVICE overrides."""
     env = os.environ.get("LSLIB_DEVICE")
     if env:
+        if env.split(":")[0] not in ("cpu", "cuda"):
+            raise ValueError(f"LSLIB_DEVICE={env!r} is invalid; allowed: 'cpu' or 'cuda[:i]'")
         return env
     import torch
 
@@ -78,8 +81,9 @@ class TrainConfig:
         _check(self.model in MODELS, n, "model", self.model, str(MODELS))
         _check(self.optimizer in OPTIMIZERS, n, "optimizer", self.optimizer, str(OPTIMIZERS))
         _check(_is_int(self.width) and self.width >= 1, n, "width", self.width, "int >= 1")
-        _check(self.lr is None or self.lr > 0, n, "lr", self.lr, "None or > 0")
-        _check(0 <= self.momentum < 1, n, "momentum", self.momentum, "[0, 1)")
+        _check(self.lr is None or _positive(self.lr), n, "lr", self.lr, "None or finite > 0")
+        _check(_is_num(self.momentum) and 0 <= self.momentum < 1, n, "momentum", self.momentum,
+               "a number in [0, 1)")  # fmt: skip
         _check(_is_int(self.batch_size) and self.batch_size >= 1, n, "batch_size",
                self.batch_size, "int >= 1")  # fmt: skip
         _check(self.epochs is None or (_is_int(self.epochs) and self.epochs >= 1), n, "epochs",
@@ -88,14 +92,21 @@ class TrainConfig:
                self.max_epochs, "int >= 1")  # fmt: skip
         _check(_is_int(self.patience) and self.patience >= 1, n, "patience", self.patience,
                "int >= 1")  # fmt: skip
-        _check(self.rel_tol >= 0, n, "rel_tol", self.rel_tol, ">= 0")
+        _check(_is_num(self.rel_tol) and math.isfinite(self.rel_tol) and self.rel_tol >= 0, n,
+               "rel_tol", self.rel_tol, "finite >= 0")  # fmt: skip
+        _check(_is_int(self.seed), n, "seed", self.seed, "int")
         for f in ("subset", "eval_subset"):
             v = getattr(self, f)
             _check(v is None or (_is_int(v) and v >= 1), n, f, v, "None or int >= 1")
         _check(_is_int(self.snapshot_every) and self.snapshot_every >= 0, n, "snapshot_every",
                self.snapshot_every, "int >= 0")  # fmt: skip
-        _check(self.device.split(":")[0] in ("cpu", "cuda"), n, "device", self.device,
-               "'cpu' or 'cuda[:i]'")  # fmt: skip
+        _check(isinstance(self.device, str) and self.device.split(":")[0] in ("cpu", "cuda"), n,
+               "device", self.device, "'cpu' or 'cuda[:i]'")  # fmt: skip
+        if self.device.startswith("cuda"):
+            import torch
+
+            _check(torch.cuda.is_available(), n, "device", self.device,
+                   "'cpu' (there is no CUDA device; use 'cpu' or unset LSLIB_DEVICE)")  # fmt: skip
 
     @property
     def learning_rate(self) -> float:
@@ -104,6 +115,21 @@ class TrainConfig:
 
 def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _positive(v) -> bool:
+    """A finite number > 0 (rejects NaN, inf, bools and strings)."""
+    return _is_num(v) and math.isfinite(v) and v > 0
+
+
+def _ints_at_least(obj, cls: str, low: int, *fields: str) -> None:
+    for f in fields:
+        v = getattr(obj, f)
+        _check(_is_int(v) and v >= low, cls, f, v, f"int >= {low}")
 
 
 def from_dict(cls, d: dict):
@@ -146,7 +172,12 @@ class LandscapeConfig:
         for f in ("line_steps", "grid"):
             v = getattr(self, f)
             _check(_is_int(v) and v >= 2, n, f, v, "int >= 2")
-        _check(self.span > 0, n, "span", self.span, "> 0")
+        _check(_positive(self.span), n, "span", self.span, "finite > 0")
+        _check(_is_int(self.seed), n, "seed", self.seed, "int")
+        from lslib.directions import BIAS, NORMS
+
+        _check(self.norm in NORMS, n, "norm", self.norm, str(NORMS))
+        _check(self.bias in BIAS, n, "bias", self.bias, str(BIAS))
 
 
 @config_dataclass
@@ -170,6 +201,9 @@ class HessianConfig:
             "int >= 1",
         )
         _check(_is_int(self.k) and self.k >= 1, n, "k", self.k, "int >= 1")
+        _ints_at_least(self, n, 1, "batch_size")
+        _check(_positive(self.tol), n, "tol", self.tol, "finite > 0")
+        _check(_is_int(self.seed), n, "seed", self.seed, "int")
 
 
 @config_dataclass
@@ -194,6 +228,8 @@ class ConnectivityConfig:
             "the same config, another seed",
         )
         _check(_is_int(self.points) and self.points >= 2, n, "points", self.points, "int >= 2")
+        _ints_at_least(self, n, 1, "bezier_epochs")
+        _check(_positive(self.bezier_lr), n, "bezier_lr", self.bezier_lr, "finite > 0")
 
 
 @config_dataclass
@@ -209,6 +245,9 @@ class TrajectoryConfig:
     def __post_init__(self):
         _check(self.run.snapshot_every >= 1, "TrajectoryConfig", "run.snapshot_every",
                self.run.snapshot_every, "int >= 1 (the run must record snapshots)")  # fmt: skip
+        n = "TrajectoryConfig"
+        _check(_positive(self.pc1_span), n, "pc1_span", self.pc1_span, "finite > 0")
+        _ints_at_least(self, n, 2, "pc1_steps", "grid")
 
 
 @config_dataclass
@@ -230,8 +269,15 @@ class FlatnessConfig:
 
     def __post_init__(self):
         n = "FlatnessConfig"
-        _check(self.eps > 0, n, "eps", self.eps, "> 0")
-        _check(all(s >= 0 for s in self.sigmas), n, "sigmas", self.sigmas, "all >= 0")
+        _check(_positive(self.eps), n, "eps", self.eps, "finite > 0")
+        _check(isinstance(self.sigmas, tuple | list) and len(self.sigmas) >= 1
+               and all(_is_num(s) and math.isfinite(s) and s >= 0 for s in self.sigmas), n,
+               "sigmas", self.sigmas, "a non-empty tuple of finite numbers >= 0")  # fmt: skip
+        _ints_at_least(self, n, 1, "ascent_steps", "draws", "n_dirs", "hessian_batches",
+                       "trace_samples")  # fmt: skip
+        for f in ("window", "pac_threshold"):
+            _check(_positive(getattr(self, f)), n, f, getattr(self, f), "finite > 0")
+        _check(_is_int(self.seed), n, "seed", self.seed, "int")
 
 
 # ---------------------------------------------------------------- notebook sections

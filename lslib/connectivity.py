@@ -20,7 +20,7 @@ from scipy.optimize import linear_sum_assignment
 from torch import nn
 
 from lslib.landscape import Evaluation, evaluate_points
-from lslib.params import Params, eval_mode, forward
+from lslib.params import Params, check_data, check_params, eval_mode, forward
 
 # ---------------------------------------------------------------- interpolation, barrier
 
@@ -36,6 +36,7 @@ def check_same_architecture(a: Params, b: Params) -> None:
 def interpolate(model: nn.Module, a: Params, b: Params, x, y, alphas=None, **kw) -> Evaluation:
     """Loss and accuracy at (1-a) theta_A + a theta_B for each a (default 25 points in [0, 1])."""
     check_same_architecture(a, b)
+    check_data(x, y, model, labels=kw.get("loss_fn", F.cross_entropy) is F.cross_entropy)
     alphas = np.linspace(0, 1, 25) if alphas is None else np.asarray(alphas, dtype=np.float64)
     if alphas.ndim != 1 or len(alphas) < 1:
         raise ValueError(f"alphas must be a non-empty 1-D sequence, got shape {alphas.shape}")
@@ -131,6 +132,7 @@ def weight_matching(model: nn.Module, a: Params, b: Params, max_iter: int = 100,
     Returns (permutations, B permuted). The permuted B computes exactly the same function as B.
     """
     check_same_architecture(a, b)
+    check_params(a)
     spec = perm_spec(model)
     sizes = [_w(a, layer).shape[0] for layer in spec[:-1]]
     perms = [torch.arange(n) for n in sizes]
@@ -184,8 +186,13 @@ def train_bezier(model: nn.Module, a: Params, b: Params, x, y, epochs: int = 2, 
                  momentum: float = 0.9, batch_size: int = 128, seed: int = 0) -> Params:  # fmt: skip
     """Train the middle point M of a quadratic Bezier curve from A to B (starts at (A+B)/2)."""
     check_same_architecture(a, b)
-    if epochs < 1:
-        raise ValueError(f"epochs={epochs!r} is invalid; allowed: int >= 1")
+    for name, v in (("epochs", epochs), ("batch_size", batch_size)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"{name}={v!r} is invalid; allowed: int >= 1")
+    if not (np.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr={lr!r} is invalid; allowed: finite > 0")
+    check_data(x, y, model)
+    check_params(a)
     mid = {k: ((a[k] + b[k]) / 2).clone().requires_grad_() for k in a}
     opt = torch.optim.SGD(mid.values(), lr=lr, momentum=momentum)
     gen = torch.Generator().manual_seed(seed)

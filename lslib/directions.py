@@ -18,7 +18,7 @@ al.'s default); ``filter`` treats each entry as its own filter, so |d_i| = |w_i|
 
 import torch
 
-from lslib.params import Params
+from lslib.params import Params, check_params
 
 NORMS = ("filter", "layer", "model", "none")
 BIAS = ("ignore", "filter")
@@ -62,6 +62,7 @@ def normalize(d: Params, ref: Params, norm: str = "filter", bias: str = "ignore"
 
 def random_direction(ref: Params, seed: int, norm: str = "filter", bias: str = "ignore") -> Params:
     """A seeded Gaussian direction, normalized against the weights ``ref``."""
+    check_params(ref)
     return normalize(gaussian_like(ref, seed), ref, norm, bias)
 
 
@@ -82,6 +83,7 @@ def orthogonalize(d2: Params, d1: Params) -> Params:
 
 def random_plane(ref: Params, seed: int, norm="filter", bias="ignore", orthogonal=False):
     """Two independent directions (seeds ``seed`` and ``seed + 10_000``), optionally orthogonalized."""
+    check_params(ref)
     d1 = random_direction(ref, seed, norm, bias)
     d2 = random_direction(ref, seed + 10_000, norm, bias)
     return d1, (orthogonalize(d2, d1) if orthogonal else d2)

@@ -19,7 +19,13 @@ from torch import nn
 
 from lslib.directions import gaussian_like, random_direction
 from lslib.landscape import evaluate_points
-from lslib.params import Params, eval_mode, mean_loss, params_of
+from lslib.params import Params, check_data, check_params, eval_mode, mean_loss, params_of
+
+
+def _check_counts(**counts) -> None:
+    for name, v in counts.items():
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"{name}={v!r} is invalid; allowed: int >= 1")
 
 
 def _loss(model, p, x, y, loss_fn=F.cross_entropy) -> float:
@@ -30,9 +36,12 @@ def _loss(model, p, x, y, loss_fn=F.cross_entropy) -> float:
 def epsilon_sharpness(model: nn.Module, x, y, eps: float = 1e-3, steps: int = 20, seed: int = 0,
                       params: Params | None = None, loss_fn=F.cross_entropy) -> float:  # fmt: skip
     """Keskar et al.'s epsilon-sharpness (in percent); see the module docstring."""
-    if not eps > 0:
-        raise ValueError(f"eps={eps!r} is invalid; allowed: > 0")
+    if not eps > 0 or not np.isfinite(eps):
+        raise ValueError(f"eps={eps!r} is invalid; allowed: finite > 0")
+    _check_counts(steps=steps)
+    check_data(x, y, model, labels=loss_fn is F.cross_entropy)
     p = params_of(model) if params is None else params
+    check_params(p)
     box = {k: eps * (v.abs() + 1) for k, v in p.items()}
     gen = torch.Generator().manual_seed(seed)
     delta = {k: (torch.rand(v.shape, generator=gen).to(v) * 2 - 1) * box[k] for k, v in p.items()}
@@ -53,8 +62,12 @@ def epsilon_sharpness(model: nn.Module, x, y, eps: float = 1e-3, steps: int = 20
 def sharpness_1d(model: nn.Module, x, y, n_dirs: int = 10, window: float = 0.05, points: int = 9,
                  seed: int = 0, params: Params | None = None) -> dict:  # fmt: skip
     """Curvature L''(0) along ``n_dirs`` filter-normalized directions: values, mean, std."""
-    if not window > 0:
-        raise ValueError(f"window={window!r} is invalid; allowed: > 0")
+    if not window > 0 or not np.isfinite(window):
+        raise ValueError(f"window={window!r} is invalid; allowed: finite > 0")
+    _check_counts(n_dirs=n_dirs, points=points)
+    if points < 3:
+        raise ValueError(f"points={points!r} is invalid; allowed: int >= 3 (a parabola fit)")
+    check_data(x, y, model)
     p = params_of(model) if params is None else params
     alphas = np.linspace(-window, window, points)
     curv = []
@@ -72,6 +85,8 @@ def perturbation(model: nn.Module, x, y, sigmas=(1e-3, 1e-2, 5e-2), draws: int =
     sigmas = np.asarray(sigmas, dtype=np.float64)
     if (sigmas < 0).any() or not np.isfinite(sigmas).all():
         raise ValueError(f"sigmas={sigmas.tolist()} are invalid; allowed: finite, >= 0")
+    _check_counts(draws=draws)
+    check_data(x, y, model)
     p = params_of(model) if params is None else params
     coords = np.concatenate([[0.0], sigmas])[:, None]  # the base loss by the same arithmetic
     deltas = []
@@ -90,6 +105,10 @@ def pac_bayes_sigma(model: nn.Module, x, y, threshold: float = 0.1, draws: int =
     """Jiang et al.'s sigma': the largest sigma whose expected loss increase is <= threshold."""
     if not threshold > 0 or not 0 < lo < hi:
         raise ValueError(f"need threshold > 0 and 0 < lo < hi; got {threshold}, {lo}, {hi}")
+    if not np.isfinite([threshold, lo, hi]).all():
+        raise ValueError(f"threshold, lo, hi must be finite; got {threshold}, {lo}, {hi}")
+    _check_counts(draws=draws, iters=iters)
+    check_data(x, y, model)
     p = params_of(model) if params is None else params
     noise = [gaussian_like(p, seed + i) for i in range(draws)]
 

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, jvp
 
-from lslib.params import Params, eval_mode, flatten, params_of, unflatten
+from lslib.params import Params, check_data, check_params, eval_mode, flatten, params_of, unflatten
 
 METHODS = ("auto", "mlp", "graph", "func")
 
@@ -51,12 +51,12 @@ class HVP:
 
     def __init__(self, model: nn.Module, x, y, params: Params | None = None, method="auto",
                  loss_fn=F.cross_entropy):  # fmt: skip
-        if len(y) == 0:
-            raise ValueError("the evaluation set is empty")
         if method not in METHODS:
             raise ValueError(f"method={method!r} is unknown; allowed: {METHODS}")
+        check_data(x, y, model, labels=loss_fn is F.cross_entropy)
         self.model, self.x, self.y, self.loss_fn = model, x, y, loss_fn
         self.params = params_of(model) if params is None else params
+        check_params(self.params)
         self.n = sum(v.numel() for v in self.params.values())
         first = next(iter(self.params.values()))
         self.dtype, self.device = first.dtype, first.device
@@ -277,6 +277,10 @@ def eigenvalue_stats(model, x, y, n_batches: int = 5, batch_size: int = 128, k: 
     Returns a dict: ``values`` (n_batches, k), ``mean``/``std``/``min``/``max`` (k,),
     ``residuals`` (n_batches, k) and ``hvps`` (n_batches,).
     """
+    check_data(x, y, model)
+    for name, v in (("n_batches", n_batches), ("batch_size", batch_size), ("k", k)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"{name}={v!r} is invalid; allowed: int >= 1")
     if n_batches * batch_size > len(y):
         raise ValueError(f"{n_batches} batches of {batch_size} need {n_batches * batch_size} "
                          f"images; the set has {len(y)}")  # fmt: skip

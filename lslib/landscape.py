@@ -30,7 +30,7 @@ from torch.func import functional_call
 from tqdm import tqdm
 
 from lslib import fused
-from lslib.params import Params, check_like, eval_mode, params_of
+from lslib.params import Params, check_data, check_like, eval_mode, params_of
 from lslib.train import as_layout, fast_layout
 
 # Use the precomputed first layer when its fan-in exceeds this many multiply-adds per
@@ -96,9 +96,8 @@ def _split_first_layer(model: nn.Module, k: int):
     return None
 
 
-def _check_points(model, origin, dirs, coords, x, y):
-    if len(y) == 0 or len(x) != len(y):
-        raise ValueError(f"evaluation set is empty or mismatched: {len(x)} inputs, {len(y)} labels")
+def _check_points(model, origin, dirs, coords, x, y, loss_fn=F.cross_entropy):
+    check_data(x, y, model, labels=loss_fn is F.cross_entropy)
     for i, d in enumerate(dirs):
         check_like(d, model, f"direction {i}")
     check_like(origin, model, "origin")
@@ -132,7 +131,7 @@ def evaluate_points(
         Evaluation with loss (P,) and acc (P,); non-finite losses are NaN.
     """
     origin = params_of(model) if origin is None else origin
-    coords = _check_points(model, origin, dirs, coords, x, y)
+    coords = _check_points(model, origin, dirs, coords, x, y, loss_fn)
     dev = x.device
     layout = fast_layout(model, dev)
     to = lambda t: as_layout(t, layout)

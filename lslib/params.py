@@ -46,6 +46,54 @@ def combine(origin: Params, dirs: list[Params], coeffs) -> Params:
     return out
 
 
+def check_data(x, y, model: nn.Module | None = None, labels: bool = True) -> None:
+    """Raise a ValueError, before any compute, if (x, y) is not an evaluation set.
+
+    x: a floating-point tensor (n, ...) of finite values; y: n class labels, an integer
+    tensor (n,) within [0, classes) when the model's output size is known (an
+    ``nn.Sequential`` ending in a Linear layer). ``labels=False`` (a loss other than
+    cross-entropy) only checks that y has n rows.
+    """
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x must be a floating-point tensor, got {got}; convert images with "
+                         "x.float() and normalize them (lslib.data: (x / 255 - 0.1307) / 0.3081)")  # fmt: skip
+    if not isinstance(y, torch.Tensor) or y.dim() < 1:
+        raise ValueError(f"y must be a tensor of n labels, got {type(y).__name__}")
+    if len(x) < 1 or len(y) != len(x):
+        raise ValueError(f"evaluation set is empty or mismatched: {len(x)} inputs, {len(y)} labels")
+    if not torch.isfinite(x).all():
+        raise ValueError("x contains NaN or inf values; allowed: finite inputs")
+    if not labels:
+        return
+    if y.dtype in (torch.bool, torch.uint8) or y.is_floating_point() or y.is_complex():
+        raise ValueError(f"y has dtype {y.dtype}; allowed: integer class labels (torch.long), "
+                         "shape (n,)")  # fmt: skip
+    if y.dim() != 1:
+        raise ValueError(f"y has shape {tuple(y.shape)}; allowed: integer class labels, shape (n,)")
+    classes = _classes(model)
+    lo, hi = int(y.min()), int(y.max())
+    if lo < 0 or (classes is not None and hi >= classes):
+        allowed = f"[0, {classes})" if classes is not None else ">= 0"
+        raise ValueError(f"y has labels in [{lo}, {hi}]; allowed: {allowed} (the model's classes)")
+
+
+def _classes(model: nn.Module | None) -> int | None:
+    """The output size of an nn.Sequential whose last layer with weights is a Linear, or None."""
+    if not isinstance(model, nn.Sequential):
+        return None
+    for m in reversed(model):
+        if any(True for _ in m.parameters()):
+            return m.out_features if isinstance(m, nn.Linear) else None
+    return None
+
+
+def check_params(p: Params, what: str = "model") -> None:
+    """Raise a ValueError if there are no parameters (a direction or Hessian needs some)."""
+    if not p or sum(v.numel() for v in p.values()) == 0:
+        raise ValueError(f"the {what} has no parameters; allowed: a model with parameters")
+
+
 def check_like(p: Params, model: nn.Module, what: str = "direction") -> None:
     """Raise if ``p`` does not have the model's parameter names and shapes."""
     ref = dict(model.named_parameters())
