@@ -296,9 +296,10 @@ class _Lock:
             except BlockingIOError:
                 waited = time.monotonic() - start
                 if waited > self.timeout:
+                    holder = self._holder()
                     os.close(self.fd)
                     raise TimeoutError(f"gave up after {waited:.0f} s waiting for {self.kind} "
-                                       f"entry {self.key}: {self._holder()} (lock file "
+                                       f"entry {self.key}: {holder} (lock file "
                                        f"{self.path}; LSLIB_LOCK_TIMEOUT sets the limit)") from None  # fmt: skip
                 if waited > NOTICE_S and not told:
                     warnings.warn(f"waiting for {self.kind} entry {self.key}: {self._holder()}",
