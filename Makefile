@@ -18,7 +18,7 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 book: venv
-	$(BIN)/python -m lslib.grid book/grid.yml --profile $(PROFILE)
+	$(BIN)/python -m lslib.paper.grid book/grid.yml --profile $(PROFILE)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
 lint: venv

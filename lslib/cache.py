@@ -38,16 +38,13 @@ from typing import Any
 
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
+from lslib.paths import cache_dir
+
 MAGIC = b"lslib-entry-v2 sha256="
 LOCK_TIMEOUT_S = 6 * 3600.0  # default of LSLIB_LOCK_TIMEOUT
 NOTICE_S = 5.0  # a waiter says whom it waits for after this long
 STALE_TMP_S = 15 * 60.0  # a temporary this old is a crashed write, whoever wrote it
 _MISSING = object()
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("LSLIB_CACHE") or REPO / ".cache")
 
 
 def _strip_docstrings(tree: ast.AST) -> ast.AST:
@@ -125,11 +122,13 @@ def cached(kind: str, config: Any, compute: Callable[[], Any], modules: tuple[st
             "data": data_identity()}  # fmt: skip
     key = key_of(kind, config, want["code"], want["data"])
     path = folder / f"{key}.pt"
-    value = _read(path, want)
+    value = _read(path, want, repair=False)
     if value is not _MISSING:
         return value
     with _Lock(folder / f"{key}.lock", kind, key, lock_timeout):
-        value = _read(path, want)  # a second process finds the first one's entry here
+        # A second process finds the first one's entry here. Only the lock holder moves a
+        # corrupt entry aside, so a reader never moves away an entry that was just rewritten.
+        value = _read(path, want, repair=True)
         if value is not _MISSING:
             return value
         start = time.perf_counter()
@@ -235,8 +234,9 @@ def _remove_stale_temporaries(folder: Path) -> None:
             stats.stale_tmp += 1
 
 
-def _read(path: Path, want: dict) -> Any:
-    """The stored value, or _MISSING when absent or corrupt (then moved aside)."""
+def _read(path: Path, want: dict, repair: bool) -> Any:
+    """The stored value, or _MISSING when absent or corrupt (with ``repair``: warned and
+    moved aside)."""
     try:
         blob = path.read_bytes()
     except FileNotFoundError:
@@ -249,6 +249,8 @@ def _read(path: Path, want: dict) -> Any:
                 raise ValueError(f"it was computed for another {field} "
                                  f"({_short(meta.get(field))}, requested {_short(want[field])})")  # fmt: skip
     except Exception as e:  # truncated, flipped, swapped or foreign file: recompute it
+        if not repair:
+            return _MISSING
         aside = path.with_suffix(".corrupt")
         with contextlib.suppress(FileNotFoundError):  # another reader moved it first
             os.replace(path, aside)
@@ -270,7 +272,7 @@ def meta(kind: str, config: Any, modules: tuple[str, ...]) -> dict | None:
     path = cache_dir() / kind / f"{key_of(kind, config, fingerprint(*modules))}.pt"
     try:
         return _decode(path.read_bytes())["meta"]
-    except (FileNotFoundError, ValueError):
+    except Exception:  # absent, or corrupt (``cached`` reports and replaces it)
         return None
 
 
@@ -288,6 +290,18 @@ class _Lock:
 
     def __enter__(self):
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # "w" would erase the holder
+        try:
+            self._acquire()
+        except BaseException:
+            os.close(self.fd)
+            raise
+        holder = {"pid": os.getpid(), "host": socket.gethostname(),
+                  "since": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}  # fmt: skip
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, json.dumps(holder).encode(), 0)
+        return self
+
+    def _acquire(self) -> None:
         start, told = time.monotonic(), False
         while True:
             try:
@@ -296,21 +310,14 @@ class _Lock:
             except BlockingIOError:
                 waited = time.monotonic() - start
                 if waited > self.timeout:
-                    holder = self._holder()
-                    os.close(self.fd)
                     raise TimeoutError(f"gave up after {waited:.0f} s waiting for {self.kind} "
-                                       f"entry {self.key}: {holder} (lock file "
+                                       f"entry {self.key}: {self._holder()} (lock file "
                                        f"{self.path}; LSLIB_LOCK_TIMEOUT sets the limit)") from None  # fmt: skip
                 if waited > NOTICE_S and not told:
                     warnings.warn(f"waiting for {self.kind} entry {self.key}: {self._holder()}",
                                   stacklevel=3)  # fmt: skip
                     told = True
                 time.sleep(min(0.2, max(self.timeout - waited, 0.01)))
-        holder = {"pid": os.getpid(), "host": socket.gethostname(),
-                  "since": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}  # fmt: skip
-        os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, json.dumps(holder).encode(), 0)
-        return self
 
     def _holder(self) -> str:
         try:

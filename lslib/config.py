@@ -1,4 +1,4 @@
-"""Frozen run configurations, validated on construction, and the named profiles.
+"""Frozen run configurations, validated on construction.
 
 Every field that changes the numbers lives here, so the cache key of a run is the hash
 of its config (plus a fingerprint of the code). Derive variants with
@@ -11,10 +11,10 @@ import math
 import os
 from typing import Any
 
-MODELS = ("mlp", "cnn")
+from lslib.models import MODEL_NAMES as MODELS
+
 OPTIMIZERS = ("sgd", "momentum", "adam")
 DEFAULT_LR = {"sgd": 0.01, "momentum": 0.01, "adam": 1e-3}
-PROFILES = ("smoke", "quick", "paper")
 
 
 def config_dataclass(cls):
@@ -73,7 +73,6 @@ class TrainConfig:
     seed: int = 0
     subset: int | None = None  # first n training images (None: all 50,000)
     eval_subset: int | None = None  # first n validation and test images (None: all)
-    snapshot_every: int = 0  # 0: no trajectory; k: weights at init and every k steps
     device: str = dataclasses.field(default_factory=lambda: default_device())
 
     def __post_init__(self):
@@ -98,8 +97,6 @@ class TrainConfig:
         for f in ("subset", "eval_subset"):
             v = getattr(self, f)
             _check(v is None or (_is_int(v) and v >= 1), n, f, v, "None or int >= 1")
-        _check(_is_int(self.snapshot_every) and self.snapshot_every >= 0, n, "snapshot_every",
-               self.snapshot_every, "int >= 0")  # fmt: skip
         _check(isinstance(self.device, str) and self.device.split(":")[0] in ("cpu", "cuda"), n,
                "device", self.device, "'cpu' or 'cuda[:i]'")  # fmt: skip
         if self.device.startswith("cuda"):
@@ -130,11 +127,6 @@ def _ints_at_least(obj, cls: str, low: int, *fields: str) -> None:
     for f in fields:
         v = getattr(obj, f)
         _check(_is_int(v) and v >= low, cls, f, v, f"int >= {low}")
-
-
-def from_dict(cls, d: dict):
-    """Build a config from a plain dict (a notebook parameter, a YAML entry)."""
-    return cls(**d)
 
 
 SOURCES = ("train", "test")
@@ -243,8 +235,6 @@ class TrajectoryConfig:
     grid: int = 21
 
     def __post_init__(self):
-        _check(self.run.snapshot_every >= 1, "TrajectoryConfig", "run.snapshot_every",
-               self.run.snapshot_every, "int >= 1 (the run must record snapshots)")  # fmt: skip
         n = "TrajectoryConfig"
         _check(_positive(self.pc1_span), n, "pc1_span", self.pc1_span, "finite > 0")
         _ints_at_least(self, n, 2, "pc1_steps", "grid")
@@ -278,129 +268,3 @@ class FlatnessConfig:
         for f in ("window", "pac_threshold"):
             _check(_positive(getattr(self, f)), n, f, getattr(self, f), "finite > 0")
         _check(_is_int(self.seed), n, "seed", self.seed, "int")
-
-
-# ---------------------------------------------------------------- notebook sections
-
-# Each section's own settings and their paper defaults. None means "from the profile" for
-# sizing settings, or "the model's default" for widths.
-SECTION_DEFAULTS = {
-    "phase1": dict(widths=None, optimizer="momentum", seeds=[0], epochs=None, max_epochs=None,
-                   n_dirs=None, line_steps=None, grid=None, span=1.0, eval_source="train",
-                   eval_size=None, hessian_batches=None, hessian_batch_size=None, subset=None),
-    "phase2": dict(width=None, optimizers=["sgd", "momentum", "adam"], seeds=[0], epochs=None,
-                   n_dirs=None, line_steps=None, grid=None, span=1.0, eval_source="train",
-                   eval_size=None, hessian_batches=None, hessian_batch_size=None, subset=None),
-    "phase3": dict(width=None, optimizer="momentum", seeds=[0, 1], epochs=None, points=25,
-                   eval_size=None, bezier_epochs=None, pc1_span=1.0, grid=None,
-                   hessian_batch_size=None, flat_batches=None, trace_samples=None, subset=None),
-}  # fmt: skip
-# The report's models per section (phase 1: its widths; phases 2-3: MLP-128, SimpleCNN-32).
-MODEL_DEFAULTS = {
-    "mlp": dict(widths=[32, 64, 128], width=128, phase3_epochs=15),
-    "cnn": dict(widths=[16, 32, 64], width=32, phase3_epochs=10),
-}
-# How big each profile makes the work. paper: the report's settings, sized for a 2-core CPU.
-PROFILE_SIZES = {
-    "smoke": dict(subset=1000, eval_subset=500, max_epochs=2, phase2_epochs=1, phase3_epochs=2,
-                  line_steps=7, grid=5, eval_size=200, hessian_batch_size=32, bezier_epochs=1,
-                  flat_batches=2, trace_samples=4, widths={"mlp": [16, 32], "cnn": [4, 8]},
-                  width={"mlp": 32, "cnn": 8}, n_dirs=3, hessian_batches=2),
-    "quick": dict(subset=10_000, eval_subset=2000, max_epochs=6, phase2_epochs=2, phase3_epochs=3,
-                  line_steps=15, grid=9, eval_size=300, hessian_batch_size=64, bezier_epochs=1,
-                  flat_batches=3, trace_samples=5, n_dirs=4, hessian_batches=3),
-    "paper": dict(subset=None, eval_subset=None, max_epochs=30, phase2_epochs=5, phase3_epochs=None,
-                  line_steps=21, grid=21, eval_size=500, hessian_batch_size=128, bezier_epochs=2,
-                  flat_batches=20, trace_samples=20, n_dirs=10, hessian_batches=5),
-}  # fmt: skip
-# Names IPython puts in a notebook's namespace, never parameters.
-_IPYTHON = {"In", "Out", "get_ipython", "exit", "quit", "open"}
-
-
-class Section:
-    """A notebook's validated settings: ``S.widths``, ``S.train(width=...)``, ..."""
-
-    def __init__(self, name: str, values: dict):
-        self.name = name
-        self.__dict__.update(values)
-
-    def __repr__(self) -> str:
-        items = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items() if k != "name")
-        return f"Section({self.name}: {items})"
-
-    def train(self, **over) -> TrainConfig:
-        base = dict(model=self.model, optimizer=getattr(self, "optimizer", "momentum"),
-                    subset=self.subset, eval_subset=self.eval_subset, seed=0)  # fmt: skip
-        if getattr(self, "epochs", None) is not None:
-            base["epochs"] = self.epochs
-        if getattr(self, "max_epochs", None) is not None:
-            base["max_epochs"] = self.max_epochs
-        if "width" in self.__dict__:
-            base["width"] = self.width
-        return TrainConfig(**(base | over))
-
-    @property
-    def eval_set(self) -> "EvalSet":
-        return EvalSet(getattr(self, "eval_source", "train"), self.eval_size)
-
-
-def section(name: str, namespace: dict) -> Section:
-    """Validate a notebook's parameters (from its namespace) and fill the rest from the profile.
-
-    Raises ValueError for an unknown parameter name (papermill accepts any ``-p`` silently),
-    an unknown model, profile or optimizer, or a width list that is not positive ints.
-    """
-    defaults = SECTION_DEFAULTS[name]
-    given = {k: v for k, v in namespace.items()
-             if not k.startswith("_") and k not in _IPYTHON and not callable(v)
-             and type(v).__name__ != "module"}  # fmt: skip
-    known = {"model", "profile"} | set(defaults)
-    unknown = sorted(set(given) - known)
-    if unknown:
-        raise ValueError(f"{name}: unknown parameter(s) {unknown}; allowed: {sorted(known)}")
-    model, profile = given.get("model", "mlp"), given.get("profile", "paper")
-    _check(model in MODELS, name, "model", model, str(MODELS))
-    _check(profile in PROFILES, name, "profile", profile, str(PROFILES))
-    size, mdef = PROFILE_SIZES[profile], MODEL_DEFAULTS[model]
-    values = {"model": model, "profile": profile, "eval_subset": size["eval_subset"]}
-    for key, default in defaults.items():
-        v = given.get(key, default)
-        if v is None:
-            v = _from_profile(name, key, size, mdef, model)
-        values[key] = v
-    _validate(name, values)
-    return Section(name, values)
-
-
-def _from_profile(section_name, key, size, mdef, model):
-    if key in ("widths", "width"):
-        return size.get(key, {}).get(model) if key in size else mdef[key]
-    if key == "epochs":
-        if section_name == "phase2":
-            return size["phase2_epochs"]
-        if section_name == "phase3":
-            return size["phase3_epochs"] or mdef["phase3_epochs"]
-        return None  # phase 1: until convergence
-    return size.get(key)
-
-
-def _validate(name, v):
-    if "widths" in v:
-        w = v["widths"]
-        _check(isinstance(w, list) and w and all(_is_int(i) and i >= 1 for i in w), name,
-               "widths", w, "a non-empty list of positive ints")  # fmt: skip
-    if "width" in v:
-        _check(_is_int(v["width"]) and v["width"] >= 1, name, "width", v["width"], "int >= 1")
-    if "optimizers" in v:
-        o = v["optimizers"]
-        _check(isinstance(o, list) and o and all(i in OPTIMIZERS for i in o), name, "optimizers",
-               o, f"a non-empty list from {OPTIMIZERS}")  # fmt: skip
-    if "optimizer" in v:
-        _check(v["optimizer"] in OPTIMIZERS, name, "optimizer", v["optimizer"], str(OPTIMIZERS))
-    s = v["seeds"]
-    _check(isinstance(s, list) and s and all(_is_int(i) for i in s), name, "seeds", s,
-           "a non-empty list of ints")  # fmt: skip
-    if name == "phase3":
-        _check(len(s) >= 2, name, "seeds", s, "at least 2 seeds (connectivity needs two runs)")
-    _check(v.get("eval_source", "train") in SOURCES, name, "eval_source", v.get("eval_source"),
-           str(SOURCES))  # fmt: skip

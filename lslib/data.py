@@ -20,10 +20,11 @@ from pathlib import Path
 
 import torch
 
+from lslib.paths import SHIPPED_MNIST as SHIPPED
+from lslib.paths import cache_dir
+
 MEAN, STD = 0.1307, 0.3081
 N_TRAIN, N_VAL = 50_000, 10_000
-REPO = Path(__file__).resolve().parent.parent
-SHIPPED = REPO / "data" / "MNIST" / "raw"
 SHA256 = {
     "train-images-idx3-ubyte.gz": "db8f937d487057fb14a9f0fbe97f0bc8d311ab41b750d41e1ff37c43b9e55e19",
     "train-labels-idx1-ubyte.gz": "51fc562b6747b666fbf6e84ce29d43c3cb5f9c388c664d43b33f02095313405a",
@@ -82,14 +83,16 @@ def _root() -> Path:
     env = os.environ.get("LSLIB_DATA")
     if env:
         return _env_root(Path(env))
-    from lslib.cache import cache_dir
-
     root = cache_dir() / "mnist"
     raw = root / "MNIST" / "raw"
-    for attempt in range(2):
+    bad = []
+    for attempt in range(3):
         if not all((raw / n).is_file() for n in RAW_SHA256):
             _extract(raw)
-        bad = _mismatches(raw)
+        try:
+            bad = _mismatches(raw)
+        except FileNotFoundError:  # another process is re-extracting a file
+            continue
         if not bad:
             return root
         for name, actual, expected in bad:
@@ -97,10 +100,10 @@ def _root() -> Path:
                 warnings.warn(f"extracted MNIST file {raw / name} is corrupt (sha256 {actual}, "
                               f"expected {expected}); re-extracting it from data/MNIST/raw",
                               stacklevel=3)  # fmt: skip
-            (raw / name).unlink()
-    name, actual, expected = bad[0]
-    raise OSError(f"MNIST file {raw / name} is corrupt after re-extraction (sha256 {actual}, "
-                  f"expected {expected}); delete {root} and retry")  # fmt: skip
+            (raw / name).unlink(missing_ok=True)
+    what = (f"{raw / bad[0][0]} is corrupt after re-extraction (sha256 {bad[0][1]}, expected "
+            f"{bad[0][2]})" if bad else f"{raw} keeps changing")  # fmt: skip
+    raise OSError(f"MNIST file {what}; delete {root} and retry")
 
 
 def _env_root(root: Path) -> Path:

@@ -4,6 +4,7 @@
 whether it trained or read the run store.
 """
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -14,10 +15,10 @@ from torch import nn
 from tqdm import tqdm
 
 from lslib import cache
-from lslib.config import TrainConfig
+from lslib.config import OPTIMIZERS, TrainConfig
 from lslib.data import batches, load_mnist
 from lslib.models import build_model
-from lslib.params import evaluate, flatten, params_of
+from lslib.params import evaluate, params_of
 
 CODE = ("config", "data", "models", "params", "train")
 
@@ -28,15 +29,12 @@ class TrainResult:
 
     status: 'fixed' (ran the set epochs), 'converged' (stopping rule met),
     'max_epochs' (cap reached first) or 'diverged' (non-finite training loss).
-    ``snapshots`` is (T, n_params) or None; ``snapshot_steps`` the step of each row.
     """
 
     config: TrainConfig
     state: dict
     history: list
     status: str
-    snapshots: torch.Tensor | None
-    snapshot_steps: list
 
     @property
     def epochs(self) -> int:
@@ -48,9 +46,15 @@ class TrainResult:
 
     def model(self, device: str = "cpu") -> nn.Module:
         """A fresh model holding the final weights."""
-        m = build_model(self.config.model, self.config.width)
+        m = build_model(self.config.model, self.config.width, seed=0)
         m.load_state_dict(self.state)
         return m.to(device)
+
+    def snapshots(self) -> torch.Tensor:
+        """The flat weights at initialization and after every epoch: (epochs + 1, n_params),
+        from the stored checkpoints (a run trained with ``train`` has none)."""
+        rows = [checkpoint(self.config, e)["state"] for e in range(self.epochs + 1)]
+        return torch.stack([torch.cat([v.reshape(-1) for v in s.values()]) for s in rows])
 
 
 def fast_layout(model: nn.Module, device) -> torch.memory_format:
@@ -78,7 +82,7 @@ def make_optimizer(name: str, params, lr: float, momentum: float = 0.9):
         return torch.optim.SGD(params, lr=lr, momentum=momentum)
     if name == "adam":
         return torch.optim.Adam(params, lr=lr)
-    raise ValueError(f"optimizer={name!r} is unknown; allowed: ('sgd', 'momentum', 'adam')")
+    raise ValueError(f"optimizer={name!r} is unknown; allowed: {OPTIMIZERS}")
 
 
 def converged(val_losses: list[float], patience: int, rel_tol: float) -> bool:
@@ -111,55 +115,111 @@ def train_epoch(model, opt, split, batch_size: int, gen: torch.Generator, on_ste
     return total / len(split)
 
 
-def train_or_load(config: TrainConfig) -> TrainResult:
-    """The run for ``config``, from the run store or trained now (and stored)."""
-    return cache.cached("train", config, lambda: train(config), CODE)
+# Fields that say when to stop, not how to train: runs that differ only in these follow one
+# trajectory, so a shorter run is a prefix of a longer one and their epochs are shared.
+STOP_FIELDS = ("epochs", "max_epochs", "patience", "rel_tol")
 
 
-def train(config: TrainConfig, progress: bool | None = None) -> TrainResult:
-    """Train one model from scratch (no cache). Deterministic on the CPU for a given config."""
-    c, dev = config, config.device
-    data = load_mnist(c.subset, c.eval_subset, device=dev)
-    model = build_model(c.model, c.width, seed=c.seed).to(dev)
-    layout = fast_layout(model, dev)
-    model = model.to(memory_format=layout)
-    opt = make_optimizer(c.optimizer, model.parameters(), c.learning_rate, c.momentum)
-    gen = torch.Generator().manual_seed(c.seed)
-    snaps, steps, step = [], [], 0
-    if c.snapshot_every:
-        snaps.append(flatten(params_of(model)).cpu())
-        steps.append(0)
-    history, status = [], "fixed" if c.epochs else "max_epochs"
-    n_epochs = c.epochs or c.max_epochs
-    bar = tqdm(range(n_epochs), desc=f"train {c.model}-{c.width} {c.optimizer}",
-               disable=None if progress is None else not progress)  # fmt: skip
+def path_of(config: TrainConfig) -> dict:
+    """The fields that determine the trajectory (every field but the stopping ones)."""
+    return {k: v for k, v in dataclasses.asdict(config).items() if k not in STOP_FIELDS}
 
-    def on_step():
-        nonlocal step
-        step += 1
-        if c.snapshot_every and step % c.snapshot_every == 0:
-            snaps.append(flatten(params_of(model)).cpu())
-            steps.append(step)
 
-    start = time.perf_counter()
+def train_or_load(config: TrainConfig, progress: bool | None = None) -> TrainResult:
+    """The run for ``config``: its epochs come from the run store or are trained now.
+
+    Every epoch is stored as a checkpoint of its trajectory (weights, optimizer and sampler
+    state, history), keyed by the config without its stopping fields, so a run of 5 epochs
+    is the first 5 epochs of a run of 15, and a run that stops by the rule reuses the
+    epochs of any other run on its trajectory. Resuming from a checkpoint is bit-identical
+    to training straight through (tests check it).
+    """
+    c = config
+    n_max = c.epochs or c.max_epochs
+    bar = tqdm(range(1, n_max + 1), desc=f"train {c.model}-{c.width} {c.optimizer} seed {c.seed}",
+               disable=None if progress is None else not progress, leave=False)  # fmt: skip
+    status, ck = ("fixed" if c.epochs else "max_epochs"), None
     for epoch in bar:
-        total = train_epoch(model, opt, data.train, c.batch_size, gen, on_step)
-        row = {"epoch": epoch + 1, "train_loss": total}
-        if not math.isfinite(total):
-            history.append(row | {"wall_s": time.perf_counter() - start})
+        ck = checkpoint(c, epoch)
+        history = ck["history"]
+        bar.set_postfix(val_loss=f"{history[-1].get('val_loss', math.nan):.4f}")
+        if not math.isfinite(history[-1]["train_loss"]):
             status = "diverged"
             break
-        p = params_of(model)
-        row["val_loss"], row["val_acc"] = evaluate(model, p, data.val.x, data.val.y)
-        row["test_loss"], row["test_acc"] = evaluate(model, p, data.test.x, data.test.y)
-        row["wall_s"] = time.perf_counter() - start
-        history.append(row)
-        bar.set_postfix(val_loss=f"{row['val_loss']:.4f}")
         if c.epochs is None and converged([h["val_loss"] for h in history], c.patience, c.rel_tol):
             status = "converged"
             break
-    if c.snapshot_every and steps[-1] != step:
-        snaps.append(flatten(params_of(model)).cpu())
-        steps.append(step)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    return TrainResult(c, state, history, status, torch.stack(snaps) if snaps else None, steps)
+    return TrainResult(c, ck["state"], ck["history"], status)
+
+
+def checkpoint(config: TrainConfig, epoch: int) -> dict:
+    """The trajectory's state after ``epoch`` epochs (0: the initialization), stored.
+
+    A dict with ``state`` (model weights, CPU), ``optim`` (optimizer state), ``rng`` (the
+    sampler's generator state) and ``history`` (one row per epoch so far).
+    """
+    c = config
+
+    def compute():
+        if epoch == 0:
+            model = build_model(c.model, c.width, seed=c.seed)
+            opt = make_optimizer(c.optimizer, model.parameters(), c.learning_rate, c.momentum)
+            gen = torch.Generator().manual_seed(c.seed)
+            return _pack(model, opt, gen, [])
+        prev = checkpoint(c, epoch - 1)
+        if prev["history"] and not math.isfinite(prev["history"][-1]["train_loss"]):
+            raise ValueError(f"epoch {epoch} of a run that diverged at epoch {epoch - 1}")
+        return _advance(c, prev)
+
+    return cache.cached("epoch", {"run": path_of(c), "epoch": epoch}, compute, CODE)
+
+
+def _pack(model, opt, gen, history) -> dict:
+    state = {k: v.detach().to("cpu", memory_format=torch.contiguous_format, copy=True)
+             for k, v in model.state_dict().items()}  # fmt: skip
+    optim = opt.state_dict()
+    optim["state"] = {k: {n: t.detach().cpu().clone() if torch.is_tensor(t) else t
+                          for n, t in s.items()} for k, s in optim["state"].items()}  # fmt: skip
+    return {"state": state, "optim": optim, "rng": gen.get_state(), "history": history}
+
+
+def _advance(c: TrainConfig, prev: dict) -> dict:
+    """One more epoch from a checkpoint: train, evaluate, and pack the next checkpoint."""
+    dev = c.device
+    data = load_mnist(c.subset, c.eval_subset, device=dev)
+    model = build_model(c.model, c.width, seed=0).to(dev)
+    model = model.to(memory_format=fast_layout(model, dev))
+    model.load_state_dict(prev["state"])
+    opt = make_optimizer(c.optimizer, model.parameters(), c.learning_rate, c.momentum)
+    opt.load_state_dict(prev["optim"])
+    gen = torch.Generator()
+    gen.set_state(prev["rng"])
+    start = time.perf_counter()
+    total = train_epoch(model, opt, data.train, c.batch_size, gen)
+    row = {"epoch": len(prev["history"]) + 1, "train_loss": total}
+    if math.isfinite(total):
+        p = params_of(model)
+        row["val_loss"], row["val_acc"] = evaluate(model, p, data.val.x, data.val.y)
+        row["test_loss"], row["test_acc"] = evaluate(model, p, data.test.x, data.test.y)
+    row["wall_s"] = time.perf_counter() - start
+    return _pack(model, opt, gen, prev["history"] + [row])
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Train one model from scratch, in memory (no run store): the reference that
+    ``train_or_load`` must reproduce bit for bit on the CPU."""
+    c = config
+    model = build_model(c.model, c.width, seed=c.seed)
+    opt = make_optimizer(c.optimizer, model.parameters(), c.learning_rate, c.momentum)
+    ck = _pack(model, opt, torch.Generator().manual_seed(c.seed), [])
+    status = "fixed" if c.epochs else "max_epochs"
+    for _ in range(c.epochs or c.max_epochs):
+        ck = _advance(c, ck)
+        history = ck["history"]
+        if not math.isfinite(history[-1]["train_loss"]):
+            status = "diverged"
+            break
+        if c.epochs is None and converged([h["val_loss"] for h in history], c.patience, c.rel_tol):
+            status = "converged"
+            break
+    return TrainResult(c, ck["state"], ck["history"], status)

@@ -2,7 +2,9 @@
 
 Each function trains (or loads) the runs it needs, computes its result with the library,
 and stores it in the run store under a key of its config and the code that computes it.
-Results are plain dicts of numbers and numpy arrays, ready for tables and figures.
+Results are plain dicts of numbers and numpy arrays, ready for tables and figures. What
+every seed needs (1D lines, Hessian statistics, the PCA of the path, flatness) is separate
+from what only the figures need (planes), so seeds do not multiply the planes.
 """
 
 import dataclasses
@@ -25,13 +27,15 @@ from lslib.config import (
 )
 from lslib.data import load_mnist
 from lslib.directions import random_direction, random_plane
-from lslib.landscape import evaluate_points, line, plane
+from lslib.landscape import evaluate_points, line
+from lslib.landscape import plane as _plane
 from lslib.params import evaluate, params_of, unflatten
 from lslib.train import train_or_load
 from lslib.trajectory import total_variation, trajectory_pca
 
 CODE = ("config", "data", "models", "params", "train", "directions", "landscape", "fused",
-        "hessian", "connectivity", "trajectory", "flatness", "experiments")  # fmt: skip
+        "hessian", "connectivity", "trajectory", "flatness", "paper.analyses")  # fmt: skip
+CONTROL_DIRS = 5  # random unit directions compared with PC1
 
 
 def eval_data(e: EvalSet, device: str):
@@ -47,25 +51,39 @@ def run_summary(c: TrainConfig) -> dict:
     return {"status": r.status, "epochs": r.epochs, "history": r.history, **r.final}
 
 
-def landscape(c: LandscapeConfig) -> dict:
-    """1D lines along ``n_dirs`` directions and one plane around the run's final weights."""
+def lines(c: LandscapeConfig) -> dict:
+    """The loss along ``n_dirs`` random directions around the run's final weights, and the
+    mean rise over them (lower is flatter)."""
 
     def compute():
         model = train_or_load(c.run).model(c.run.device)
         x, y = eval_data(c.data, c.run.device)
         p = params_of(model)
         alphas = np.linspace(-c.span, c.span, c.line_steps)
-        lines = [line(model, random_direction(p, c.seed + 100 + i, c.norm, c.bias), x, y,
-                      steps=c.line_steps, span=c.span, progress=False).loss
-                 for i in range(c.n_dirs)]  # fmt: skip
-        d1, d2 = random_plane(p, c.seed, c.norm, c.bias)
-        pl = plane(model, d1, d2, x, y, nx=c.grid, ny=c.grid, xspan=c.span, yspan=c.span)
+        lines = np.array([line(model, random_direction(p, c.seed + 100 + i, c.norm, c.bias), x, y,
+                               steps=c.line_steps, span=c.span, progress=False).loss
+                          for i in range(c.n_dirs)])  # fmt: skip
         centre, acc = evaluate(model, p, x, y)
-        return {"alphas": alphas, "lines": np.array(lines), "xs": pl.xs, "ys": pl.ys,
-                "plane": pl.loss, "centre": centre, "centre_acc": acc,
-                "nonfinite": int(np.isnan(pl.loss).sum() + np.isnan(lines).sum())}  # fmt: skip
+        return {"alphas": alphas, "lines": lines, "centre": centre, "centre_acc": acc,
+                "rise": float(np.nanmean(lines - centre)),
+                "nonfinite": int(np.isnan(lines).sum())}  # fmt: skip
 
-    return cache.cached("landscape", c, compute, CODE)
+    return cache.cached("lines", c, compute, CODE)
+
+
+def plane(c: LandscapeConfig) -> dict:
+    """The loss on one random filter-normalized plane around the run's final weights."""
+
+    def compute():
+        model = train_or_load(c.run).model(c.run.device)
+        x, y = eval_data(c.data, c.run.device)
+        d1, d2 = random_plane(params_of(model), c.seed, c.norm, c.bias)
+        pl = _plane(model, d1, d2, x, y, nx=c.grid, ny=c.grid, xspan=c.span, yspan=c.span,
+                    progress=False)  # fmt: skip
+        return {"xs": pl.xs, "ys": pl.ys, "plane": pl.loss,
+                "nonfinite": int(np.isnan(pl.loss).sum())}  # fmt: skip
+
+    return cache.cached("plane", c, compute, CODE)
 
 
 def hessian(c: HessianConfig) -> dict:
@@ -109,27 +127,53 @@ def connectivity(c: ConnectivityConfig) -> dict:
     return cache.cached("connectivity", c, compute, CODE)
 
 
+def _pcs(c: TrajectoryConfig):
+    r = train_or_load(c.run)
+    model = r.model(c.run.device)
+    x, y = eval_data(c.data, c.run.device)
+    pca = trajectory_pca(r.snapshots(), k=2)
+    like = params_of(model)
+    pcs = [unflatten(pca.components[i].to(x.device), like) for i in range(len(pca.components))]
+    return model, x, y, pca, pcs
+
+
 def trajectory(c: TrajectoryConfig) -> dict:
-    """PCA of the training path, the loss along PC1, and the PC1-PC2 plane with the path."""
+    """PCA of the path of per-epoch weights, the loss along PC1, and the same along
+    ``CONTROL_DIRS`` random unit-norm directions (PC1 has unit norm too): the control that
+    says whether PC1 is flatter than any direction of its length."""
 
     def compute():
-        r = train_or_load(c.run)
-        model = r.model(c.run.device)
-        x, y = eval_data(c.data, c.run.device)
-        pca = trajectory_pca(r.snapshots, k=2)
-        like = params_of(model)
-        pcs = [unflatten(pca.components[i].to(x.device), like) for i in range(len(pca.components))]
+        model, x, y, pca, pcs = _pcs(c)
         alphas = np.linspace(-c.pc1_span, c.pc1_span, c.pc1_steps)
         ev = evaluate_points(model, [pcs[0]], alphas[:, None], x, y, progress=False)
-        lim = 1.2 * np.abs(pca.path).max(0) + 1e-3
-        pl = plane(model, pcs[0], pcs[1], x, y, nx=c.grid, ny=c.grid,
-                   xspan=float(lim[0]), yspan=float(lim[1]), progress=False)  # fmt: skip
-        return {"explained": pca.explained, "path": pca.path, "steps": r.snapshot_steps,
-                "alphas": alphas, "pc1_loss": ev.loss, "delta_l": total_variation(ev.loss),
+        like = params_of(model)
+        gen = torch.Generator().manual_seed(12345)
+        control = []
+        for _ in range(CONTROL_DIRS):
+            v = torch.randn(pca.components.shape[1], generator=gen)
+            d = unflatten((v / v.norm()).to(x.device), like)
+            control.append(evaluate_points(model, [d], alphas[:, None], x, y, progress=False).loss)
+        return {"explained": pca.explained, "path": pca.path, "alphas": alphas,
+                "pc1_loss": ev.loss, "delta_l": total_variation(ev.loss),
                 "range_l": float(np.nanmax(ev.loss) - np.nanmin(ev.loss)),
-                "xs": pl.xs, "ys": pl.ys, "plane": pl.loss}  # fmt: skip
+                "control_loss": np.array(control),
+                "control_delta_l": np.array([total_variation(v) for v in control])}  # fmt: skip
 
     return cache.cached("trajectory", c, compute, CODE)
+
+
+def trajectory_plane(c: TrajectoryConfig) -> dict:
+    """The loss on the PC1-PC2 plane, spanning the path with a margin."""
+
+    def compute():
+        model, x, y, pca, pcs = _pcs(c)
+        lim = 1.2 * np.abs(pca.path).max(0) + 1e-3
+        pl = _plane(model, pcs[0], pcs[1], x, y, nx=c.grid, ny=c.grid,
+                    xspan=float(lim[0]), yspan=float(lim[1]), progress=False)  # fmt: skip
+        return {"xs": pl.xs, "ys": pl.ys, "plane": pl.loss, "path": pca.path,
+                "explained": pca.explained}  # fmt: skip
+
+    return cache.cached("trajectory_plane", c, compute, CODE)
 
 
 def flatness(c: FlatnessConfig) -> dict:
