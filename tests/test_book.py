@@ -14,8 +14,9 @@ import papermill as pm
 import pytest
 import yaml
 
-from lslib import report
-from lslib.config import section
+from lslib.paper import claims, results
+from lslib.paper.grid import jobs
+from lslib.paper.profiles import section
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted(REPO.glob("notebooks/*.ipynb")) + sorted(REPO.glob("book/*.ipynb"))
@@ -29,20 +30,40 @@ def test_notebooks_in_git_carry_no_outputs_and_have_a_parameters_cell(path):
     assert any("parameters" in c.get("metadata", {}).get("tags", []) for c in code)
 
 
-@pytest.mark.parametrize(
-    "params, message",
-    [
-        ({"model": "resnet"}, "model"),
-        ({"profile": "huge"}, "profile"),
-        ({"widths": [32, -1]}, "widths"),
-        ({"widths": "32"}, "widths"),
-        ({"optimizer": "rmsprop"}, "optimizer"),
-        ({"widht": 3}, "unknown parameter"),
-    ],
-)
-def test_section_parameters_are_validated(params, message):
+INVALID = [
+    ("phase1", {"model": "resnet"}, "model"),
+    ("phase1", {"profile": "huge"}, "profile"),
+    ("phase1", {"widths": [32, -1]}, "widths"),
+    ("phase1", {"widths": "32"}, "widths"),
+    ("phase1", {"optimizer": "rmsprop"}, "optimizer"),
+    ("phase1", {"widht": 3}, "unknown parameter"),
+    ("phase1", {"span": -1}, "span"),
+    ("phase1", {"span": float("nan")}, "span"),
+    ("phase1", {"grid": 1}, "grid"),
+    ("phase1", {"n_dirs": 0}, "n_dirs"),
+    ("phase1", {"line_steps": 1}, "line_steps"),
+    ("phase1", {"eval_size": 0}, "eval_size"),
+    ("phase1", {"eval_size": 5000}, "eval_size"),  # more than the smoke profile's 1,000 images
+    ("phase1", {"hessian_batches": 0}, "hessian_batches"),
+    ("phase1", {"hessian_batch_size": 100_000}, "hessian_batch_size"),
+    ("phase1", {"seeds": [0, 0]}, "seeds"),
+    ("phase1", {"seeds": [1.5]}, "seeds"),
+    ("phase1", {"subset": 10_000_000}, "subset"),
+    ("phase2", {"optimizers": ["sgd", "lbfgs"]}, "optimizers"),
+    ("phase2", {"epochs": 0}, "epochs"),
+    ("phase3", {"points": 1}, "points"),
+    ("phase3", {"bezier_epochs": 0}, "bezier_epochs"),
+    ("phase3", {"trace_samples": 0}, "trace_samples"),
+    ("phase3", {"pc1_span": -1}, "pc1_span"),
+    ("phase3", {"seeds": [0]}, "seeds"),
+    ("phase3", {"flat_batches": 100}, "flat_batches"),
+]
+
+
+@pytest.mark.parametrize("name, params, message", INVALID, ids=lambda v: str(v)[:30])
+def test_section_parameters_are_validated_before_any_compute(name, params, message):
     with pytest.raises(ValueError, match=message):
-        section("phase1", {"model": "mlp", "profile": "smoke"} | params)
+        section(name, {"model": "mlp", "profile": "smoke"} | params)
 
 
 def test_section_defaults_follow_the_report_under_paper():
@@ -51,15 +72,20 @@ def test_section_defaults_follow_the_report_under_paper():
     assert s.train(width=16).epochs is None  # until convergence
     s3 = section("phase3", {"model": "mlp"})
     assert s3.width == 128 and s3.epochs == 15 and s3.flat_batches == 20
-    with pytest.raises(ValueError, match="optimizers"):
-        section("phase2", {"optimizers": ["sgd", "lbfgs"]})
+    assert s.seeds == [0, 1, 2] and s3.seeds == [0, 1, 2]  # seeds everywhere in the paper
+    assert section("phase1", {"profile": "quick"}).seeds == [0, 1]
 
 
-def test_a_bad_notebook_parameter_fails_fast_with_its_message(tmp_path):
+@pytest.mark.parametrize("notebook, params, message", [
+    ("phase1", {"widht": 3}, "unknown parameter.*widht"),
+    ("phase2", {"span": -1}, "span"),
+    ("phase3", {"hessian_batch_size": 100_000}, "hessian_batch_size"),
+])  # fmt: skip
+def test_a_bad_notebook_parameter_fails_fast_with_its_message(tmp_path, notebook, params, message):
     out = tmp_path / "out.ipynb"
-    with pytest.raises(pm.PapermillExecutionError, match="unknown parameter.*widht"):
-        pm.execute_notebook(str(REPO / "notebooks/phase1.ipynb"), str(out), kernel_name="python3",
-                            parameters={"profile": "smoke", "widht": 3}, progress_bar=False)  # fmt: skip
+    with pytest.raises(pm.PapermillExecutionError, match=message):
+        pm.execute_notebook(str(REPO / f"notebooks/{notebook}.ipynb"), str(out), kernel_name="python3",
+                            parameters={"profile": "smoke"} | params, progress_bar=False)  # fmt: skip
     executed = json.loads(out.read_text())
     # it failed in the validation cell, before any compute cell ran
     ran = [c for c in executed["cells"] if c["cell_type"] == "code" and c.get("execution_count")]
@@ -82,7 +108,7 @@ def smoke_book(tmp_path_factory):
         else:
             shutil.copy(src, root / name)
     env = {"LSLIB_RESULTS": str(root / "book" / "_results")}
-    grid = subprocess.run([sys.executable, "-m", "lslib.grid", "book/grid.yml", "--profile", "smoke",
+    grid = subprocess.run([sys.executable, "-m", "lslib.paper.grid", "book/grid.yml", "--profile", "smoke",
                            "--root", str(root)], capture_output=True, text=True,
                           env={**os.environ, **env})  # fmt: skip
     assert grid.returncode == 0, grid.stdout + grid.stderr
@@ -120,29 +146,27 @@ def test_regenerated_tables_are_in_their_pages(smoke_book):
     summary = (html / "summary.html").read_text()
     for model in ("MLP-16", "MLP-32", "SimpleCNN-4", "SimpleCNN-8"):  # the smoke widths
         assert summary.count(model) >= 2, model  # Table 1 and Tables 2-4
-    for header in (
-        "test accuracy",
-        "λ1 range",
-        "final test accuracy",
-        "Bezier barrier",
-        "PAC-Bayes σ'",
-    ):
+    for header in ("test accuracy (%)", "status", "λ1 batch std (within run)", "mean training loss",
+                   "Bezier", "ΔL, random unit direction", "PAC-Bayes σ′"):  # fmt: skip
         assert header in summary, header
+    assert "epoch cap ×1" in summary  # every smoke run stops at its 2-epoch cap
     assert "dataframe" in (html / "phase1-mlp.html").read_text()
-    assert "λ1 range" in (html / "phase2-cnn.html").read_text()
+    assert "λ1 range over batches" in (html / "phase2-cnn.html").read_text()
     assert "ε-sharpness" in (html / "phase3-mlp.html").read_text()
 
 
-def test_reproduction_page_lists_every_claim_with_a_verdict(smoke_book):
+def test_reproduction_page_lists_every_claim_with_its_quote_and_verdicts(smoke_book):
     root, _ = smoke_book
     page = (root / "_build" / "html" / "book" / "_executed" / "reproduction.html").read_text()
     text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
-    for _, _, claim, _ in report.CLAIMS:
-        i = text.find(claim)
-        assert i >= 0, claim
-        assert re.search(r"(holds|does not hold|not evaluated)", text[i : i + 600]), claim
-    # the smoke grid produces every result the claims need
-    assert re.search(r"do not hold, and 0 could not be evaluated", text)
+    assert "Not the paper" in text and "smoke" in text  # the profile is named
+    outcomes = "|".join(claims.OUTCOMES)
+    for c in claims.CLAIMS:
+        i = text.find(c.text)
+        assert i >= 0, c.text
+        assert c.quote[:40] in text, c.id
+        assert re.search(rf"({outcomes})", text[i : i + 2000]), c.text
+    assert f"Of the report's {len(claims.CLAIMS)} claims" in text
 
 
 def _tiny_notebook(path, body):
@@ -163,7 +187,7 @@ def _tiny_notebook(path, body):
 def test_grid_stops_at_a_failure_names_it_and_keeps_finished_notebooks(
     tmp_path, capsys, monkeypatch
 ):
-    from lslib import grid
+    from lslib.paper import grid
 
     monkeypatch.setenv("LSLIB_RESULTS", str(tmp_path / "results"))
     (tmp_path / "nb").mkdir()
@@ -177,4 +201,50 @@ def test_grid_stops_at_a_failure_names_it_and_keeps_finished_notebooks(
     err = capsys.readouterr().err
     assert "nb/bad.ipynb" in err and "'model': 'mlp'" in err and "boom for mlp" in err
     assert (tmp_path / "out" / "good.ipynb").is_file()  # finished before the failure: kept
+    assert not (tmp_path / "out" / "bad-mlp.ipynb").exists()  # failed: no page to render
+    assert (tmp_path / "out" / "bad-mlp.failed.ipynb").is_file()  # kept for debugging
     assert not (tmp_path / "out" / "bad-cnn.ipynb").exists()  # never started
+
+
+def test_a_killed_kernel_is_reported_like_any_failure_and_leaves_no_page(
+    tmp_path, capsys, monkeypatch
+):
+    from lslib.paper import grid
+
+    monkeypatch.setenv("LSLIB_RESULTS", str(tmp_path / "results"))
+    (tmp_path / "nb").mkdir()
+    _tiny_notebook(
+        tmp_path / "nb" / "dies.ipynb", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"
+    )
+    (tmp_path / "grid.yml").write_text("output: out\njobs:\n  - {notebook: nb/dies.ipynb}\n")
+    assert grid.run("grid.yml", "smoke", root=tmp_path) == 1
+    err = capsys.readouterr().err
+    assert "FAILED: nb/dies.ipynb" in err and "kernel died" in err
+    assert len(err.strip().splitlines()) == 1  # one line, not a traceback
+    assert not (tmp_path / "out" / "dies.ipynb").exists()
+    assert not list((tmp_path / "out").glob(".*running*"))
+
+
+def test_unknown_only_names_are_an_error_listing_the_known_ones():
+    grid = yaml.safe_load((REPO / "book" / "grid.yml").read_text())
+    with pytest.raises(ValueError, match=r"phase4.*known.*phase1"):
+        jobs(grid, "smoke", ["phase1", "phase4"])
+    with pytest.raises(ValueError, match="sumary"):
+        jobs(grid, "smoke", ["phase1", "sumary"])
+    assert len(jobs(grid, "smoke", ["phase1"])) == 2
+
+
+def test_results_of_mixed_profiles_are_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("LSLIB_RESULTS", str(tmp_path))
+    results.save("phase1", "mlp", "smoke", [0], {"rows": []})
+    results.save("phase2", "mlp", "smoke", [0], {"rows": []})
+    results.save("phase1", "cnn", "quick", [0, 1], {"rows": []})
+    with pytest.raises(results.StaleResults, match=r"phase1-cnn \(profile quick"):
+        results.load_all()
+    with pytest.raises(results.StaleResults, match="make book PROFILE=paper"):
+        results.load_all("paper")
+    (tmp_path / "phase1-cnn.json").unlink()
+    assert set(results.load_all("smoke")) == {("phase1", "mlp"), ("phase2", "mlp")}
+    (tmp_path / "phase2-mlp.json").write_text('{"meta": ')  # truncated
+    with pytest.raises(results.StaleResults, match="phase2-mlp.json is unreadable"):
+        results.load_all()

@@ -68,7 +68,7 @@ def test_parameter_counts():
 
 def test_training_lowers_loss_and_is_deterministic():
     cfg = TrainConfig(model="mlp", width=32, optimizer="momentum", **SMALL)
-    a, b = train(cfg, progress=False), train(cfg, progress=False)
+    a, b = train(cfg), train(cfg)
     assert a.status == "fixed" and a.epochs == 2
     assert a.history[1]["train_loss"] < a.history[0]["train_loss"]
     assert a.final["val_loss"] < 2.302  # below chance-level cross-entropy ln(10)
@@ -76,14 +76,39 @@ def test_training_lowers_loss_and_is_deterministic():
         assert torch.equal(a.state[k], b.state[k])
 
 
-def test_cnn_trains_and_snapshots():
-    cfg = TrainConfig(model="cnn", width=8, optimizer="adam", snapshot_every=4, **SMALL)
-    r = train(cfg, progress=False)
-    steps_per_epoch = 512 // 64
-    assert r.snapshot_steps == list(range(0, 2 * steps_per_epoch + 1, 4))
-    assert r.snapshots.shape == (len(r.snapshot_steps), n_params(build_model("cnn", 8)))
-    assert torch.equal(r.snapshots[-1], torch.cat([v.reshape(-1) for v in r.state.values()]))
+def test_cnn_trains_and_snapshots_every_epoch():
+    cfg = TrainConfig(model="cnn", width=8, optimizer="adam", **SMALL)
+    r = train_or_load(cfg)
+    snaps = r.snapshots()
+    assert snaps.shape == (3, n_params(build_model("cnn", 8)))  # initialization + 2 epochs
+    assert torch.equal(snaps[-1], torch.cat([v.reshape(-1) for v in r.state.values()]))
+    assert torch.equal(
+        snaps[0],
+        torch.cat([p.reshape(-1) for p in build_model("cnn", 8, seed=0).state_dict().values()]),
+    )
     assert r.final["val_loss"] < 2.302
+
+
+@pytest.mark.parametrize("model, width, optimizer", [("mlp", 16, "adam"), ("cnn", 4, "momentum")])
+def test_runs_on_one_trajectory_share_epochs_bit_for_bit(model, width, optimizer, monkeypatch):
+    """A 3-epoch run after a 1-epoch run trains 2 more epochs, and equals training straight
+    through (optimizer and sampler state restored exactly); a run stopped by the rule reuses
+    the stored epochs of a fixed-length run on the same trajectory."""
+    small = dict(model=model, width=width, optimizer=optimizer, subset=512, eval_subset=256,
+                 batch_size=64, seed=3)  # fmt: skip
+    ref = train(TrainConfig(epochs=3, **small))
+    steps = []
+    advance = T._advance
+    monkeypatch.setattr(T, "_advance", lambda c, prev: steps.append(1) or advance(c, prev))
+    train_or_load(TrainConfig(epochs=1, **small))
+    assert len(steps) == 1
+    r = train_or_load(TrainConfig(epochs=3, **small))
+    assert len(steps) == 3  # two more, not three
+    assert r.history == ref.history and r.status == "fixed"
+    assert all(torch.equal(ref.state[k], r.state[k]) for k in ref.state)
+    conv = train_or_load(TrainConfig(epochs=None, max_epochs=3, patience=1, rel_tol=0.9, **small))
+    assert len(steps) == 3 and conv.status in ("converged", "max_epochs")  # nothing trained
+    assert conv.history == ref.history[: conv.epochs]
 
 
 def test_stopping_rule():
@@ -92,36 +117,35 @@ def test_stopping_rule():
     assert not converged([1.0, 0.5, 0.499, 0.48], patience=2, rel_tol=0.01)
     cfg = TrainConfig(model="mlp", width=16, epochs=None, max_epochs=3, patience=1, rel_tol=0.5,
                       **{k: v for k, v in SMALL.items() if k != "epochs"})  # fmt: skip
-    r = train(cfg, progress=False)
+    r = train(cfg)
     assert r.status in ("converged", "max_epochs") and 1 <= r.epochs <= 3
     assert r.status == "max_epochs" or converged([h["val_loss"] for h in r.history], 1, 0.5)
 
 
 def test_divergence_is_recorded_not_raised():
     cfg = TrainConfig(model="mlp", width=16, optimizer="sgd", lr=1e6, **SMALL)
-    r = train(cfg, progress=False)
+    r = train(cfg)
     assert r.status == "diverged"
 
 
 def test_cache_hit_returns_identical_result_without_training(monkeypatch):
     cfg = TrainConfig(model="mlp", width=8, **SMALL)
     calls = []
-    monkeypatch.setattr(T, "train", lambda c: calls.append(c) or train(c, progress=False))
+    advance = T._advance
+    monkeypatch.setattr(T, "_advance", lambda c, prev: calls.append(c) or advance(c, prev))
     a = train_or_load(cfg)
     b = train_or_load(cfg)
-    assert len(calls) == 1
+    assert len(calls) == 2  # two epochs, trained once
     assert a.history == b.history and all(torch.equal(a.state[k], b.state[k]) for k in a.state)
-    meta = cache.meta("train", cfg, ("config", "data", "models", "params", "train"))
+    meta = cache.meta("epoch", {"run": T.path_of(cfg), "epoch": 2}, T.CODE)
     assert meta["torch"] == torch.__version__ and meta["device"] == "cpu" and meta["wall_s"] > 0
 
 
 def test_corrupted_entry_is_recomputed(monkeypatch):
     cfg = TrainConfig(model="mlp", width=9, **SMALL)
     a = train_or_load(cfg)
-    key = cache.key_of(
-        "train", cfg, cache.fingerprint("config", "data", "models", "params", "train")
-    )
-    path = cache.cache_dir() / "train" / f"{key}.pt"
+    key = cache.key_of("epoch", {"run": T.path_of(cfg), "epoch": 2}, cache.fingerprint(*T.CODE))
+    path = cache.cache_dir() / "epoch" / f"{key}.pt"
     path.write_bytes(path.read_bytes()[:100])  # truncate
     before = cache.stats.corrupt
     with warnings.catch_warnings(record=True) as w:

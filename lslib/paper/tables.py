@@ -109,3 +109,115 @@ def table5(results: dict, styled: bool = True):
         row["PAC-Bayes σ′"] = pm(f["pac_sigma"], 3)
         rows.append(row)
     return _frame(rows) if styled else pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- side by side with the report
+
+
+def _side(row: dict, name: str, theirs, ours, digits: int = 4, scale: float = 1.0) -> None:
+    """report value, our seed mean ± interval, and the difference of the means."""
+    i = stats.mean(ours) if ours is not None else None
+    row[f"{name}: report"] = "—" if theirs is None else f"{theirs * scale:.{digits}g}"
+    row[f"{name}: ours"] = "—" if i is None else stats.fmt(i, digits, scale)
+    ok = theirs is not None and i is not None and np.isfinite(i.value)
+    row[f"{name}: Δ"] = f"{(i.value - theirs) * scale:+.{min(digits, 3)}g}" if ok else "—"
+
+
+def _p1(results, model, width):
+    for r in results.get(("phase1", model), {}).get("rows", []):
+        if r["width"] == width:
+            return r
+    return None
+
+
+def compare_table1(results: dict, ref: dict):
+    rows = []
+    for t in ref["table1"]:
+        o = _p1(results, t["model"], t["width"]) or {}
+        row = {"model": label(t["model"], t["width"])}
+        _side(row, "epochs", t["epochs"], o.get("epochs"), 3)
+        _side(row, "test loss", t["test_loss"], o.get("test_loss"))
+        _side(row, "test acc. (%)", t["test_acc"], o.get("test_acc"), 4, 100)
+        rows.append(row)
+    return _frame(rows)
+
+
+def compare_eigen(results: dict, ref: dict):
+    rows = []
+    for t in ref["table2"]:
+        o = _p1(results, t["model"], t["width"]) or {}
+        row = {"model": label(t["model"], t["width"])}
+        for k in ("l1", "l2", "l3"):
+            _side(row, f"λ{k[1]}", t[k][0], o.get(k), 4)
+        rows.append(row)
+    return _frame(rows)
+
+
+def compare_phase2(results: dict, ref: dict):
+    rows = []
+    for t in ref["phase2"]:
+        res = results.get(("phase2", t["model"]), {})
+        o = {r["optimizer"]: r for r in res.get("rows", [])}.get(t["optimizer"], {})
+        row = {"model": NAMES[t["model"]], "optimizer": t["optimizer"]}
+        _side(row, "test acc. (%)", t.get("test_acc"), o.get("test_acc"), 4, 100)
+        _side(row, "λ1", t.get("l1"), o.get("l1"), 4)
+        rows.append(row)
+    return _frame(rows)
+
+
+def compare_phase3(results: dict, ref: dict):
+    rows = []
+    t5 = {t["model"]: t for t in ref["table5"]}
+    for t in ref["phase3"]:
+        o = results.get(("phase3", t["model"]), {})
+        f = o.get("flatness", {})
+        pairs = o.get("pairs") or []
+        row = {"model": label(t["model"], t["width"])}
+        _side(row, "test CE", t["test_loss"], f.get("test_loss"))
+        _side(row, "barrier", t["barrier"], [p["barrier"] for p in pairs] if pairs else None)
+        _side(row, "ΔL along PC1", t["delta_l"], o.get("delta_l"), 3)
+        _side(row, "λ1 (batch avg)", t5[t["model"]]["lambda1"], f.get("lambda1"))
+        _side(row, "1D sharpness", t5[t["model"]]["sharpness_1d"], f.get("sharpness_1d"), 3)
+        rows.append(row)
+    return _frame(rows)
+
+
+def claims_table(rows: list, report: bool = True):
+    """The claims with their quotes, rules and verdicts (ours and, optionally, the report's)."""
+    out = []
+    for r in rows:
+        row = {"#": r["id"], "claim": r["claim"], "the report's words": f"“{r['quote']}” ({r['where']})",
+               "rule": r["rule"], "verdict": r["verdict"], "evidence": r["evidence"]}  # fmt: skip
+        if report:
+            row["on the report's numbers"] = f"{r['report verdict']}: {r['report evidence']}"
+            row["category"] = r["category"]
+        out.append(row)
+    return _frame(out)
+
+
+def categories(rows: list):
+    """Claim ids per category (holds in both, contradicted by the report's numbers, ...)."""
+    cats = dict.fromkeys(r["category"] for r in rows)
+    return _frame([{"category": c, "claims": ", ".join(r["id"] for r in rows if r["category"] == c)}
+                   for c in cats])  # fmt: skip
+
+
+def provenance(results: dict):
+    """Which profile, seeds and time each section's results come from."""
+    return _frame([{"section": s, "model": m, "profile": r["meta"]["profile"],
+                    "seeds": ", ".join(map(str, r["meta"]["seeds"])), "made": r["meta"]["created"]}
+                   for (s, m), r in results.items()])  # fmt: skip
+
+
+def banner(profile: str, results: dict):
+    """A warning box for a page that judges a build other than the paper's (else None)."""
+    from IPython.display import HTML
+
+    if profile == "paper":
+        return None
+    n = sorted({len(r["meta"]["seeds"]) for r in results.values()})
+    return HTML('<div class="admonition warning"><p class="admonition-title">Not the paper</p>'
+                f"<p>This page judges a <strong>{profile}</strong> build ({' to '.join(map(str, n))} "
+                "seeds per model), not the paper: its models are trained on fewer images for fewer "
+                "epochs, so its verdicts say whether the pipeline works, not whether the report's "
+                "claims hold. <code>make book</code> builds the paper.</p></div>")  # fmt: skip

@@ -1,0 +1,399 @@
+"""The verdict engine: every claim must hold, fail, be inconclusive and be not evaluable on
+synthetic results built for each outcome, and its direction is stated here independently of
+lslib/paper/claims.py, so a flipped inequality in any rule fails a test."""
+
+import copy
+import math
+
+import numpy as np
+import pytest
+
+from lslib.paper import claims, stats
+from lslib.paper.claims import FAILS, HOLDS, INCONCLUSIVE, NOT_EVALUABLE
+
+WIDTHS = {"mlp": (32, 64, 128), "cnn": (16, 32, 64)}
+OPTS = ("sgd", "momentum", "adam")
+
+
+class World:
+    """Synthetic results in the shape the sections save, every quantity equal by default."""
+
+    def __init__(self, n_seeds: int = 3):
+        self.n = n_seeds
+        s = list(range(n_seeds))
+        rep = lambda v: [v] * n_seeds  # noqa: E731
+        self.R = {}
+        for m in ("mlp", "cnn"):
+            rows = [{"width": w, "params": 1000 * w, "seeds": s, "status": rep("converged"),
+                     "epochs": rep(10.0), "test_loss": rep(0.05), "test_acc": rep(0.98),
+                     "l1": rep(10.0), "rise": rep(1.0)} for w in WIDTHS[m]]  # fmt: skip
+            self.R[("phase1", m)] = {"rows": rows}
+            p2 = [{"optimizer": o, "seeds": s, "status": rep("fixed"), "test_acc": rep(0.97),
+                   "test_loss": rep(0.1), "l1": rep(10.0), "rise": rep(1.0),
+                   "train_loss": rep([0.5, 0.3, 0.2])} for o in OPTS]  # fmt: skip
+            self.R[("phase2", m)] = {"width": 64, "rows": p2}
+            pairs = [{"barrier": 0.5, "endpoint_loss": 0.05, "relative_barrier": 10.0,
+                      "max_loss": 0.6} for _ in range(3)]  # fmt: skip
+            self.R[("phase3", m)] = {
+                "width": 64, "params": 100_000, "seeds": s, "status": rep("fixed"),
+                "test_acc": rep(0.995), "pairs": pairs, "delta_l": rep(0.01),
+                "control_delta_l": rep(0.01), "pc1_r2": rep(0.999), "pc1_vertex": rep(0.0),
+                "flatness": {"lambda1": rep(10.0), "sharpness_1d": rep(1.0),
+                             "perturb_sigmas": [1e-3, 1e-2], "perturbation": rep([1e-3, 1e-2])},
+            }  # fmt: skip
+
+    def seeds(self, mean: float, spread: float) -> list:
+        """n values with this mean and sample standard deviation ``spread``."""
+        z = np.linspace(-1, 1, self.n)
+        z = z / z.std(ddof=1) if self.n > 1 else z
+        return list(mean + spread * z)
+
+    def p1(self, model, key, by_width: dict, spread=0.0):
+        for r in self.R[("phase1", model)]["rows"]:
+            if r["width"] in by_width:
+                r[key] = self.seeds(by_width[r["width"]], spread)
+
+    def p2(self, model, key, by_opt: dict, spread=0.0):
+        for r in self.R[("phase2", model)]["rows"]:
+            if r["optimizer"] in by_opt:
+                if key == "auc":
+                    r["train_loss"] = [[v, v] for v in self.seeds(by_opt[r["optimizer"]], spread)]
+                else:
+                    r[key] = self.seeds(by_opt[r["optimizer"]], spread)
+
+    def p3(self, model, key, mean, spread=0.0):
+        r = self.R[("phase3", model)]
+        if key in ("barrier", "endpoint_loss", "relative_barrier", "max_loss"):
+            for p, v in zip(r["pairs"], self.seeds(mean, spread), strict=True):
+                p[key] = v
+        elif key == "perturbation":
+            r["flatness"]["perturbation"] = [[v, 1e-2] for v in self.seeds(mean, spread)]
+        elif key in r["flatness"]:
+            r["flatness"][key] = self.seeds(mean, spread)
+        else:
+            r[key] = self.seeds(mean, spread)
+
+
+def trend(ws, start, step):
+    """start at the narrowest width, + step per doubling."""
+    return {w: start + step * math.log2(w / ws[0]) for w in ws}
+
+
+def pair_trend(model, key, start, step):
+    return lambda W, s, sp: W.p1(model, key, trend(WIDTHS[model], start, s * step), sp)
+
+
+def cnn_vs_mlp(key, mlp_value, delta):
+    """CNNs at mlp_value + sign * delta (delta's sign is the claimed direction)."""
+
+    def f(W, s, sp):
+        W.p1("mlp", key, dict.fromkeys(WIDTHS["mlp"], mlp_value), sp)
+        W.p1("cnn", key, dict.fromkeys(WIDTHS["cnn"], mlp_value + s * delta), sp)
+
+    return f
+
+
+def sgd_vs_others(model, key, others, delta):
+    def f(W, s, sp):
+        W.p2(model, key, {"momentum": others, "adam": others, "sgd": others + s * delta}, sp)
+
+    return f
+
+
+def p2_pair(model, key, a, b, base, delta):
+    return lambda W, s, sp: W.p2(model, key, {a: base, b: base - s * delta}, sp)
+
+
+def p3_pair(key, mlp_value, cnn_value_if_true, cnn_value_if_false):
+    def f(W, s, sp):
+        W.p3("mlp", key, mlp_value, sp)
+        W.p3("cnn", key, cnn_value_if_true if s > 0 else cnn_value_if_false, sp)
+
+    return f
+
+
+def _runs(W, rise_by_model, other_key, other_by_model):
+    for m in ("mlp", "cnn"):
+        W.p1(m, "rise", rise_by_model[m])
+        W.p1(m, other_key, other_by_model[m])
+
+
+def corr_rise(other_key, sign_of_rho):
+    """1D rise increasing over the six models; other_key following it (claim) or not."""
+
+    def f(W, s, sp):
+        rise = {"mlp": {32: 1, 64: 2, 128: 3}, "cnn": {16: 4, 32: 5, 64: 6}}
+        d = s * sign_of_rho
+        other = {m: {w: 10 + d * v for w, v in r.items()} for m, r in rise.items()}
+        for m in ("mlp", "cnn"):
+            W.p1(m, "rise", rise[m], sp)
+            W.p1(m, other_key, other[m], sp)
+
+    return f
+
+
+def corr_inconclusive(other_key, sign_of_rho):
+    """Six runs (one seed) with rho = 0.83 or -0.83: its interval straddles the claimed 0.5."""
+
+    def f(W):
+        W.__init__(1)
+        order = {"mlp": {32: 2, 64: 1, 128: 4}, "cnn": {16: 3, 32: 6, 64: 5}}
+        rise = {"mlp": {32: 1, 64: 2, 128: 3}, "cnn": {16: 4, 32: 5, 64: 6}}
+        for m in ("mlp", "cnn"):
+            W.p1(m, "rise", rise[m])
+            W.p1(m, other_key, {w: 10 + sign_of_rho * v for w, v in order[m].items()})
+
+    return f
+
+
+def mlp_l1_acc(W, s, sp):
+    W.p1("mlp", "l1", {32: 30, 64: 20, 128: 10}, sp)
+    acc = (0.97, 0.98, 0.99) if s > 0 else (0.99, 0.98, 0.97)
+    W.p1("mlp", "test_acc", dict(zip(WIDTHS["mlp"], acc, strict=True)), sp)
+
+
+def less_predictive(W, s, sp):
+    strong, weak = ("mlp", "cnn") if s > 0 else ("cnn", "mlp")
+    ws, wk = WIDTHS[strong], WIDTHS[weak]
+    W.p1(strong, "l1", dict(zip(ws, (30, 20, 10), strict=True)), 0.1)
+    W.p1(strong, "test_acc", dict(zip(ws, (0.97, 0.98, 0.99), strict=True)), 0.001)
+    W.p1(weak, "l1", dict(zip(wk, (30, 20, 10), strict=True)), 0.1)
+    W.p1(weak, "test_acc", dict(zip(wk, (0.98, 0.98, 0.98), strict=True)), 0.01)
+
+
+def ranks_inconclusive(W):
+    # two models whose epochs differ by less than their seed spread: the order flips
+    _ranks(W, [10, 11, 12, 13, 14, 14.05], 1.0)
+
+
+def _ranks(W, epochs, spread):
+    vals = dict(zip([("mlp", w) for w in WIDTHS["mlp"]] + [("cnn", w) for w in WIDTHS["cnn"]],
+                    epochs, strict=True))  # fmt: skip
+    for m in ("mlp", "cnn"):
+        W.p1(
+            m,
+            "rise",
+            dict(zip(WIDTHS[m], (1, 2, 3) if m == "mlp" else (4, 5, 6), strict=True)),
+            0.01,
+        )
+        W.p1(m, "epochs", {w: vals[(m, w)] for w in WIDTHS[m]}, spread)
+
+
+def ranks(W, s, sp):
+    _ranks(W, [10, 11, 12, 13, 14, 15] if s > 0 else [15, 14, 13, 12, 11, 10], 0.01)
+
+
+def params(model, true_value, false_value):
+    return lambda W, s, sp: W.R[("phase3", model)].update(
+        params=true_value if s > 0 else false_value
+    )
+
+
+def params_ratio(W, s, sp):
+    W.R[("phase3", "mlp")]["params"] = 100_000
+    W.R[("phase3", "cnn")]["params"] = 290_000 if s > 0 else 150_000
+
+
+def rises_alike(W, s, sp):
+    W.p1("cnn", "rise", {16: 1.0, 32: 1.0, 64: 1.0} if s > 0 else {16: 1.0, 32: 3.0, 64: 9.0}, sp)
+
+
+def cnn_sgd_l1(W, s, sp):
+    W.p2("mlp", "l1", {"sgd": 10.0})
+    W.p2("cnn", "l1", {"sgd": 100.0 if s > 0 else 10.0}, sp)
+
+
+def pc1_vs_control(model):
+    def f(W, s, sp):
+        W.p3(model, "delta_l", 0.001 if s > 0 else 0.1, sp * 0.01)
+        W.p3(model, "control_delta_l", 0.01, sp * 0.01)
+
+    return f
+
+
+def parabola(W, s, sp):
+    W.p3("mlp", "pc1_r2", 0.999 if s > 0 else 0.5, sp * 0.01)
+    W.p3("mlp", "pc1_vertex", 0.0, sp * 0.01)
+
+
+def accuracy(model):
+    return lambda W, s, sp: W.p3(model, "test_acc", 0.995 if s > 0 else 0.98, sp * 0.01)
+
+
+def below_chance(model):
+    return lambda W, s, sp: W.p3(model, "max_loss", 0.5 if s > 0 else 5.0, sp)
+
+
+# claim -> (scenario(W, sign, spread), spread that leaves it undecided, or a builder, or None)
+SCENARIOS = {
+    "1.1": (cnn_vs_mlp("epochs", 20.0, -5.0), 50.0),
+    "1.2": (cnn_vs_mlp("test_acc", 0.97, 0.01), 0.1),
+    "1.3": (cnn_vs_mlp("test_loss", 0.08, -0.04), 0.5),
+    "1.4": (pair_trend("mlp", "epochs", 30.0, -5.0), 50.0),
+    "1.5": (pair_trend("mlp", "test_acc", 0.96, 0.01), 0.2),
+    "1.6": (pair_trend("mlp", "l1", 30.0, -5.0), 50.0),
+    "1.7": (pair_trend("cnn", "epochs", 30.0, -5.0), 50.0),
+    "1.8": (pair_trend("cnn", "test_acc", 0.96, 0.01), 0.2),
+    "1.9": (pair_trend("cnn", "l1", 30.0, -5.0), 50.0),
+    "1.10": (cnn_vs_mlp("l1", 10.0, 5.0), 50.0),
+    "1.11": (cnn_vs_mlp("rise", 1.0, -0.5), 5.0),
+    "1.12": (pair_trend("mlp", "rise", 2.0, -0.5), 5.0),
+    "1.13": (rises_alike, 0.3),
+    "1.14": (corr_rise("epochs", +1), corr_inconclusive("epochs", +1)),
+    "1.15": (corr_rise("test_acc", -1), corr_inconclusive("test_acc", -1)),
+    "1.16": (ranks, ranks_inconclusive),
+    "1.17": (mlp_l1_acc, lambda W: (W.__init__(1), mlp_l1_acc(W, 1, 0.0))),
+    "1.18": (less_predictive, None),
+    "2.1": (sgd_vs_others("mlp", "auc", 0.3, 0.2), 2.0),
+    "2.2": (sgd_vs_others("mlp", "test_acc", 0.97, -0.04), 0.4),
+    "2.3": (lambda W, s, sp: W.p2("mlp", "test_acc", {"momentum": 0.97, "adam": 0.97 + 0.02 * (s < 0)}, sp), 0.005),
+    "2.4": (sgd_vs_others("mlp", "l1", 10.0, 5.0), 50.0),
+    "2.5": (p2_pair("mlp", "l1", "adam", "momentum", 12.0, 3.0), 30.0),
+    "2.6": (sgd_vs_others("mlp", "rise", 1.0, 0.5), 5.0),
+    "2.7": (sgd_vs_others("cnn", "auc", 0.3, 0.2), 2.0),
+    "2.8": (sgd_vs_others("cnn", "test_acc", 0.97, -0.04), 0.4),
+    "2.9": (sgd_vs_others("cnn", "l1", 10.0, 5.0), 50.0),
+    "2.10": (sgd_vs_others("cnn", "rise", 1.0, 0.5), 5.0),
+    "2.11": (cnn_sgd_l1, 80.0),
+    "3.1": (below_chance("mlp"), 2.0),
+    "3.2": (below_chance("cnn"), 2.0),
+    "3.3": (p3_pair("barrier", 0.4, 0.8, 0.2), 2.0),
+    "3.4": (p3_pair("endpoint_loss", 0.1, 0.01, 0.1), 0.04),
+    "3.5": (p3_pair("relative_barrier", 6.0, 3.0, 12.0), 20.0),
+    "3.6": (pc1_vs_control("mlp"), 5.0),
+    "3.7": (pc1_vs_control("cnn"), 5.0),
+    "3.8": (parabola, 50.0),
+    "3.9": (p3_pair("delta_l", 0.01, 0.001, 0.1), 1.0),
+    "3.10": (params("mlp", 101_770, 50_000), None),
+    "3.11": (params_ratio, None),
+    "3.12": (accuracy("mlp"), 2.0),
+    "3.13": (accuracy("cnn"), 2.0),
+    "3.14": (p3_pair("lambda1", 10.0, 20.0, 5.0), 50.0),
+    "3.15": (p3_pair("sharpness_1d", 1.0, 2.0, 0.5), 5.0),
+    "3.16": (p3_pair("perturbation", 1e-3, 1.2e-3, 1e-2), 1e-3),
+}  # fmt: skip
+
+BY_ID = {c.id: c for c in claims.CLAIMS}
+
+
+def test_every_claim_has_a_scenario_a_quote_and_a_rule():
+    assert set(SCENARIOS) == set(BY_ID), set(SCENARIOS) ^ set(BY_ID)
+    assert 35 <= len(claims.CLAIMS) <= 50
+    for c in claims.CLAIMS:
+        assert c.quote and c.where and c.rule and c.text
+
+
+def _verdict(cid, build):
+    W = World()
+    build(W)
+    return BY_ID[cid].verdict(W.R)
+
+
+@pytest.mark.parametrize("cid", sorted(SCENARIOS, key=lambda k: [int(p) for p in k.split(".")]))
+def test_claim_holds_fails_is_inconclusive_and_not_evaluable(cid):
+    scenario, undecided = SCENARIOS[cid]
+    v = _verdict(cid, lambda W: scenario(W, +1, 1e-4))
+    assert v.outcome == HOLDS, v.evidence
+    v = _verdict(cid, lambda W: scenario(W, -1, 1e-4))
+    assert v.outcome == FAILS, v.evidence
+    if undecided is not None:
+        build = undecided if callable(undecided) else lambda W: scenario(W, +1, undecided)
+        v = _verdict(cid, build)
+        assert v.outcome == INCONCLUSIVE, v.evidence
+    section = BY_ID[cid].section
+    W = World()
+    scenario(W, +1, 1e-4)
+    for key in [k for k in W.R if k[0] == section]:
+        del W.R[key]
+    assert BY_ID[cid].verdict(W.R).outcome == NOT_EVALUABLE
+
+
+@pytest.mark.parametrize("cid", ["1.1", "1.4", "1.7", "1.14", "1.16"])
+def test_epoch_claims_with_a_capped_run_are_not_evaluable(cid):
+    W = World()
+    SCENARIOS[cid][0](W, +1, 1e-4)
+    W.R[("phase1", "mlp")]["rows"][1]["status"][0] = "max_epochs"
+    W.R[("phase1", "cnn")]["rows"][0]["status"][0] = "max_epochs"
+    v = BY_ID[cid].verdict(W.R)
+    assert v.outcome == NOT_EVALUABLE and "censored" in v.evidence
+
+
+def test_non_finite_evidence_and_undefined_correlations_are_not_evaluable():
+    W = World()
+    W.p3("mlp", "perturbation", -1e-5)  # a negative mean increase has no ratio
+    assert BY_ID["3.16"].verdict(W.R).outcome == NOT_EVALUABLE
+    W = World()
+    W.R[("phase1", "mlp")]["rows"][0]["l1"] = [None, 1.0, 2.0]  # a NaN saved as null
+    assert BY_ID["1.6"].verdict(W.R).outcome == NOT_EVALUABLE
+    W = World()  # every run has the same rise: Spearman's rho is undefined
+    assert BY_ID["1.14"].verdict(W.R).outcome == NOT_EVALUABLE
+
+
+def test_one_seed_leaves_comparisons_inconclusive():
+    W = World(1)
+    SCENARIOS["1.1"][0](W, +1, 0.0)
+    assert BY_ID["1.1"].verdict(W.R).outcome == INCONCLUSIVE
+
+
+def test_the_rule_and_its_combination():
+    i = lambda lo, hi: stats.Interval((lo + hi) / 2, lo, hi, 3)  # noqa: E731
+    assert claims.decide(i(1, 2), 0, math.inf) == HOLDS
+    assert claims.decide(i(-2, -1), 0, math.inf) == FAILS
+    assert claims.decide(i(-1, 1), 0, math.inf) == INCONCLUSIVE
+    assert claims.decide(stats.Interval(math.nan, math.nan, math.nan, 0), 0, 1) == NOT_EVALUABLE
+    parts = [(HOLDS, "a"), (INCONCLUSIVE, "b"), (FAILS, "c")]
+    assert claims.combine(parts).outcome == FAILS
+    assert claims.combine(parts[:2]).outcome == INCONCLUSIVE
+    assert (
+        claims.combine([(HOLDS, "a"), (NOT_EVALUABLE, "b"), (INCONCLUSIVE, "c")]).outcome
+        == NOT_EVALUABLE
+    )
+    assert claims.combine(parts[:1]).outcome == HOLDS
+
+
+def test_the_report_is_judged_on_its_own_numbers():
+    rows = {r["id"]: r for r in claims.evaluate({}, claims.reference())}
+    # its MLP lambda_1 is 15.72, 16.27, 9.31: not monotone, but falling with width
+    assert rows["1.6"]["report verdict"] == HOLDS
+    # relative barriers 0.42 / 0.065 = 6.5 and 0.75 / 0.026 = 29: the CNN's is higher
+    assert rows["3.5"]["report verdict"] == FAILS
+    assert rows["3.5"]["category"] == "contradicted by the report's own numbers"
+    # its MLP-128 reaches 98.01 %, not above 99 %
+    assert rows["3.12"]["report verdict"] == FAILS
+    # it gives no 1D rise: not testable from its numbers
+    assert rows["1.12"]["report verdict"] == NOT_EVALUABLE
+    assert rows["1.12"]["category"] == "not testable from the report's numbers"
+    assert all(r["verdict"] == NOT_EVALUABLE for r in rows.values())  # no results of ours
+
+
+def test_categories():
+    assert claims.category(HOLDS, HOLDS) == "holds in both"
+    assert claims.category(FAILS, HOLDS) == "holds in the report, not here"
+    assert claims.category(INCONCLUSIVE, HOLDS) == "holds in the report, undecided here"
+
+
+def test_intervals_against_scipy_and_by_hand():
+    from scipy import stats as st
+
+    v = [1.0, 2.0, 4.0]
+    m = stats.mean(v)
+    h = st.t.ppf(0.975, 2) * np.std(v, ddof=1) / math.sqrt(3)
+    assert math.isclose(m.lo, np.mean(v) - h) and math.isclose(m.hi, np.mean(v) + h)
+    a, b = [1.0, 2.0, 3.0], [2.0, 4.0, 9.0, 7.0]
+    d = stats.diff(a, b)
+    ref = st.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert math.isclose(d.lo, ref.low) and math.isclose(d.hi, ref.high)
+    xs, groups = [0, 1, 2], [[1.0, 1.2], [2.1, 1.9], [3.0, 3.2]]
+    s = stats.slope(xs, groups)
+    fit = st.linregress([0, 0, 1, 1, 2, 2], [1.0, 1.2, 2.1, 1.9, 3.0, 3.2])
+    assert math.isclose(s.value, fit.slope)
+    assert math.isclose(s.half, st.t.ppf(0.975, 4) * fit.stderr)
+    assert stats.mean([5.0]).lo == -math.inf  # one seed: no interval
+
+
+def test_synthetic_world_is_not_mutated_between_claims():
+    W = World()
+    before = copy.deepcopy(W.R)
+    for c in claims.CLAIMS:
+        c.verdict(W.R)
+    assert W.R == before
