@@ -242,7 +242,7 @@ class TrajectoryConfig:
 
 @config_dataclass
 class FlatnessConfig:
-    """Table 5's metrics at a run's final weights."""
+    """Flatness metrics at a run's final weights (sharpness, perturbation, PAC-Bayes, curvature)."""
 
     run: TrainConfig
     data: EvalSet = EvalSet()

@@ -6,7 +6,7 @@ once into the cache folder, and read through ``torchvision.datasets.MNIST``. Set
 uses that instead. The uncompressed files are checked against their SHA-256 before
 use (a wrong extracted copy is re-extracted with a warning; a wrong ``LSLIB_DATA`` copy
 is an error), and their hash, ``identity()``, is part of every cache key. Splits: train = the first 50,000 training images, val = the last
-10,000 (the stopping rule uses it), test = the 10,000 test images (reported numbers only).
+10,000 (the stopping rule uses it), test = the 10,000 test images (for evaluation only).
 """
 
 import functools

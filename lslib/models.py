@@ -1,4 +1,4 @@
-"""The paper's models: MLP(width) and SimpleCNN(width), as plain nn.Sequential.
+"""Two model families: MLP(width) and SimpleCNN(width), as plain nn.Sequential.
 
 Both are Sequentials of parameter-free modules and Linear/Conv2d layers, with no
 BatchNorm and no dropout, so the loss landscape and Hessian are deterministic functions

@@ -14,5 +14,5 @@ def cache_dir() -> Path:
 
 
 def results_dir() -> Path:
-    """Where the paper's sections save their numbers: ``LSLIB_RESULTS`` or ``book/_results``."""
+    """Where section results are saved: ``LSLIB_RESULTS`` or ``book/_results``."""
     return Path(os.environ.get("LSLIB_RESULTS") or BOOK / "_results")

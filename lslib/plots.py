@@ -12,7 +12,7 @@ def _norm(lo, hi, log):
 
 
 def landscape_rows(rows: list[dict], log: bool = False, share: bool = True) -> plt.Figure:
-    """One row per model: 1D lines, 3D surface, contour map (the report's Figures 1-2).
+    """One row per model: 1D lines, 3D surface, contour map.
 
     Each row dict holds: title, alphas (S,), lines (D, S), xs (nx,), ys (ny,), plane (ny, nx).
     With ``share``, all rows use one color scale and the same axis limits, so rows compare.

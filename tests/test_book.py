@@ -248,3 +248,23 @@ def test_results_of_mixed_profiles_are_refused(tmp_path, monkeypatch):
     (tmp_path / "phase2-mlp.json").write_text('{"meta": ')  # truncated
     with pytest.raises(results.StaleResults, match="phase2-mlp.json is unreadable"):
         results.load_all()
+
+
+def test_a_killed_grid_leaves_no_page_the_book_would_render(tmp_path):
+    import signal
+    import time
+
+    (tmp_path / "nb").mkdir()
+    _tiny_notebook(tmp_path / "nb" / "slow.ipynb", "import time\ntime.sleep(60)")
+    (tmp_path / "grid.yml").write_text("output: out\njobs:\n  - {notebook: nb/slow.ipynb}\n")
+    env = {**os.environ, "LSLIB_RESULTS": str(tmp_path / "results")}
+    proc = subprocess.Popen([sys.executable, "-m", "lslib.paper.grid", "grid.yml", "--profile",
+                             "smoke", "--root", str(tmp_path)], env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    deadline = time.time() + 60
+    while time.time() < deadline and not list((tmp_path / "out").glob(".*running*")):
+        time.sleep(0.2)
+    assert list((tmp_path / "out").glob(".slow.running.ipynb")), "the notebook never started"
+    os.killpg(proc.pid, signal.SIGKILL)  # the runner and its kernel, as a crash would
+    proc.wait(timeout=30)
+    assert not (tmp_path / "out" / "slow.ipynb").exists()
