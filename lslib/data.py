@@ -5,8 +5,10 @@ once into the cache folder, and read through ``torchvision.datasets.MNIST``. Set
 ``LSLIB_DATA`` to an existing torchvision MNIST root (a folder holding ``MNIST/raw``)
 uses that instead. The uncompressed files are checked against their SHA-256 before
 use (a wrong extracted copy is re-extracted with a warning; a wrong ``LSLIB_DATA`` copy
-is an error), and their hash, ``identity()``, is part of every cache key. Splits: train = the first 50,000 training images, val = the last
-10,000 (the stopping rule uses it), test = the 10,000 test images (for evaluation only).
+is an error), and their hash, ``identity()``, is part of every cache key.
+
+Splits: train = the first 50,000 training images, val = the last 10,000 (the stopping
+rule uses it), test = the 10,000 test images (for evaluation only).
 """
 
 import functools
