@@ -3,8 +3,9 @@
     python scripts/build_times.py [--profile paper]
 
 Every entry of the run store carries the seconds its computation took (``wall_s``). This
-sums them per model family and task kind, for seed 0 alone and for every seed, over the
-entries of the current code whose runs use the profile's training set. Only computations
+sums them per section, model family and task kind, for the tasks of seed 0 alone and for
+every seed, over the entries of the current code whose runs use the profile's training set
+(training epochs are shared by the sections, so they form their own row). Only computations
 are counted: reading the store, the notebooks' own work (tables, figures) and the book
 build are not (the grid's total wall time is printed by ``make book``).
 """
@@ -52,7 +53,17 @@ def entries(profile: str):
                 continue
             if any(r.get("subset") != subset for r in runs):
                 continue
-            yield kind, runs[0]["model"], sorted({r["seed"] for r in runs}), meta["wall_s"]
+            yield (_section(kind, runs[0]), kind, runs[0]["model"], sorted({r["seed"] for r in runs}),
+                   meta["wall_s"])  # fmt: skip
+
+
+def _section(kind: str, run: dict) -> str:
+    """Which section an entry serves (epochs are shared by all: 'training')."""
+    if kind == "epoch":
+        return "training"
+    if kind in ("connectivity", "trajectory", "trajectory_plane", "flatness", "density"):
+        return "phase3"
+    return "phase1" if run["epochs"] is None else "phase2"
 
 
 def main(argv=None) -> int:
@@ -60,24 +71,22 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", default="paper", choices=sorted(PROFILE_SIZES))
     a = ap.parse_args(argv)
     total, seed0 = defaultdict(float), defaultdict(float)
-    for kind, model, seeds, wall in entries(a.profile):
-        total[(model, kind)] += wall
+    for section, kind, model, seeds, wall in entries(a.profile):
+        total[(section, model, kind)] += wall
         if seeds == [0]:
-            seed0[(model, kind)] += wall
+            seed0[(section, model, kind)] += wall
     if not total:
         print(f"no entries of the current code for profile {a.profile}", file=sys.stderr)
         return 1
-    print("| model | task | seed 0 (s) | all seeds (s) | ratio |")
+    print("| section | model | task | seed 0 only (s) | all seeds (s) |")
     print("|---|---|---|---|---|")
-    for model in ("mlp", "cnn"):
-        for kind, name in KINDS.items():
-            t = total.get((model, kind), 0.0)
-            if t:
-                s = seed0.get((model, kind), 0.0)
-                ratio = f"{t / s:.2f}" if s else "—"
-                print(f"| {model} | {name} | {s:.0f} | {t:.0f} | {ratio} |")
+    for key in sorted(total, key=lambda k: (k[0], k[1] == "cnn", list(KINDS).index(k[2]))):
+        section, model, kind = key
+        print(
+            f"| {section} | {model} | {KINDS[kind]} | {seed0.get(key, 0.0):.0f} | {total[key]:.0f} |"
+        )
     t, s = sum(total.values()), sum(seed0.values())
-    print(f"| all | all tasks | {s:.0f} | {t:.0f} | {t / s:.2f} |")
+    print(f"| all | | every task | {s:.0f} ({s / 60:.1f} min) | {t:.0f} ({t / 60:.1f} min) |")
     return 0
 
 

@@ -104,11 +104,12 @@ def test_runs_on_one_trajectory_share_epochs_bit_for_bit(model, width, optimizer
     assert len(steps) == 1
     r = train_or_load(TrainConfig(epochs=3, **small))
     assert len(steps) == 3  # two more, not three
-    assert r.history == ref.history and r.status == "fixed"
+    strip = lambda h: [{k: v for k, v in row.items() if k != "wall_s"} for row in h]  # noqa: E731
+    assert strip(r.history) == strip(ref.history) and r.status == "fixed"
     assert all(torch.equal(ref.state[k], r.state[k]) for k in ref.state)
     conv = train_or_load(TrainConfig(epochs=None, max_epochs=3, patience=1, rel_tol=0.9, **small))
     assert len(steps) == 3 and conv.status in ("converged", "max_epochs")  # nothing trained
-    assert conv.history == ref.history[: conv.epochs]
+    assert strip(conv.history) == strip(ref.history[: conv.epochs])
 
 
 def test_stopping_rule():

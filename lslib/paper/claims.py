@@ -163,7 +163,7 @@ def ratio_in(a, b, exact, lo, hi, name_a, name_b, what) -> tuple[str, str]:
     """mean(a) / mean(b) within (lo, hi), on the log scale."""
     r = stats.log_ratio(a, b, exact)
     if not math.isfinite(r.value):
-        raise Missing(f"{what}: the ratio {name_a}/{name_b} needs positive means "
+        raise Missing(f"{what.rstrip(':, ')}: the ratio {name_a}/{name_b} needs positive means "
                       f"({_mean(a, exact)}, {_mean(b, exact)})")  # fmt: skip
     e = stats.Interval(math.exp(r.value), math.exp(r.lo), math.exp(r.hi), r.n)
     return _part(r, math.log(lo), math.log(hi),
@@ -425,7 +425,7 @@ def below(model, get, limit, what):
     def test(R, exact):
         v = get(R, model)
         m = stats.mean(v, exact)
-        return combine([_part(m, -math.inf, limit, f"{what}: mean over {len(v)} {_interval(m)} "
+        return combine([_part(m, -math.inf, limit, f"{what}, mean over {len(v)} seed pairs: {_interval(m)} "
                                                   f"(claimed < {limit:.4g})")])  # fmt: skip
 
     return test
@@ -520,7 +520,7 @@ def perturbation_comparable(R, exact):
             raise Missing(f"{model}: no perturbation at σ = {PERTURB_SIGMA:g}")
         out[model] = _vals({"p": [p[hit[0]] for p in f["perturbation"]]}, "p", model)
     return combine([ratio_in(out["cnn"], out["mlp"], exact, 0.5, 2.0, "CNN", "MLP",
-                             f"mean ΔL under a relative perturbation of σ = {PERTURB_SIGMA:g}:")])  # fmt: skip
+                             f"mean ΔL under a relative perturbation of σ = {PERTURB_SIGMA:g},")])  # fmt: skip
 
 
 # Table 5's "Perturb. σ" read as the mean loss increase at this relative perturbation.
