@@ -66,11 +66,25 @@ def _execute(nb: Path, out: Path, params: dict, root: Path) -> str | None:
         if "DeadKernel" in type(e).__name__:
             error += " (the kernel died: killed, or out of memory?)"
     else:
+        _hide_injected_parameters(tmp)
         os.replace(tmp, out)
         return None
     if tmp.exists():
         os.replace(tmp, failed)
     return error
+
+
+def _hide_injected_parameters(path: Path) -> None:
+    """Tag papermill's injected parameters cell so the book does not render it (the
+    executed .ipynb keeps it)."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    nbformat.write(nb, str(path))
 
 
 def run(grid_file: str, profile: str, only: list[str] | None = None, root: Path = REPO) -> int:
