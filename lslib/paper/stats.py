@@ -55,21 +55,29 @@ def mean(v, exact: bool = False) -> Interval:
     return Interval(m, m - h, m + h, len(v))
 
 
+def _welch(value: float, va: float, vb: float, na: int, nb: int) -> Interval:
+    """value ± t * sqrt(va + vb), with Welch-Satterthwaite degrees of freedom (va, vb: the
+    squared standard errors of the two groups)."""
+    n = na + nb
+    if na < 2 or nb < 2:
+        return Interval(value, -math.inf, math.inf, n)
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return Interval(value, value, value, n)
+    dof = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
+    h = _t(dof) * se
+    return Interval(value, value - h, value + h, n)
+
+
 def diff(a, b, exact: bool = False) -> Interval:
     """mean(a) - mean(b) with Welch's interval."""
     a, b = values(a), values(b)
     d = float(a.mean() - b.mean())
     if exact or not math.isfinite(d):
         return Interval(d, d, d, len(a) + len(b))
-    if len(a) < 2 or len(b) < 2:
-        return Interval(d, -math.inf, math.inf, len(a) + len(b))
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    se = math.sqrt(va + vb)
-    if se == 0:
-        return Interval(d, d, d, len(a) + len(b))
-    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    h = _t(dof) * se
-    return Interval(d, d - h, d + h, len(a) + len(b))
+    va = a.var(ddof=1) / len(a) if len(a) > 1 else 0.0
+    vb = b.var(ddof=1) / len(b) if len(b) > 1 else 0.0
+    return _welch(d, va, vb, len(a), len(b))
 
 
 def log_ratio(a, b, exact: bool = False) -> Interval:
@@ -81,15 +89,9 @@ def log_ratio(a, b, exact: bool = False) -> Interval:
     r = math.log(ma / mb)
     if exact:
         return Interval(r, r, r, len(a) + len(b))
-    if len(a) < 2 or len(b) < 2:
-        return Interval(r, -math.inf, math.inf, len(a) + len(b))
-    va, vb = a.var(ddof=1) / len(a) / ma**2, b.var(ddof=1) / len(b) / mb**2
-    se = math.sqrt(va + vb)
-    if se == 0:
-        return Interval(r, r, r, len(a) + len(b))
-    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    h = _t(dof) * se
-    return Interval(r, r - h, r + h, len(a) + len(b))
+    va = a.var(ddof=1) / len(a) / ma**2 if len(a) > 1 else 0.0
+    vb = b.var(ddof=1) / len(b) / mb**2 if len(b) > 1 else 0.0
+    return _welch(r, va, vb, len(a), len(b))
 
 
 def slope(xs, groups, exact: bool = False) -> Interval:
