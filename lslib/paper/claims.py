@@ -78,13 +78,6 @@ def _payload(R: dict, section: str, model: str) -> dict:
     return r
 
 
-def _row(R, section, model, **match) -> dict:
-    for r in _payload(R, section, model).get("rows", []):
-        if all(r.get(k) == v for k, v in match.items()):
-            return r
-    raise Missing(f"{section} {model} has no row {match}")
-
-
 def _vals(row: dict, key: str, what: str) -> np.ndarray:
     """Per-seed values of ``key``; an epoch count of a run that did not converge is censored."""
     if row.get(key) is None:
@@ -246,20 +239,6 @@ def cnn_rises_alike(factor: float):
         return combine(parts)
 
     return test
-
-
-def _runs(R, keys: tuple[str, str]) -> tuple[np.ndarray, np.ndarray, list]:
-    xs, ys, names = [], [], []
-    for model in ("mlp", "cnn"):
-        for r in _widths(R, model):
-            n = label(model, r["width"])
-            x, y = _vals(r, keys[0], n), _vals(r, keys[1], n)
-            if len(x) != len(y):
-                raise Missing(f"{n}: {keys[0]} and {keys[1]} have different seeds")
-            xs += list(x)
-            ys += list(y)
-            names.append(n)
-    return np.array(xs), np.array(ys), names
 
 
 def correlation(keys: tuple[str, str], lo: float, hi: float, models=("mlp", "cnn")):
