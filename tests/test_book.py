@@ -271,3 +271,21 @@ def test_a_killed_grid_leaves_no_page_the_book_would_render(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)  # the runner and its kernel, as a crash would
     proc.wait(timeout=30)
     assert not (tmp_path / "out" / "slow.ipynb").exists()
+
+
+def test_the_book_build_fails_on_a_missing_glue_key(smoke_book, tmp_path):
+    """The flags `make book` passes to Jupyter Book turn a glue key that no executed notebook
+    provides (a half-finished or stale grid) into a failed build, not a warning."""
+    root, _ = smoke_book
+    copy = tmp_path / "book"
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("_build"))
+    page = copy / "book" / "bibliography.md"
+    page.write_text(
+        page.read_text().replace("# References", "# References\n\n{glue:text}`no_such_key`")
+    )
+    flags = (
+        re.search(r"jupyter-book build \. (.*)", (REPO / "Makefile").read_text()).group(1).split()
+    )
+    jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent))
+    build = subprocess.run([jb, "build", str(copy), *flags], capture_output=True, text=True)
+    assert build.returncode != 0 and "no_such_key" in build.stdout + build.stderr
