@@ -1,106 +1,142 @@
-"""Figures. Every function takes arrays and returns a matplotlib Figure; nothing computes."""
+"""Figures. Every function takes arrays and returns a matplotlib Figure; nothing computes.
+
+Figures are sized for a text column about 7.8 inches (780 px at 100 dpi) wide, so that
+their fonts are read at the size they were set, and drawn at 200 dpi (a 2x image for that
+column); ``STYLE`` is the one style they share (``plt.rcParams.update(STYLE)``).
+"""
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib import colors
+from matplotlib import colors, ticker
 
-plt.rcParams.update({"figure.dpi": 90, "axes.grid": True, "grid.alpha": 0.3, "font.size": 9})
+WIDTH = 7.8  # inches: the text column at 100 dpi
+STYLE = {
+    "figure.dpi": 200, "savefig.dpi": 200, "font.size": 10, "axes.titlesize": 10,
+    "axes.labelsize": 10, "xtick.labelsize": 9.5, "ytick.labelsize": 9.5,
+    "legend.fontsize": 9, "axes.grid": True, "grid.alpha": 0.3, "figure.constrained_layout.use": True,
+}  # fmt: skip
 
 
 def _norm(lo, hi, log):
     return colors.LogNorm(max(lo, 1e-8), hi) if log else colors.Normalize(lo, hi)
 
 
-def landscape_rows(rows: list[dict], log: bool = False, share: bool = True) -> plt.Figure:
-    """One row per model: 1D lines, 3D surface, contour map.
+def _range(arrays) -> tuple[float, float]:
+    finite = np.concatenate([np.asarray(a, dtype=float).ravel() for a in arrays])
+    finite = finite[np.isfinite(finite)]
+    return float(finite.min()), float(finite.max())
 
-    Each row dict holds: title, alphas (S,), lines (D, S), xs (nx,), ys (ny,), plane (ny, nx).
-    With ``share``, all rows use one color scale and the same axis limits, so rows compare.
+
+def _grid(n: int, ncols: int = 3, height: float = 2.6):
+    ncols = min(n, ncols)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH, height * nrows), squeeze=False)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    return fig, axes.ravel()[:n]
+
+
+def lines(rows: list[dict], log: bool = False) -> plt.Figure:
+    """One panel per model: the loss along each 1D direction, on one shared y axis.
+
+    Each row dict holds: title, alphas (S,), lines (D, S).
     """
-    finite = lambda a: np.asarray(a)[np.isfinite(a)]
-    allv = np.concatenate([np.concatenate([finite(r["lines"]), finite(r["plane"])]) for r in rows])
-    lo, hi = float(allv.min()), float(allv.max())
-    fig = plt.figure(figsize=(12, 3.4 * len(rows)))
-    for i, r in enumerate(rows):
-        a = fig.add_subplot(len(rows), 3, 3 * i + 1)
+    lo, hi = _range([r["lines"] for r in rows])
+    fig, axes = _grid(len(rows))
+    for ax, r in zip(axes, rows, strict=True):
         for ln in r["lines"]:
-            a.plot(r["alphas"], ln, lw=1)
-        a.set(
-            title=f"{r['title']}: 1D, {len(r['lines'])} directions", xlabel="alpha", ylabel="loss"
-        )
+            ax.plot(r["alphas"], ln, lw=1)
+        ax.set(title=f"{r['title']} ({len(r['lines'])} directions)", xlabel="α")
         if log:
-            a.set_yscale("log")
-        if share:
-            a.set_ylim(lo * (0.9 if log else 1), hi * (1.1 if log else 1.02))
+            ax.set_yscale("log")
+        ax.set_ylim(lo * (0.9 if log else 1), hi * (1.1 if log else 1.02))
+    axes[0].set_ylabel("loss")
+    return fig
+
+
+def contours(rows: list[dict], log: bool = False) -> plt.Figure:
+    """One contour map per model on one color scale, with a labelled colorbar.
+
+    Each row dict holds: title, xs (nx,), ys (ny,), plane (ny, nx).
+    """
+    lo, hi = _range([r["plane"] for r in rows])
+    norm = _norm(lo, hi, log)
+    levels = np.geomspace(max(lo, 1e-8), hi, 20) if log else np.linspace(lo, hi, 20)
+    fig, axes = _grid(len(rows), height=2.9)
+    for ax, r in zip(axes, rows, strict=True):
         X, Y = np.meshgrid(r["xs"], r["ys"])
-        Z = np.log10(r["plane"]) if log else r["plane"]
-        s = fig.add_subplot(len(rows), 3, 3 * i + 2, projection="3d")
-        zlo, zhi = (np.log10(lo), np.log10(hi)) if log else (lo, hi)
-        s.plot_surface(
-            X, Y, Z, cmap="viridis", vmin=zlo if share else None, vmax=zhi if share else None
-        )
-        s.set(
-            title="2D surface",
-            xlabel="alpha",
-            ylabel="beta",
-            zlabel="log10 loss" if log else "loss",
-        )
-        if share:
-            s.set_zlim(zlo, zhi)
-        c = fig.add_subplot(len(rows), 3, 3 * i + 3)
-        norm = _norm(lo, hi, log) if share else None
-        levels = np.geomspace(max(lo, 1e-8), hi, 20) if log else np.linspace(lo, hi, 20)
-        cs = c.contourf(X, Y, r["plane"], levels=levels if share else 20, norm=norm, cmap="viridis")
-        fig.colorbar(cs, ax=c, shrink=0.85, format="%.3g")
-        c.set(title="contour", xlabel="alpha", ylabel="beta", aspect="equal")
-    fig.tight_layout()
+        cs = ax.contourf(X, Y, r["plane"], levels=levels, norm=norm, cmap="viridis")
+        ax.plot(0, 0, "w*", ms=9, mec="k", mew=0.5)
+        ax.set(title=r["title"], xlabel="α", aspect="equal")
+    axes[0].set_ylabel("β")
+    cb = fig.colorbar(cs, ax=list(axes), shrink=0.9, format=ticker.FormatStrFormatter("%.3g"))
+    cb.set_label("loss" + (" (log scale)" if log else ""))
+    return fig
+
+
+def surfaces(rows: list[dict], log: bool = False) -> plt.Figure:
+    """The loss on each model's plane as a 3D surface, on one shared z axis.
+
+    Each row dict holds: title, xs (nx,), ys (ny,), plane (ny, nx).
+    """
+    lo, hi = _range([r["plane"] for r in rows])
+    zlo, zhi = (np.log10(lo), np.log10(hi)) if log else (lo, hi)
+    n = len(rows)
+    ncols = min(n, 3)
+    fig = plt.figure(figsize=(WIDTH, 2.9 * -(-n // ncols)))
+    for i, r in enumerate(rows):
+        ax = fig.add_subplot(-(-n // ncols), ncols, i + 1, projection="3d")
+        X, Y = np.meshgrid(r["xs"], r["ys"])
+        Z = np.log10(r["plane"]) if log else np.asarray(r["plane"])
+        ax.plot_surface(X, Y, Z, cmap="viridis", vmin=zlo, vmax=zhi)
+        ax.set(title=r["title"], xlabel="α", ylabel="β", zlim=(zlo, zhi))
+        ax.set_zlabel("log₁₀ loss" if log else "loss", labelpad=6)
+        ax.tick_params(labelsize=8.5)
     return fig
 
 
 def loss_curves(histories: dict, keys=("train_loss", "test_loss")) -> plt.Figure:
     """Per-epoch curves, one line per label; histories: label -> list of epoch dicts."""
-    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.2))
-    for ax, key in zip(np.atleast_1d(axes), keys, strict=True):
+    fig, axes = plt.subplots(1, len(keys), figsize=(WIDTH, 3.0), squeeze=False)
+    for ax, key in zip(axes.ravel(), keys, strict=True):
         for label, h in histories.items():
             ax.plot([r["epoch"] for r in h], [r[key] for r in h], marker="o", label=label)
         ax.set(xlabel="epoch", ylabel=key.replace("_", " "), yscale="log")
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
         ax.legend()
-    fig.tight_layout()
     return fig
 
 
-def paths(t, curves: dict, xlabel="alpha", ylabel="loss", title="") -> plt.Figure:
+def paths(t, curves: dict, xlabel="α", ylabel="loss", title="") -> plt.Figure:
     """Loss along paths (interpolations, curves): label -> values at t."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    fig, ax = plt.subplots(figsize=(WIDTH * 0.75, 3.4))
     for label, v in curves.items():
         ax.plot(t, v, marker=".", label=label)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend()
-    fig.tight_layout()
     return fig
 
 
-def pca_contour(xs, ys, plane, path, explained) -> plt.Figure:
-    """Contour of the loss on the PC1-PC2 plane with the projected optimization path."""
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+def pca_contour(xs, ys, plane, path, explained, title: str = "") -> plt.Figure:
+    """Filled contour of the loss on the PC1-PC2 plane with the projected optimization path."""
+    fig, ax = plt.subplots(figsize=(WIDTH * 0.75, 4.2))
     X, Y = np.meshgrid(xs, ys)
     finite = plane[np.isfinite(plane)]
-    levels = np.geomspace(max(finite.min(), 1e-8), finite.max(), 25)
-    cs = ax.contour(X, Y, plane, levels=levels, cmap="viridis", norm=colors.LogNorm())
-    ax.clabel(cs, fontsize=6, fmt="%.3g")
+    levels = np.geomspace(max(finite.min(), 1e-8), finite.max(), 20)
+    cs = ax.contourf(X, Y, plane, levels=levels, cmap="viridis", norm=colors.LogNorm())
+    cb = fig.colorbar(cs, ax=ax, format=ticker.FormatStrFormatter("%.3g"))
+    cb.set_label("loss (log scale)")
     ax.plot(path[:, 0], path[:, 1], "r.-", lw=1, ms=4, label="training path")
-    ax.plot(path[-1, 0], path[-1, 1], "k*", ms=10, label="final weights")
-    ax.set(xlabel=f"PC1 ({100 * explained[0]:.1f}% of variance)",
-           ylabel=f"PC2 ({100 * explained[1]:.1f}%)" if len(explained) > 1 else "PC2")  # fmt: skip
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+    ax.plot(path[-1, 0], path[-1, 1], "w*", ms=11, mec="k", label="final weights")
+    ax.set(title=title, xlabel=f"PC1 ({100 * explained[0]:.1f} % of variance)",
+           ylabel=f"PC2 ({100 * explained[1]:.1f} %)" if len(explained) > 1 else "PC2")  # fmt: skip
+    ax.legend(loc="upper left")
     return fig
 
 
 def density(grid, values, title="") -> plt.Figure:
     """Hessian eigenvalue density (SLQ), log scale."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    fig, ax = plt.subplots(figsize=(WIDTH * 0.75, 3.0))
     ax.semilogy(grid, np.maximum(values, 1e-12))
     ax.set(xlabel="eigenvalue", ylabel="density", title=title)
-    fig.tight_layout()
     return fig

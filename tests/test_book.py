@@ -92,7 +92,7 @@ def test_a_bad_notebook_parameter_fails_fast_with_its_message(tmp_path, notebook
     assert "section(" in "".join(ran[-1]["source"])
 
 
-BOOK_FILES = ["_config.yml", "_toc.yml", "book", "notebooks"]
+BOOK_FILES = ["_config.yml", "_toc.yml", "book", "notebooks", "_static", "_ext"]
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +101,8 @@ def smoke_book(tmp_path_factory):
     root = tmp_path_factory.mktemp("book")
     for name in BOOK_FILES:
         src = REPO / name
+        if not src.exists():
+            continue
         if src.is_dir():
             shutil.copytree(
                 src, root / name, ignore=shutil.ignore_patterns("_executed", "_results")

@@ -1,13 +1,25 @@
-"""The book's figures from a section's figure arrays (thin adapters over ``lslib.plots``)."""
+"""The book's figures from a section's figure arrays (thin adapters over ``lslib.plots``),
+all drawn in the one style of ``lslib.plots.STYLE``."""
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 from lslib import hessian as H
 from lslib import plots
 
+plt.rcParams.update(plots.STYLE)
 
-def landscapes(rows: list):
-    return plots.landscape_rows(rows, log=True)
+
+def lines(rows: list):
+    return plots.lines(rows, log=True)
+
+
+def contours(rows: list):
+    return plots.contours(rows, log=True)
+
+
+def surfaces(rows: list):
+    return plots.surfaces(rows, log=True)
 
 
 def curves(histories: dict):
@@ -21,15 +33,17 @@ def connectivity(conn: dict, title: str):
         "test, Bezier curve": conn["test_bezier_loss"]}, title=title)  # fmt: skip
 
 
-def pc1(traj: dict):
+def pc1(traj: dict, title: str):
     curves = {"PC1": traj["pc1_loss"]}
     for i, c in enumerate(traj["control_loss"]):
         curves[f"random unit direction {i + 1}"] = c
-    return plots.paths(traj["alphas"], curves, xlabel="α (unit-norm direction)")
+    return plots.paths(
+        traj["alphas"], curves, xlabel="α (along a unit-norm direction)", title=title
+    )
 
 
-def pca_plane(tp: dict):
-    return plots.pca_contour(tp["xs"], tp["ys"], tp["plane"], tp["path"], tp["explained"])
+def pca_plane(tp: dict, title: str):
+    return plots.pca_contour(tp["xs"], tp["ys"], tp["plane"], tp["path"], tp["explained"], title)
 
 
 def density(slq: dict, title: str):

@@ -66,7 +66,7 @@ def _execute(nb: Path, out: Path, params: dict, root: Path) -> str | None:
         if "DeadKernel" in type(e).__name__:
             error += " (the kernel died: killed, or out of memory?)"
     else:
-        _hide_injected_parameters(tmp)
+        _finish_page(tmp, params)
         os.replace(tmp, out)
         return None
     if tmp.exists():
@@ -74,16 +74,24 @@ def _execute(nb: Path, out: Path, params: dict, root: Path) -> str | None:
     return error
 
 
-def _hide_injected_parameters(path: Path) -> None:
-    """Tag papermill's injected parameters cell so the book does not render it (the
-    executed .ipynb keeps it)."""
+def _finish_page(path: Path, params: dict) -> None:
+    """Ready an executed notebook for the book: papermill's injected parameters cell is
+    tagged so it is not rendered (the .ipynb keeps it), and the page title names the model
+    ("Phase 1: width scaling — MLP"), since one notebook makes a page per model."""
     import nbformat
+
+    from lslib.paper.sections import NAMES
 
     nb = nbformat.read(str(path), as_version=4)
     for cell in nb.cells:
         tags = cell.metadata.setdefault("tags", [])
         if "injected-parameters" in tags and "remove-cell" not in tags:
             tags.append("remove-cell")
+    model = params.get("model")
+    first = next((c for c in nb.cells if c.cell_type == "markdown"), None)
+    if model in NAMES and first is not None and first.source.startswith("# "):
+        title, _, rest = first.source.partition("\n")
+        first.source = f"{title} — {NAMES[model]}\n{rest}"
     nbformat.write(nb, str(path))
 
 

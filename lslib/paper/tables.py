@@ -1,15 +1,20 @@
 """The book's tables: seed means with 95 % intervals, formatted per quantity.
 
-Each function takes the results (``{(section, model): payload}``) and returns a DataFrame
-without an index column. Accuracies are percentages, losses and curvatures 4 significant
-digits, epochs 3; a missing value is "—".
+Each function takes the results (``{(section, model): payload}``) and returns a table
+without an index column. Accuracies are percentages with 2 decimals, losses and curvatures
+4 significant digits, epochs 3; an interval is ``mean ± half-width`` on one line; a
+missing value is "—".
 """
+
+import html
+import subprocess
 
 import numpy as np
 import pandas as pd
 
 from lslib.paper import stats
 from lslib.paper.sections import NAMES, label
+from lslib.paths import REPO
 
 STATUS = {"converged": "converged", "max_epochs": "epoch cap", "fixed": "fixed epochs",
           "diverged": "diverged"}  # fmt: skip
@@ -23,8 +28,23 @@ def status(values: list) -> str:
     return ", ".join(f"{k} ×{n}" for k, n in counts.items())
 
 
+NBSP = "\u00a0"
+
+
 def pm(v, digits: int = 4, scale: float = 1.0) -> str:
-    return stats.fmt(stats.mean(v), digits, scale)
+    """Seed mean ± half-width of the 95 % interval, kept on one line."""
+    return stats.fmt(stats.mean(v), digits, scale).replace(" ± ", f"{NBSP}±{NBSP}")
+
+
+def pct(v) -> str:
+    """An accuracy (a fraction) as a percentage with 2 decimals, ± the interval's half-width."""
+    i = stats.mean(v)
+    if not np.isfinite(i.value):
+        return "—"
+    m = f"{100 * i.value:.2f}"
+    if i.lo == i.hi:
+        return m
+    return f"{m} (1 seed)" if not np.isfinite(i.half) else f"{m}{NBSP}±{NBSP}{100 * i.half:.2f}"
 
 
 def _frame(rows: list) -> pd.DataFrame:
@@ -38,7 +58,7 @@ def table1(results: dict, styled: bool = True):
             rows.append({"model": label(model, r["width"]), "parameters": f"{r['params']:,}",
                          "seeds": len(r["seeds"]), "status": status(r["status"]),
                          "epochs": pm(r["epochs"], 3), "test loss": pm(r["test_loss"]),
-                         "test accuracy (%)": pm(r["test_acc"], 4, 100)})  # fmt: skip
+                         "test accuracy (%)": pct(r["test_acc"])})  # fmt: skip
     return _frame(rows) if styled else pd.DataFrame(rows)
 
 
@@ -68,7 +88,7 @@ def table_phase2(results: dict, styled: bool = True):
             auc = [float(np.mean(t)) for t in r["train_loss"]]
             rows.append({"model": label(model, res["width"]), "optimizer": r["optimizer"],
                          "status": status(r["status"]),
-                         "test accuracy (%)": pm(r["test_acc"], 4, 100),
+                         "test accuracy (%)": pct(r["test_acc"]),
                          "test loss": pm(r["test_loss"]), "mean training loss": pm(auc),
                          "λ1": pm(r["l1"]), "1D rise": pm(r["rise"], 3)})  # fmt: skip
     return _frame(rows) if styled else pd.DataFrame(rows)
@@ -118,7 +138,7 @@ def _side(row: dict, name: str, theirs, ours, digits: int = 4, scale: float = 1.
     """report value, our seed mean ± interval, and the difference of the means."""
     i = stats.mean(ours) if ours is not None else None
     row[f"{name}: report"] = "—" if theirs is None else f"{theirs * scale:.{digits}g}"
-    row[f"{name}: ours"] = "—" if i is None else stats.fmt(i, digits, scale)
+    row[f"{name}: ours"] = "—" if i is None else pm(ours, digits, scale)
     ok = theirs is not None and i is not None and np.isfinite(i.value)
     row[f"{name}: Δ"] = f"{(i.value - theirs) * scale:+.{min(digits, 3)}g}" if ok else "—"
 
@@ -182,17 +202,58 @@ def compare_phase3(results: dict, ref: dict):
     return _frame(rows)
 
 
-def claims_table(rows: list, report: bool = True):
-    """The claims with their quotes, rules and verdicts (ours and, optionally, the report's)."""
+BADGES = {
+    "holds": ("✓", "#1a7f37"), "does not hold": ("✗", "#cf222e"),
+    "inconclusive": ("~", "#9a6700"), "not evaluable": ("–", "#57606a"),
+}  # fmt: skip
+
+
+def badge(outcome: str) -> str:
+    """A verdict as a coloured badge with its symbol and word (readable without colour)."""
+    symbol, color = BADGES[outcome]
+    return (f'<span style="background:{color};color:#fff;border-radius:0.6em;padding:0 0.5em;'
+            f'white-space:nowrap;font-size:0.9em">{symbol} {outcome}</span>')  # fmt: skip
+
+
+def claims_html(rows: list):
+    """Every claim as one line to scan (id, both verdicts, the claim) that opens onto the
+    report's words, the rule and the evidence on both sides."""
+    from IPython.display import HTML
+
+    e = html.escape
     out = []
     for r in rows:
-        row = {"#": r["id"], "claim": r["claim"], "the report's words": f"“{r['quote']}” ({r['where']})",
-               "rule": r["rule"], "verdict": r["verdict"], "evidence": r["evidence"]}  # fmt: skip
-        if report:
-            row["on the report's numbers"] = f"{r['report verdict']}: {r['report evidence']}"
-            row["category"] = r["category"]
-        out.append(row)
-    return _frame(out)
+        out.append(
+            f"<details><summary><b>{e(r['id'])}</b> {badge(r['verdict'])} "
+            f"<small>report:</small> {badge(r['report verdict'])} {e(r['claim'])}</summary>"
+            f"<blockquote>“{e(r['quote'])}” ({e(r['where'])})</blockquote>"
+            f"<p><b>Rule:</b> {e(r['rule'])}.</p>"
+            f"<p><b>Here:</b> {e(r['evidence'])}</p>"
+            f"<p><b>On the report's numbers:</b> {e(r['report evidence'])}</p>"
+            f"<p><b>Category:</b> {e(r['category'])}.</p></details>"
+        )
+    return HTML("\n".join(out))
+
+
+def commit() -> str:
+    """The repository's commit (short), '+ changes' when the tree differs, or 'unknown'."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
+                              capture_output=True, check=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                               text=True, capture_output=True, check=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (" + uncommitted changes" if dirty else "")
+
+
+def made_with(S):
+    """The one-line provenance note at the top of an executed section page."""
+    from IPython.display import HTML
+
+    model = label(S.model, S.width) if hasattr(S, "width") else NAMES[S.model]
+    return HTML(f'<p style="font-size:0.9em;opacity:0.8">Made with: profile <b>{S.profile}</b>, '
+                f"seeds {', '.join(map(str, S.seeds))}, model {model}, commit {commit()}.</p>")  # fmt: skip
 
 
 def categories(rows: list):
