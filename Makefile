@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PROFILE ?= paper
 STAMP := $(VENV)/.installed
 
-.PHONY: venv book test lint format clean clean-cache bench
+.PHONY: venv book test lint format clean clean-cache bench check-book
 
 venv: $(STAMP)
 
@@ -43,3 +43,10 @@ clean:
 
 clean-cache:
 	rm -rf .cache
+
+# The built book in headless Chromium at 1,400 and 390 px (scripts/check_book.py).
+# Needs the system Chromium (apt-get install -y chromium); installs the playwright wheel
+# (requirements-check.txt, no browser download) when it is missing.
+check-book: venv
+	$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/pip install -q -r requirements-check.txt || true
+	$(BIN)/python scripts/check_book.py _build/html
