@@ -339,26 +339,35 @@ def _toggle(page):
     return None
 
 
+def _sidebar_becomes(page, visible: bool) -> bool:
+    """Wait up to 1.5 s for the primary sidebar to be shown (or hidden)."""
+    want = "true" if visible else "false"
+    try:
+        page.wait_for_function(
+            f"() => ({_SIDEBAR_VISIBLE})() === {want}", timeout=1500, polling=100
+        )
+        return True
+    except Exception:
+        return False
+
+
 def _sidebar_problem(page, width: int) -> str | None:
-    """None when the primary sidebar toggle opens (and at 1,400 px also closes) the sidebar."""
+    """None when the primary sidebar toggle opens (and on wide screens also closes) it."""
     button = _toggle(page)
     if button is None:
         return "no visible primary sidebar toggle (.primary-toggle)"
-    shown = page.evaluate(_SIDEBAR_VISIBLE)
-    if shown:  # wide screens: open by default; the toggle must close it and open it again
+    if page.evaluate(_SIDEBAR_VISIBLE):  # wide screens: open by default; close, then reopen
         button.click()
-        page.wait_for_timeout(400)
-        if page.evaluate(_SIDEBAR_VISIBLE):
+        if not _sidebar_becomes(page, False):
             return "the sidebar toggle does not close the sidebar"
         button.click()
-        page.wait_for_timeout(400)
-        if not page.evaluate(_SIDEBAR_VISIBLE):
+        if not _sidebar_becomes(page, True):
             return "the sidebar toggle does not reopen the sidebar"
         return None
     button.click()
-    page.wait_for_timeout(600)
-    if not page.evaluate(_SIDEBAR_VISIBLE):
+    if not _sidebar_becomes(page, True):
         return "the sidebar does not open when its toggle is clicked"
+    page.wait_for_timeout(300)  # let the opening transition finish (for the screenshot)
     return None
 
 
