@@ -291,3 +291,36 @@ def test_the_book_build_fails_on_a_missing_glue_key(smoke_book, tmp_path):
     jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent))
     build = subprocess.run([jb, "build", str(copy), *flags], capture_output=True, text=True)
     assert build.returncode != 0 and "no_such_key" in build.stdout + build.stderr
+
+
+def _check_book_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("check_book", REPO / "scripts" / "check_book.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_smoke_book_passes_the_structural_checks(smoke_book):
+    """scripts/check_book.py without a browser: images on disk, internal links and anchors,
+    no NaN in a table cell, no literal {glue, no visible code input, no parameter cell, no
+    stderr or warning in a cell output."""
+    root, _ = smoke_book
+    problems = _check_book_module().structural_problems(root / "_build" / "html")
+    assert problems == [], "\n".join(problems)
+
+
+def test_the_smoke_book_in_a_browser(smoke_book, tmp_path):
+    """`make check-book` on the smoke book: every page at 1,400 and 390 px in headless
+    Chromium (skipped where Chromium or playwright is missing, as on CI)."""
+    check_book = _check_book_module()
+    ok, why = check_book.browser_available()
+    if not ok:
+        pytest.skip(f"{why}; install with `apt-get update && apt-get install -y chromium` (as root) "
+                    "and `pip install -r requirements-check.txt`")  # fmt: skip
+    root, _ = smoke_book
+    problems = check_book.browser_problems(
+        root / "_build" / "html", tmp_path / "screenshots", log=lambda *_: None
+    )
+    assert problems == [], "\n".join(problems)
