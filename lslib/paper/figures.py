@@ -50,3 +50,22 @@ def density(slq: dict, title: str):
     top = max(float(np.max(t)) for t in slq["nodes"])
     grid = np.linspace(-0.1 * top, 1.1 * top, 600)
     return plots.density(grid, H.density_on(slq, grid, sigma=0.01 * top), title=title)
+
+
+def interactive_surface(row: dict):
+    """One plane as a 3D surface a reader can rotate and hover for (α, β, loss).
+
+    The page loads plotly.js from the book's own _static folder (``_ext/plotly_js.py``),
+    so the figure holds only its data and works offline.
+    """
+    import plotly.graph_objects as go
+    from IPython.display import HTML
+
+    fig = go.Figure(go.Surface(
+        x=row["xs"], y=row["ys"], z=np.log10(row["plane"]), colorscale="Viridis",
+        customdata=row["plane"], colorbar={"title": {"text": "log₁₀ loss"}},
+        hovertemplate="α %{x:.3f}<br>β %{y:.3f}<br>loss %{customdata:.4g}<extra></extra>"))  # fmt: skip
+    fig.update_layout(title=row["title"], height=460, margin={"l": 0, "r": 0, "t": 40, "b": 0},
+                      scene={"xaxis_title": "α", "yaxis_title": "β", "zaxis_title": "log₁₀ loss"})  # fmt: skip
+    return HTML(fig.to_html(full_html=False, include_plotlyjs=False,
+                            config={"responsive": True, "displaylogo": False}))  # fmt: skip
