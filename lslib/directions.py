@@ -1,7 +1,17 @@
 """Random directions in weight space and their normalization.
 
-A direction is a dict of tensors shaped like the model's parameters. Directions are
-Gaussian (never U[0, 1], which biases every coordinate positive) and seeded.
+A direction is a dict of tensors shaped like the model's parameters, seeded and drawn on
+the CPU (the same on every device). Its distribution (``dist``):
+
+- ``gaussian`` (the default): N(0, 1) entries, as Li et al. draw them; every direction is
+  equally likely, so a normalized draw has no preferred orientation inside a filter;
+- ``uniform``: U[0, 1) entries, as the ``loss-landscapes`` package draws them
+  (``rand_u_like`` in its ``model_parameters.py``), kept to reproduce results made with it.
+  Every entry is positive, so a filter of such a direction is not isotropic: its cosine
+  with the all-ones vector of that filter is E[u] / sqrt(E[u^2]) = sqrt(3) / 2 ~ 0.87, i.e.
+  about 3/4 of its squared norm moves all weights of the filter up together, and the
+  landscape along it mixes a systematic shift of each unit's pre-activation with the
+  random part. Normalization only rescales filters, so it keeps this bias.
 
 Normalization (Li et al. 2018, "Visualizing the Loss Landscape of Neural Nets"):
 
@@ -10,7 +20,7 @@ Normalization (Li et al. 2018, "Visualizing the Loss Landscape of Neural Nets"):
   weights, so that the scale invariance of ReLU networks does not distort the picture;
 - ``layer``: each parameter tensor is rescaled to the norm of the weight tensor;
 - ``model``: the whole direction is rescaled to the norm of all weights;
-- ``none``: the raw Gaussian draw.
+- ``none``: the raw draw.
 
 Bias policy for 1-D parameters (biases): ``ignore`` sets their direction to zero (Li et
 al.'s default); ``filter`` treats each entry as its own filter, so |d_i| = |w_i|.
@@ -22,6 +32,7 @@ from lslib.params import Params, check_params
 
 NORMS = ("filter", "layer", "model", "none")
 BIAS = ("ignore", "filter")
+DISTS = ("gaussian", "uniform")
 _EPS = 1e-10
 
 
@@ -31,6 +42,23 @@ def gaussian_like(ref: Params, seed: int) -> Params:
     return {
         k: torch.randn(v.shape, generator=g, dtype=v.dtype).to(v.device) for k, v in ref.items()
     }
+
+
+def uniform_like(ref: Params, seed: int) -> Params:
+    """U[0, 1) tensors shaped like ``ref``, drawn on the CPU from ``seed`` (device-independent).
+
+    The same numbers as ``torch.manual_seed(seed)`` followed by one ``torch.rand`` per
+    tensor in ``ref``'s order, which is how ``loss-landscapes`` draws a direction.
+    """
+    g = torch.Generator().manual_seed(seed)
+    return {k: torch.rand(v.shape, generator=g, dtype=v.dtype).to(v.device) for k, v in ref.items()}
+
+
+def draw_like(ref: Params, seed: int, dist: str = "gaussian") -> Params:
+    """Raw tensors shaped like ``ref`` from ``dist`` (one of ``DISTS``)."""
+    if dist not in DISTS:
+        raise ValueError(f"dist={dist!r} is unknown; allowed: {DISTS}")
+    return (gaussian_like if dist == "gaussian" else uniform_like)(ref, seed)
 
 
 def normalize(d: Params, ref: Params, norm: str = "filter", bias: str = "ignore") -> Params:
@@ -60,10 +88,12 @@ def normalize(d: Params, ref: Params, norm: str = "filter", bias: str = "ignore"
     return out
 
 
-def random_direction(ref: Params, seed: int, norm: str = "filter", bias: str = "ignore") -> Params:
-    """A seeded Gaussian direction, normalized against the weights ``ref``."""
+def random_direction(
+    ref: Params, seed: int, norm: str = "filter", bias: str = "ignore", dist: str = "gaussian"
+) -> Params:
+    """A seeded direction drawn from ``dist`` (``DISTS``), normalized against the weights ``ref``."""
     check_params(ref)
-    return normalize(gaussian_like(ref, seed), ref, norm, bias)
+    return normalize(draw_like(ref, seed, dist), ref, norm, bias)
 
 
 def dot(a: Params, b: Params) -> torch.Tensor:
@@ -81,9 +111,11 @@ def orthogonalize(d2: Params, d1: Params) -> Params:
     return {k: d2[k] - c * d1[k] for k in d2}
 
 
-def random_plane(ref: Params, seed: int, norm="filter", bias="ignore", orthogonal=False):
+def random_plane(
+    ref: Params, seed: int, norm="filter", bias="ignore", orthogonal=False, dist="gaussian"
+):
     """Two independent directions (seeds ``seed`` and ``seed + 10_000``), optionally orthogonalized."""
     check_params(ref)
-    d1 = random_direction(ref, seed, norm, bias)
-    d2 = random_direction(ref, seed + 10_000, norm, bias)
+    d1 = random_direction(ref, seed, norm, bias, dist)
+    d2 = random_direction(ref, seed + 10_000, norm, bias, dist)
     return d1, (orthogonalize(d2, d1) if orthogonal else d2)

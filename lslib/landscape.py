@@ -20,6 +20,7 @@ memory traffic than it saves) get one functional forward per point, in channels-
 layout on the CPU, which measures at the cost of plain forward passes.
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,7 @@ from torch import nn
 from torch.func import functional_call
 from tqdm import tqdm
 
+from lslib import directions as D
 from lslib import fused
 from lslib.params import Params, check_data, check_like, eval_mode, params_of
 from lslib.train import as_layout, fast_layout
@@ -296,8 +298,22 @@ def _grid_axis(steps: int, span, name: str) -> np.ndarray:
     return np.linspace(lo, hi, steps)
 
 
-def line(model, direction: Params, x, y, steps: int = 25, span=1.0, **kw) -> Evaluation:
-    """Loss along theta0 + a * direction for ``steps`` values of a in [-span, span] (or span=(lo, hi))."""
+SIDES = ("both", "one")
+
+
+def line(model, direction: Params, x, y, steps: int = 25, span=1.0, sided: str = "both",
+         **kw) -> Evaluation:  # fmt: skip
+    """Loss along theta0 + a * direction for ``steps`` values of a.
+
+    ``sided="both"``: a on linspace(-span, span) (or span=(lo, hi)); ``sided="one"``: a on
+    linspace(0, span), a line that starts at theta0 (a = 0 exactly) and runs one way only.
+    """
+    if sided not in SIDES:
+        raise ValueError(f"sided={sided!r} is unknown; allowed: {SIDES}")
+    if sided == "one":
+        if not np.isscalar(span):
+            raise ValueError(f"span={span!r} is invalid with sided='one'; allowed: a number > 0")
+        span = (0.0, span)
     alphas = _grid_axis(steps, span, "line")
     return evaluate_points(model, [direction], alphas[:, None], x, y, **kw)
 
@@ -309,3 +325,116 @@ def plane(model, d1: Params, d2: Params, x, y, nx: int = 21, ny: int = 21, xspan
     a, b = np.meshgrid(xs, ys)  # (ny, nx), a varies along axis 1
     ev = evaluate_points(model, [d1, d2], np.stack([a.ravel(), b.ravel()], 1), x, y, **kw)
     return Plane(xs, ys, ev.loss.reshape(ny, nx), ev.acc.reshape(ny, nx))
+
+
+# The loss-landscapes package (3.0.6), reproduced. Its ``random_line`` and ``random_plane``
+# (loss_landscapes/main.py) draw U[0, 1) directions with the global torch RNG, normalize
+# them in place, rescale each to one step of norm ||theta|| / distance / steps, and move
+# the model in place step by step (in its current train/eval mode; with the default
+# deepcopy_model=False the caller's model is left at the last point, with requires_grad
+# switched off). Here every point is built from theta0 directly, in eval mode, and the
+# model is untouched; for models without dropout or BatchNorm the losses are the same.
+LL_NORMS = ("filter", "layer", "model", None)
+
+
+def _norm(p: Params) -> float:
+    """The package's ``model_norm``: per-tensor sums of squares added in Python floats."""
+    return math.sqrt(sum(float(v.pow(2).sum()) for v in p.values()))
+
+
+def _ll_normalize(d: Params, ref: Params, normalization) -> Params:
+    """The package's ``filter_normalize_`` / ``layer_normalize_`` / ``model_normalize_``.
+
+    filter: each row of a weight (a Linear row, a Conv output channel) gets the norm of the
+    same row of ``ref``, and each bias entry gets |ref_i| (the package rescales a 1-D
+    tensor as a whole, then entry by entry); layer: each tensor gets its tensor's norm;
+    model: the package multiplies tensor k by ||ref|| / ||d|| with ||d|| recomputed after
+    tensors 1..k-1 were rescaled, so tensors are not all scaled alike (kept as it is).
+    """
+    if normalization == "filter":
+        return D.normalize(d, ref, "filter", "filter")
+    if normalization == "layer":
+        return D.normalize(d, ref, "layer", "filter")
+    out = {k: v.clone() for k, v in d.items()}
+    if normalization == "model":
+        for k in out:
+            out[k] = out[k] * (_norm(ref) / _norm(out))
+    return out
+
+
+def _ll_steps(p: Params, seed: int, normalization, distance, steps: int, n: int):
+    """The package's ``n`` directions (normalized) and their one-step scales."""
+    if normalization not in LL_NORMS:
+        raise ValueError(f"normalization={normalization!r} is unknown; allowed: {LL_NORMS}")
+    if not distance > 0 or not np.isfinite(distance):
+        raise ValueError(f"distance={distance!r} is invalid; allowed: finite > 0")
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ValueError(f"steps={steps!r} is invalid; allowed: int >= 1")
+    # rand_u_like: one torch.rand per tensor, in the first tensor's dtype, on the CPU.
+    g = torch.Generator().manual_seed(seed)
+    dtype = next(iter(p.values())).dtype
+    draw = lambda: {k: torch.rand(v.shape, generator=g, dtype=dtype).to(v) for k, v in p.items()}
+    raw = [draw()]
+    if n == 2:  # orthogonal_to: a second draw minus its projection on the first
+        u1, u2 = raw[0], draw()
+        c = sum(float((u2[k] * u1[k]).sum()) for k in p) / _norm(u1) ** 2
+        raw.append({k: u2[k] - c * u1[k] for k in p})
+    dirs = [_ll_normalize(d, p, normalization) for d in raw]
+    return dirs, [_norm(p) / distance / steps / _norm(d) for d in dirs]
+
+
+def loss_landscapes_line(model, x, y, distance: float, steps: int, seed: int,
+                         normalization="filter", **kw) -> Evaluation:  # fmt: skip
+    """``loss_landscapes.random_line(model, Loss(cross_entropy, x, y), distance, steps,
+    normalization)`` after ``torch.manual_seed(seed)``, by this engine.
+
+    The package evaluates theta0 + i * s * d for i = 1..steps (it steps before evaluating, so
+    theta0 itself is not on the line), with d its normalized U[0, 1) direction and s set so
+    that one step has norm ||theta0|| / distance / steps: the line ends at distance
+    ||theta0|| / ``distance`` from theta0, inversely to what the argument's name says. With
+    filter normalization ||d|| = ||theta0|| (biases included), so a_i = i / (distance * steps).
+
+    Returns:
+        Evaluation whose coords (steps, 1) are the coefficients a_i on the normalized d
+        (comparable to the ``a`` of ``line`` with a filter-normalized direction).
+    """
+    check_data(x, y, model)
+    p = params_of(model)
+    (d,), (s,) = _ll_steps(p, seed, normalization, distance, steps, 1)
+    alphas = s * np.arange(1, steps + 1)
+    return evaluate_points(model, [d], alphas[:, None], x, y, origin=p, **kw)
+
+
+def loss_landscapes_plane(model, x, y, distance: float, steps: int, seed: int,
+                          normalization="filter", staggered: bool = True, **kw) -> Plane:  # fmt: skip
+    """``loss_landscapes.random_plane(model, Loss(cross_entropy, x, y), distance, steps,
+    normalization)`` after ``torch.manual_seed(seed)``, by this engine.
+
+    Directions: d1 is a U[0, 1) draw, d2 a second draw minus its projection on d1 (before
+    normalization, so the normalized pair is not orthogonal); each is normalized and scaled
+    to one step of norm ||theta0|| / distance / steps, and the grid starts at theta0 -
+    steps/2 (step1 + step2), so it spans [-1/2, 1/2 - 1/steps] / ``distance`` in units of
+    ||theta0|| along each axis (for filter normalization, a in [-1, 1 - 2/steps] / (2 distance)).
+
+    The package's snake-order walk adds d2 before evaluating in even columns (i = 0, 2, ...)
+    and subtracts it before evaluating in odd ones, so its even columns lie one step
+    further along d2 than its odd columns: the matrix it returns is not on one grid.
+    ``staggered=True`` evaluates exactly those points and labels them with the odd columns'
+    grid (as a plot of the package's matrix does); ``staggered=False`` evaluates the
+    regular grid ``xs`` x ``ys``.
+
+    Returns:
+        Plane with ``loss[j, i]`` = the package's ``result[i, j]`` (i along d1, j along d2);
+        ``xs``, ``ys`` are the coefficients on the normalized d1, d2.
+    """
+    check_data(x, y, model)
+    p = params_of(model)
+    (d1, d2), (s1, s2) = _ll_steps(p, seed, normalization, distance, steps, 2)
+    grid = np.arange(steps) - steps / 2
+    a, b = np.meshgrid(grid, grid)  # (j, i): a varies along axis 1
+    if staggered:
+        b = b + (np.arange(steps) % 2 == 0)[None, :]
+    coords = np.stack([s1 * a.ravel(), s2 * b.ravel()], 1)
+    ev = evaluate_points(model, [d1, d2], coords, x, y, origin=p, **kw)
+    shape = (steps, steps)
+    return Plane(s1 * grid, s2 * grid, ev.loss.reshape(shape), ev.acc.reshape(shape))
