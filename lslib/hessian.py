@@ -23,8 +23,15 @@ for the top 3 of MLP-128 and SimpleCNN-32 at tolerances 1e-4 to 1e-6, against 30
 PyHessian's defaults at a 10^3 times larger error), and each eigenpair is returned with
 its residual and the number of HVPs spent, so a result can be trusted. (scipy's ARPACK
 ``eigsh`` needs about as many products but spends more time between them.)
-The Hutchinson trace estimate and the stochastic Lanczos quadrature (SLQ) spectral
-density follow Yao et al. 2020 (PyHessian) and Ghorbani et al. 2019.
+``DataHVP`` is the same product for the mean loss over a whole data set, accumulated in
+chunks with memory bounded by one chunk, so the same eigensolver and estimators apply to
+the full-data Hessian.
+
+``trace`` estimates tr(H) at a given product budget by Hutchinson's estimator, Hutch++
+(Meyer et al. 2021) or XTrace (Epperly et al. 2024); the last two project out the dominant
+eigenspace found by a sketch and need several times fewer products when a few
+eigenvalues dominate. The stochastic Lanczos quadrature (SLQ) spectral density follows
+Yao et al. 2020 (PyHessian) and Ghorbani et al. 2019.
 """
 
 from dataclasses import dataclass
@@ -51,50 +58,102 @@ class HVP:
 
     def __init__(self, model: nn.Module, x, y, params: Params | None = None, method="auto",
                  loss_fn=F.cross_entropy):  # fmt: skip
-        if method not in METHODS:
-            raise ValueError(f"method={method!r} is unknown; allowed: {METHODS}")
         check_data(x, y, model, labels=loss_fn is F.cross_entropy)
         self.model, self.x, self.y, self.loss_fn = model, x, y, loss_fn
-        self.params = params_of(model) if params is None else params
-        check_params(self.params)
-        self.n = sum(v.numel() for v in self.params.values())
-        first = next(iter(self.params.values()))
-        self.dtype, self.device = first.dtype, first.device
-        chain = _linear_relu_chain(model) if loss_fn is F.cross_entropy else None
-        if method == "mlp" and chain is None:
-            raise ValueError("method='mlp' needs an nn.Sequential of parameter-free input "
-                             "modules, then Linear layers with ReLU between, and cross-entropy")  # fmt: skip
-        if method == "auto":
-            method = "graph" if chain is None else "mlp"
-        self.method, self.calls = method, 0
-        if method == "mlp":
-            self._mlp = _MLPCurvature(chain, self.params, x, y)
-        elif method == "graph":
-            self._leaves = {k: v.detach().clone().requires_grad_() for k, v in self.params.items()}
-            with torch.enable_grad():
-                loss = self._loss(self._leaves)
-                self._grads = torch.autograd.grad(
-                    loss, list(self._leaves.values()), create_graph=True
-                )
+        _setup(self, model, params, method, loss_fn)
+        self._product = _product(self, x, y)
 
-    def _loss(self, p):
-        with eval_mode(self.model):
-            return self.loss_fn(functional_call(self.model, p, (self.x,)), self.y)
+    def __call__(self, v: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self._product(v.to(self.device, self.dtype))
+
+
+class DataHVP:
+    """v -> H v for the mean loss over ALL of (x, y), in chunks of ``chunk`` images.
+
+    The product is the chunk-size-weighted mean of per-chunk products (exact: the mean
+    loss is the weighted mean of the chunk means), each by the same ``method`` as ``HVP``.
+    Memory is bounded by one chunk: for ``'graph'`` each chunk's gradient graph is built,
+    used and freed within a product (with one chunk it is kept, as in ``HVP``); for
+    ``'mlp'`` each chunk's activations, ReLU masks, softmax and backpropagated gradients
+    are kept between products when they take no more memory than x itself (MLP-128:
+    ~400 numbers per image against x's 784), else rebuilt per product (one extra forward
+    and backward pass per chunk). Same interface as ``HVP`` (``n``, ``dtype``,
+    ``device``, ``calls``, ``method``), so ``top_eigen``, ``lanczos``,
+    ``spectral_density`` and ``trace`` take it unchanged.
+    """
+
+    def __init__(self, model: nn.Module, x, y, chunk: int = 1024, method="auto",
+                 params: Params | None = None, loss_fn=F.cross_entropy):  # fmt: skip
+        if not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1:
+            raise ValueError(f"chunk={chunk!r} is invalid; allowed: int >= 1")
+        check_data(x, y, model, labels=loss_fn is F.cross_entropy)
+        self.model, self.x, self.y, self.loss_fn, self.chunk = model, x, y, loss_fn, chunk
+        _setup(self, model, params, method, loss_fn)
+        self._chunks = [(x[i : i + chunk], y[i : i + chunk]) for i in range(0, len(y), chunk)]
+        keep = len(self._chunks) == 1 or (
+            self.method == "mlp" and _mlp_numbers(self._chain, len(y)) <= x.numel()
+        )
+        self._kept = [_product(self, xc, yc) for xc, yc in self._chunks] if keep else None
 
     def __call__(self, v: torch.Tensor) -> torch.Tensor:
         self.calls += 1
         v = v.to(self.device, self.dtype)
-        if self.method == "mlp":
-            return self._mlp(v)
-        vs = unflatten(v, self.params)
-        if self.method == "graph":
-            with torch.enable_grad():
-                hv = torch.autograd.grad(self._grads, list(self._leaves.values()),
-                                         grad_outputs=list(vs.values()), retain_graph=True)  # fmt: skip
-            return torch.cat([h.reshape(-1) for h in hv]).detach()
-        p = {k: v.detach() for k, v in self.params.items()}
-        _, hv = jvp(grad(self._loss), (p,), (vs,))
-        return flatten(hv).detach()
+        out = torch.zeros_like(v)
+        for i, (xc, yc) in enumerate(self._chunks):
+            prod = self._kept[i] if self._kept is not None else _product(self, xc, yc)
+            out.add_(prod(v), alpha=len(yc) / len(self.y))
+        return out
+
+
+def _setup(op, model, params, method, loss_fn) -> None:
+    """Shared by HVP and DataHVP: check and store parameters, resolve ``'auto'``."""
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} is unknown; allowed: {METHODS}")
+    op.params = params_of(model) if params is None else params
+    check_params(op.params)
+    op.n = sum(v.numel() for v in op.params.values())
+    first = next(iter(op.params.values()))
+    op.dtype, op.device = first.dtype, first.device
+    chain = _linear_relu_chain(model) if loss_fn is F.cross_entropy else None
+    if method == "mlp" and chain is None:
+        raise ValueError("method='mlp' needs an nn.Sequential of parameter-free input "
+                         "modules, then Linear layers with ReLU between, and cross-entropy")  # fmt: skip
+    if method == "auto":
+        method = "graph" if chain is None else "mlp"
+    op.method, op.calls, op._chain = method, 0, chain
+
+
+def _product(op, x, y):
+    """v -> H v (flat, in op's dtype) for the mean loss on (x, y) by ``op.method``."""
+    if op.method == "mlp":
+        return _MLPCurvature(op._chain, op.params, x, y)
+
+    def loss(p):
+        with eval_mode(op.model):
+            return op.loss_fn(functional_call(op.model, p, (x,)), y)
+
+    if op.method == "func":
+        p = {k: v.detach() for k, v in op.params.items()}
+        return lambda v: flatten(jvp(grad(loss), (p,), (unflatten(v, op.params),))[1]).detach()
+    leaves = {k: v.detach().clone().requires_grad_() for k, v in op.params.items()}
+    with torch.enable_grad():
+        grads = torch.autograd.grad(loss(leaves), list(leaves.values()), create_graph=True)
+
+    def graph(v):
+        with torch.enable_grad():
+            hv = torch.autograd.grad(grads, list(leaves.values()), retain_graph=True,
+                                     grad_outputs=list(unflatten(v, op.params).values()))  # fmt: skip
+        return torch.cat([h.reshape(-1) for h in hv]).detach()
+
+    return graph
+
+
+def _mlp_numbers(chain, n: int) -> int:
+    """Numbers kept by ``_MLPCurvature`` for n images beyond the input: activations, masks
+    and gradients of each hidden layer, softmax and gradient of the output."""
+    widths = [lin.out_features for _, lin in chain[1]]
+    return n * (3 * sum(widths[:-1]) + 2 * widths[-1])
 
 
 def _linear_relu_chain(model: nn.Module):
@@ -301,12 +360,120 @@ def rademacher(n: int, gen: torch.Generator) -> torch.Tensor:
     return torch.randint(0, 2, (n,), generator=gen).float().mul_(2).sub_(1)
 
 
+TRACE_METHODS = ("hutchinson", "hutchpp", "xtrace")
+_MIN_BUDGET = {"hutchinson": 2, "hutchpp": 4, "xtrace": 4}
+
+
+@dataclass(frozen=True)
+class TraceEstimate:
+    """A trace estimate, its standard error, the products it spent and the estimator's name."""
+
+    value: float
+    stderr: float
+    products: int
+    method: str
+
+
+def trace(op, budget: int, method: str = "hutchpp", seed: int = 0) -> TraceEstimate:
+    """tr(H) from at most ``budget`` products of ``op`` (an ``HVP``, ``DataHVP`` or alike).
+
+    ``method``:
+    - ``'hutchinson'`` (Hutchinson 1989): the mean of v^T H v over ``budget`` Rademacher v;
+      stderr = sample std / sqrt(budget).
+    - ``'hutchpp'`` (Meyer, Musco, Musco & Woodruff 2021, Hutch++): k = budget // 3 products
+      sketch the range, Q = orth(H S); tr(Q^T H Q) exactly (k products) plus Hutchinson on
+      the deflated (I - QQ^T) H (I - QQ^T) with the remaining budget - 2k products; stderr
+      is that of the Hutchinson part (the exact part has none given Q).
+    - ``'xtrace'`` (Epperly, Tropp & Webber 2024, XTrace): m = budget // 2 Rademacher test
+      vectors; for each i, the Hutch++-like estimate whose basis spans H times the other
+      m - 1 vectors and whose Hutchinson part uses vector i, averaged over i (the
+      exchangeable estimator, Algorithm 1.2, with the basis downdated from one QR of H W
+      rather than recomputed); stderr = std of the m estimates / sqrt(m), the paper's error
+      estimate. Valid for indefinite H (only symmetry is used).
+
+    Hutch++ and XTrace need fewer products than Hutchinson when a few eigenvalues dominate
+    |H|; every estimator is unbiased. The returned ``products`` counts the HVPs spent
+    (XTrace spends 2 * (budget // 2)). Blocks of vectors (n x budget) are held in op's dtype.
+    """
+    if method not in TRACE_METHODS:
+        raise ValueError(f"method={method!r} is unknown; allowed: {TRACE_METHODS}")
+    lo = _MIN_BUDGET[method]
+    if not isinstance(budget, int) or isinstance(budget, bool) or budget < lo:
+        raise ValueError(
+            f"budget={budget!r} is too small for method={method!r}; allowed: int >= {lo}"
+        )
+    per = {"hutchinson": None, "hutchpp": 3, "xtrace": 2}[method]
+    if per is not None and budget // per >= op.n:
+        hi = per * op.n - 1
+        raise ValueError(f"budget={budget} is too large for method={method!r} on {op.n} "
+                         f"parameters; allowed: {lo} <= budget <= {hi}")  # fmt: skip
+    gen, start = torch.Generator().manual_seed(seed), op.calls
+    est = {"hutchinson": _hutchinson, "hutchpp": _hutchpp, "xtrace": _xtrace}[method]
+    value, stderr = est(op, budget, gen)
+    return TraceEstimate(float(value), float(stderr), op.calls - start, method)
+
+
+def _signs(op, m: int, gen: torch.Generator) -> torch.Tensor:
+    """m Rademacher vectors as the columns of an (n, m) block in op's dtype and device."""
+    out = torch.empty(op.n, m, dtype=op.dtype, device=op.device)
+    for j in range(m):
+        out[:, j] = rademacher(op.n, gen)
+    return out
+
+
+def _apply(op, V: torch.Tensor) -> torch.Tensor:
+    """H V column by column (one product each)."""
+    return torch.stack([op(V[:, j].contiguous()) for j in range(V.shape[1])], 1)
+
+
+def _mean_se(x: np.ndarray) -> tuple[float, float]:
+    return float(np.mean(x)), float(np.std(x, ddof=1) / np.sqrt(len(x)))
+
+
+def _hutchinson(op, m: int, gen) -> tuple[float, float]:
+    # vectors drawn one at a time: the same sequence as the original hutchinson_trace
+    vs = (rademacher(op.n, gen).to(op.device, op.dtype) for _ in range(m))
+    return _mean_se(np.array([float(v @ op(v)) for v in vs]))
+
+
+def _hutchpp(op, budget: int, gen) -> tuple[float, float]:
+    k = budget // 3
+    Q = torch.linalg.qr(_apply(op, _signs(op, k, gen)))[0]
+    exact = float((Q * _apply(op, Q)).sum())
+    G = _signs(op, budget - 2 * k, gen)
+    G -= Q @ (Q.T @ G)  # (I - QQ^T) G: then g^T (I-QQ^T) H (I-QQ^T) g = g'^T H g'
+    value, se = _mean_se((G * _apply(op, G)).sum(0).double().cpu().numpy())
+    return exact + value, se
+
+
+def _xtrace(op, budget: int, gen) -> tuple[float, float]:
+    W = _signs(op, budget // 2, gen)
+    Y = _apply(op, W)
+    Q, R = torch.linalg.qr(Y)
+    Z = _apply(op, Q)
+    small = lambda t: t.double().cpu()  # noqa: E731 -- the m x m algebra in float64
+    Hq, X, R = small(Q.T @ Z), small(Q.T @ W), small(R)
+    Hq = (Hq + Hq.T) / 2
+    d = small((W * Y).sum(0))  # w_i^T H w_i
+    # Leaving out column i of Y = QR leaves the span of Q (I - s_i s_i^T) with s_i the
+    # normalized i-th column of R^-T (orthogonal to every other column of R).
+    S = torch.linalg.inv(R).T
+    S /= S.norm(dim=0)
+    base = Hq.trace() - (S * (Hq @ S)).sum(0)  # tr(Q_i^T H Q_i)
+    # Hutchinson on the complement with w_i: p = (I - Q_i Q_i^T) w_i = w_i - Q c_i, and
+    # p^T H p = w^T H w - 2 c^T Q^T H w + c^T Q^T H Q c, with Q^T H w_i = Q^T y_i = R[:, i].
+    C = X - S * (S * X).sum(0)
+    ests = base + d - 2 * (R * C).sum(0) + (C * (Hq @ C)).sum(0)
+    return _mean_se(ests.numpy())
+
+
 def hutchinson_trace(hvp: HVP, samples: int = 100, seed: int = 0) -> tuple[float, float]:
-    """tr(H) ~ mean of v^T H v over Rademacher v; returns (estimate, standard error)."""
-    gen = torch.Generator().manual_seed(seed)
-    vs = (rademacher(hvp.n, gen).to(hvp.device, hvp.dtype) for _ in range(samples))
-    est = [float(v @ hvp(v)) for v in vs]
-    return float(np.mean(est)), float(np.std(est, ddof=1) / np.sqrt(samples))
+    """tr(H) ~ mean of v^T H v over Rademacher v; returns (estimate, standard error).
+
+    The same numbers as ``trace(hvp, samples, 'hutchinson', seed)``, kept for callers.
+    """
+    t = trace(hvp, samples, "hutchinson", seed)
+    return t.value, t.stderr
 
 
 def lanczos(hvp: HVP, steps: int, v0: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
