@@ -1,16 +1,22 @@
 """Flatness metrics at a minimum. Each is seeded and deterministic.
 
 - ``epsilon_sharpness`` (Keskar et al. 2017): 100 * (max_{delta in C_eps} L(theta + delta) - L)
-  / (1 + L) over the box C_eps = {|delta_i| <= eps (|theta_i| + 1)}, by projected
-  sign-gradient ascent from a random point of the box (the maximum seen is kept).
+  / (1 + L) over the box C_eps = {|delta_i| <= eps (|theta_i| + 1)}, from a random point of
+  the box by projected sign-gradient ascent (``method="sign"``) or by L-BFGS-B
+  (``method="lbfgsb"``, as Keskar et al. solve it); the maximum seen is kept.
 - ``sharpness_1d``: the curvature L''(0) along filter-normalized random directions, from a
   least-squares parabola over a small window [-w, w] (mean and spread over directions).
 - ``perturbation``: the loss increase L(theta + sigma |theta| * xi) - L(theta) for K Gaussian
   draws xi, per sigma (a multiplicative, scale-aware perturbation).
 - ``pac_bayes_sigma`` (Jiang et al. 2020, "Fantastic Generalization Measures"): the largest
-  sigma with E_xi[L(theta + sigma xi)] - L(theta) <= threshold, xi ~ N(0, I), by bisection
-  on log sigma with the same draws at every sigma (common random numbers).
+  sigma whose expected damage E_xi[D(theta + sigma xi)] is <= threshold, xi ~ N(0, I), with
+  D the accuracy drop (``criterion="accuracy"``, their definition for a network that fits
+  its training set) or the loss increase (``criterion="loss"``), by bisection on log sigma
+  with the same draws at every sigma (common random numbers).
 """
+
+import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -19,7 +25,16 @@ from torch import nn
 
 from lslib.directions import gaussian_like, random_direction
 from lslib.landscape import evaluate_points
-from lslib.params import Params, check_data, check_params, eval_mode, mean_loss, params_of
+from lslib.params import (
+    Params,
+    check_data,
+    check_params,
+    eval_mode,
+    flatten,
+    mean_loss,
+    params_of,
+    unflatten,
+)
 
 
 def _check_counts(**counts) -> None:
@@ -33,9 +48,50 @@ def _loss(model, p, x, y, loss_fn=F.cross_entropy) -> float:
         return float(mean_loss(model, p, x, y, loss_fn=loss_fn))
 
 
+METHODS = ("sign", "lbfgsb")
+CRITERIA = ("accuracy", "loss")
+
+
+@dataclass(frozen=True)
+class Ascent:
+    """The search for max L over the box: base and best loss seen, and what it cost.
+
+    ``value`` is Keskar et al.'s 100 (best - base) / (1 + base); ``evaluations`` counts
+    loss-and-gradient evaluations (``iterations`` is L-BFGS-B's count; sign ascent: steps).
+    """
+
+    value: float
+    base: float
+    best: float
+    evaluations: int
+    iterations: int
+    method: str
+
+
 def epsilon_sharpness(model: nn.Module, x, y, eps: float = 1e-3, steps: int = 20, seed: int = 0,
-                      params: Params | None = None, loss_fn=F.cross_entropy) -> float:  # fmt: skip
-    """Keskar et al.'s epsilon-sharpness (in percent); see the module docstring."""
+                      params: Params | None = None, loss_fn=F.cross_entropy,
+                      method: str = "sign") -> float:  # fmt: skip
+    """Keskar et al.'s epsilon-sharpness (in percent); see ``sharpness_ascent``."""
+    return sharpness_ascent(model, x, y, eps, steps, seed, params, loss_fn, method).value
+
+
+def sharpness_ascent(model: nn.Module, x, y, eps: float = 1e-3, steps: int = 20, seed: int = 0,
+                     params: Params | None = None, loss_fn=F.cross_entropy,
+                     method: str = "sign") -> Ascent:  # fmt: skip
+    """Maximize L(theta + delta) over the box |delta_i| <= eps (|theta_i| + 1).
+
+    Both methods start from the same seeded uniform point of the box and keep the largest
+    loss seen (never below the base loss).
+
+    - ``sign``: ``steps`` projected sign-gradient steps of 2 eps (|theta_i| + 1) / steps
+      (``steps + 1`` evaluations);
+    - ``lbfgsb``: scipy's L-BFGS-B on -L(theta + delta) in float64 over the box bounds, at
+      most ``steps`` iterations (Keskar et al. 2017 solve the same problem with L-BFGS-B;
+      they also consider random subspaces, here the full space). The loss and gradient are
+      computed in the model's dtype and handed to scipy as float64.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} is unknown; allowed: {METHODS}")
     if not eps > 0 or not np.isfinite(eps):
         raise ValueError(f"eps={eps!r} is invalid; allowed: finite > 0")
     _check_counts(steps=steps)
@@ -46,17 +102,46 @@ def epsilon_sharpness(model: nn.Module, x, y, eps: float = 1e-3, steps: int = 20
     gen = torch.Generator().manual_seed(seed)
     delta = {k: (torch.rand(v.shape, generator=gen).to(v) * 2 - 1) * box[k] for k, v in p.items()}
     base = _loss(model, p, x, y, loss_fn)
-    best = base
-    step = {k: 2 * b / steps for k, b in box.items()}  # crosses the box in steps / 2
+    ascend = _sign_ascent if method == "sign" else _lbfgsb_ascent
     with eval_mode(model):
-        for _ in range(steps + 1):
-            d = {k: v.clone().requires_grad_() for k, v in delta.items()}
-            loss = mean_loss(model, {k: p[k] + d[k] for k in p}, x, y, loss_fn=loss_fn)
-            best = max(best, loss.item())
-            grads = torch.autograd.grad(loss, list(d.values()))
-            delta = {k: torch.clamp(delta[k] + step[k] * g.sign(), -box[k], box[k])
-                     for (k, g) in zip(d, grads, strict=True)}  # fmt: skip
-    return 100 * (best - base) / (1 + base)
+        best, evals, iters = ascend(model, p, x, y, loss_fn, box, delta, steps)
+    best = max(base, best)
+    return Ascent(100 * (best - base) / (1 + base), base, best, evals, iters, method)
+
+
+def _loss_and_grad(model, p, d, x, y, loss_fn):
+    d = {k: v.clone().requires_grad_() for k, v in d.items()}
+    loss = mean_loss(model, {k: p[k] + d[k] for k in p}, x, y, loss_fn=loss_fn)
+    return loss.item(), torch.autograd.grad(loss, list(d.values()))
+
+
+def _sign_ascent(model, p, x, y, loss_fn, box, delta, steps):
+    best = -math.inf
+    step = {k: 2 * b / steps for k, b in box.items()}  # crosses the box in steps / 2
+    for _ in range(steps + 1):
+        loss, grads = _loss_and_grad(model, p, delta, x, y, loss_fn)
+        best = max(best, loss)
+        delta = {k: torch.clamp(delta[k] + step[k] * g.sign(), -box[k], box[k])
+                 for (k, g) in zip(delta, grads, strict=True)}  # fmt: skip
+    return best, steps + 1, steps
+
+
+def _lbfgsb_ascent(model, p, x, y, loss_fn, box, delta, steps):
+    from scipy.optimize import minimize
+
+    seen, like = [], flatten(p)
+
+    def objective(z):
+        d = unflatten(torch.from_numpy(z).to(like), p)
+        loss, grads = _loss_and_grad(model, p, d, x, y, loss_fn)
+        seen.append(loss)
+        return -loss, -flatten(dict(zip(p, grads, strict=True))).double().cpu().numpy()
+
+    hi = flatten(box).double().cpu().numpy()
+    x0 = flatten(delta).double().cpu().numpy()
+    res = minimize(objective, x0, jac=True, method="L-BFGS-B",
+                   bounds=np.stack([-hi, hi], 1), options={"maxiter": steps})  # fmt: skip
+    return max(seen), len(seen), int(res.nit)
 
 
 def sharpness_1d(model: nn.Module, x, y, n_dirs: int = 10, window: float = 0.05, points: int = 9,
@@ -101,8 +186,29 @@ def perturbation(model: nn.Module, x, y, sigmas=(1e-3, 1e-2, 5e-2), draws: int =
 
 
 def pac_bayes_sigma(model: nn.Module, x, y, threshold: float = 0.1, draws: int = 5, lo=1e-5,
-                    hi=1.0, iters: int = 20, seed: int = 0, params: Params | None = None) -> float:  # fmt: skip
-    """Jiang et al.'s sigma': the largest sigma whose expected loss increase is <= threshold."""
+                    hi=1.0, iters: int = 20, seed: int = 0, params: Params | None = None,
+                    criterion: str = "accuracy") -> float:  # fmt: skip
+    """Jiang et al.'s sigma': the largest sigma in [lo, hi] whose expected damage is <= threshold.
+
+    The damage of theta + sigma xi, xi ~ N(0, I) on every parameter (biases included), is
+    (``criterion``) ``accuracy``: acc(theta) - acc(theta + sigma xi), or ``loss``: L(theta +
+    sigma xi) - L(theta) (cross-entropy), averaged over ``draws`` fixed draws xi (common
+    random numbers, so the estimate is a deterministic function of sigma), on (x, y). Found
+    by bisection on log sigma, ``iters`` halvings: ``hi`` if hi passes, ``lo`` if lo fails,
+    else the last passing end of the bracket (the damage need not be monotone in sigma, so
+    this is a crossing, not necessarily the largest one). A model whose accuracy cannot
+    drop (e.g. one class, always predicted) gets ``hi``.
+
+    Jiang et al. (2020, "Fantastic Generalization Measures", PAC-Bayes flatness 1/sigma'^2)
+    bound the 0-1 training error of the perturbed network, E_u[L_hat(f_{w+u})] <= 0.1;
+    for a network at 100 % training accuracy that is the accuracy criterion with
+    threshold 0.1. Implementations that follow their code (Dziugaite et al. 2020,
+    robust-generalization-measures, ``_pacbayes_sigma``) bisect sigma linearly on [0, 2]
+    with 10 Monte Carlo draws until |acc drop - 0.1| < 0.01. The ``loss`` criterion is
+    a cross-entropy variant, not theirs.
+    """
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion={criterion!r} is unknown; allowed: {CRITERIA}")
     if not threshold > 0 or not 0 < lo < hi:
         raise ValueError(f"need threshold > 0 and 0 < lo < hi; got {threshold}, {lo}, {hi}")
     if not np.isfinite([threshold, lo, hi]).all():
@@ -112,20 +218,21 @@ def pac_bayes_sigma(model: nn.Module, x, y, threshold: float = 0.1, draws: int =
     p = params_of(model) if params is None else params
     noise = [gaussian_like(p, seed + i) for i in range(draws)]
 
-    def increase(sigma):
+    def damage(sigma):
         coords = np.array([[0.0], [sigma]])
-        d = [
-            evaluate_points(model, [xi], coords, x, y, origin=p, progress=False).loss
-            for xi in noise
-        ]
-        return float(np.mean([v[1] - v[0] for v in d]))
+        d = []
+        for xi in noise:
+            ev = evaluate_points(model, [xi], coords, x, y, origin=p, progress=False)
+            v = ev.loss if criterion == "loss" else -ev.acc
+            d.append(v[1] - v[0])
+        return float(np.mean(d))
 
-    if increase(hi) <= threshold:
+    if damage(hi) <= threshold:
         return hi
-    if increase(lo) > threshold:
+    if damage(lo) > threshold:
         return lo
     a, b = np.log(lo), np.log(hi)
     for _ in range(iters):
         m = (a + b) / 2
-        a, b = (m, b) if increase(np.exp(m)) <= threshold else (a, m)
+        a, b = (m, b) if damage(np.exp(m)) <= threshold else (a, m)
     return float(np.exp(a))
