@@ -1,8 +1,10 @@
-# make book: the paper (PROFILE=paper|quick|smoke). make test: lint + tests.
+# make book: the paper (PROFILE=paper|quick|smoke; WORKERS=N runs its tasks on a local Dask
+# cluster of N processes, empty: in the grid's own process). make test: lint + tests.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PROFILE ?= paper
+WORKERS ?=
 STAMP := $(VENV)/.installed
 
 .PHONY: venv book test lint format clean clean-cache bench check-book
@@ -18,7 +20,7 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 book: venv
-	$(BIN)/python -m lslib.paper.grid book/grid.yml --profile $(PROFILE)
+	$(BIN)/python -m lslib.paper.grid book/grid.yml --profile $(PROFILE) $(if $(WORKERS),--workers $(WORKERS))
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
 lint: venv

@@ -15,6 +15,12 @@ A file lock makes two processes asking for one key compute it once; the lock fil
 its holder, a waiter says whom it waits for after ``NOTICE_S`` seconds and gives up with a
 TimeoutError after ``LSLIB_LOCK_TIMEOUT`` seconds (default 6 hours). Location:
 ``.cache/`` in the repository, or ``LSLIB_CACHE``.
+
+Two things for whoever runs the work (the grid, its progress display, tests): ``watching``
+calls a hook before and after every computation of this process (its kind and config),
+and inside ``probing`` a missing entry raises ``Missing`` instead of being computed, which
+tells, without computing anything, whether a call is served by the store and what it
+would compute first.
 """
 
 import ast
@@ -30,6 +36,7 @@ import io
 import json
 import os
 import socket
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -105,6 +112,49 @@ class Stats:
 
 
 stats = Stats()
+_hooks: list[Callable[[str, str, Any], None]] = []
+_probe = threading.local()
+
+
+class Missing(LookupError):
+    """Raised inside ``probing()`` by the first entry a call would compute."""
+
+    def __init__(self, kind: str, config: Any):
+        super().__init__(f"{kind} entry is not stored")
+        self.kind, self.config = kind, _canonical(config)
+
+
+@contextlib.contextmanager
+def watching(hook: Callable[[str, str, Any], None]):
+    """Call ``hook(event, kind, config)`` with event 'start' before and 'end' after each
+    computation of this process (nested ones included: an epoch computes its predecessor).
+    A hook that raises is warned about and never stops the computation."""
+    _hooks.append(hook)
+    try:
+        yield hook
+    finally:
+        _hooks.remove(hook)
+
+
+def _notify(event: str, kind: str, config: Any) -> None:
+    for hook in list(_hooks):
+        try:
+            hook(event, kind, config)
+        except Exception as e:
+            warnings.warn(f"cache hook {hook!r} failed: {type(e).__name__}: {e}", stacklevel=3)
+
+
+@contextlib.contextmanager
+def probing(stored: bool = True):
+    """Within this block (this thread), ``cached`` serves stored entries and raises
+    ``Missing`` where it would compute; nothing is computed, locked or written. With
+    ``stored=False`` the first call raises, stored or not (what would an empty store do)."""
+    old = getattr(_probe, "on", None)
+    _probe.on = "stored" if stored else "empty"
+    try:
+        yield
+    finally:
+        _probe.on = old
 
 
 def cached(kind: str, config: Any, compute: Callable[[], Any], modules: tuple[str, ...],
@@ -117,14 +167,18 @@ def cached(kind: str, config: Any, compute: Callable[[], Any], modules: tuple[st
     6 hours), then TimeoutError.
     """
     folder = cache_dir() / kind
-    folder.mkdir(parents=True, exist_ok=True)
     want = {"kind": kind, "config": _canonical(config), "code": fingerprint(*modules),
             "data": data_identity()}  # fmt: skip
+    if getattr(_probe, "on", None) == "empty":
+        raise Missing(kind, config)
     key = key_of(kind, config, want["code"], want["data"])
     path = folder / f"{key}.pt"
     value = _read(path, want, repair=False)
     if value is not _MISSING:
         return value
+    if getattr(_probe, "on", None):
+        raise Missing(kind, config)
+    folder.mkdir(parents=True, exist_ok=True)
     with _Lock(folder / f"{key}.lock", kind, key, lock_timeout):
         # A second process finds the first one's entry here. Only the lock holder moves a
         # corrupt entry aside, so a reader never moves away an entry that was just rewritten.
@@ -132,7 +186,11 @@ def cached(kind: str, config: Any, compute: Callable[[], Any], modules: tuple[st
         if value is not _MISSING:
             return value
         start = time.perf_counter()
-        value = compute()
+        _notify("start", kind, config)
+        try:
+            value = compute()
+        finally:
+            _notify("end", kind, config)
         meta = want | {
             "lslib": _version(),
             "torch": torch.__version__,

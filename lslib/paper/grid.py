@@ -1,24 +1,38 @@
 """Run the notebooks of a grid file with papermill: ``python -m lslib.paper.grid book/grid.yml``.
 
 Each job is a notebook and, optionally, a list of models; every (notebook, model) pair
-runs once with ``model`` and ``profile`` injected as parameters. A notebook executes into
+runs once with ``model`` and ``profile`` injected as parameters. Before a section's
+notebook runs, the grid computes the tasks it needs (``lslib.paper.tasks``: training runs
+and analyses, each stored in the run store), so the notebook only reads the store. The
+tasks run in this process, in dependency order (the default), or on Dask: a local cluster
+of ``--workers N`` processes, or an existing scheduler (``--scheduler``), or SLURM jobs
+(``--slurm``), all submitted at once as a task graph while the notebooks run in order as
+their tasks finish. ``--plan`` prints what a build will compute and how long it will take
+(``lslib.paper.plan``). Progress against that plan is shown throughout. A notebook executes into
 a temporary file that is renamed to its final name only when every cell finished, so a
 failed, killed or crashed run never leaves a page the book would render (the failed copy
 is kept as ``<name>.failed.ipynb`` for debugging). On a failure, including a dead kernel,
 the runner stops and names the notebook, its parameters and the error; notebooks that
-finished are kept.
+finished are kept. A task that fails stops it the same way, naming the task, its config and
+the error, in every mode.
 """
 
 import argparse
+import contextlib
+import logging
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
 import yaml
 
+from lslib import cache
+from lslib.paper import plan as P
+from lslib.paper import tasks as T
 from lslib.paper.profiles import PROFILES
-from lslib.paths import REPO
+from lslib.paths import REPO, cache_dir
 
 
 def jobs(grid: dict, profile: str, only: list[str] | None = None, root: Path = REPO):
@@ -95,27 +109,377 @@ def _finish_page(path: Path, params: dict) -> None:
     nbformat.write(nb, str(path))
 
 
-def run(grid_file: str, profile: str, only: list[str] | None = None, root: Path = REPO) -> int:
+# ---------------------------------------------------------------- progress
+
+
+class Progress:
+    """Tasks and notebooks done out of the plan's, what runs now in words, the time elapsed
+    and an estimate of the time left: a tqdm bar in a terminal, plain lines in a log."""
+
+    def __init__(self, estimates: dict[str, float], parallel: float, stream=None):
+        self.stream = stream or sys.stdout
+        self.est, self.parallel = estimates, max(parallel, 1.0)
+        self.done: dict[str, float] = {}
+        self.running: dict[str, str] = {}  # key -> what it does now, in words
+        self.began: dict[str, float] = {}
+        self.start = time.monotonic()
+        self.lock = threading.RLock()
+        self.bar = None
+        if getattr(self.stream, "isatty", lambda: False)():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=len(estimates), file=self.stream, dynamic_ncols=True,
+                            bar_format="{n_fmt}/{total_fmt} |{bar:16}| {desc}")  # fmt: skip
+
+    def left(self) -> float:
+        """The plan's seconds of what is not finished, over the plan's parallelism, corrected
+        by how the finished tasks compared with their estimates."""
+        with self.lock:
+            est_done = sum(self.est.get(k, 0.0) for k in self.done)
+            took = sum(self.done.values())
+            speed = min(max(took / est_done, 0.25), 4.0) if est_done > 30 else 1.0
+            now = time.monotonic()
+            rest = sum(max(self.est.get(k, 0.0) * speed - (now - self.began.get(k, now)), 0.0)
+                       for k in self.est if k not in self.done)  # fmt: skip
+        return rest / self.parallel
+
+    def status(self, text: str) -> str:
+        elapsed = time.monotonic() - self.start
+        return (f"[{len(self.done)}/{len(self.est)}] {text} — {P.clock(elapsed)} elapsed, "
+                f"~{P.clock(self.left())} left")  # fmt: skip
+
+    def started(self, key: str, text: str) -> None:
+        with self.lock:
+            self.began.setdefault(key, time.monotonic())
+            self.running[key] = text
+            self._show(text)
+
+    def detail(self, key: str, text: str) -> None:
+        with self.lock:
+            if key in self.done:
+                return
+            self.running[key] = text
+            self._show(text)
+
+    def finished(self, key: str) -> None:
+        with self.lock:
+            self.done[key] = time.monotonic() - self.began.get(key, time.monotonic())
+            self.running.pop(key, None)
+            if self.bar is not None:
+                self.bar.update(1)
+                now = "; ".join(self.running.values()) or "waiting"
+                self.bar.set_description_str(self.status(now), refresh=True)
+
+    def _show(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.set_description_str(self.status("; ".join(self.running.values())))
+        else:
+            print(self.status(text), file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _describe(event: str, kind: str, config, task_label: str, epochs: int | None, fixed: bool):
+    """A store computation in words, within its task ('..., epoch 7 of at most 30')."""
+    if event != "start" or kind != "epoch" or not isinstance(config, dict):
+        return None
+    e = config.get("epoch", 0)
+    if not e:
+        return None
+    return f"{task_label}, epoch {e} of {'' if fixed else 'at most '}{epochs}"
+
+
+def _call(task: T.Task, say, threads: int | None) -> dict:
+    """Run one task here, with ``threads`` torch threads; ``say(text)`` hears its progress.
+    Returns what it computed (kind -> count) and its seconds."""
+    import torch
+
+    fixed = task.run is not None and task.run.epochs is not None
+    computed: dict[str, int] = {}
+
+    def hook(event, kind, config):
+        if event == "end":
+            computed[kind] = computed.get(kind, 0) + 1
+        text = _describe(event, kind, config, task.label, task.epochs, fixed)
+        if text:
+            say(text)
+
+    old = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    start = time.perf_counter()
+    try:
+        with cache.watching(hook):
+            task()
+    finally:
+        torch.set_num_threads(old)
+    return {"computed": computed, "seconds": time.perf_counter() - start}
+
+
+class TaskFailed(RuntimeError):
+    """A task raised; the message names the task, its config and the error."""
+
+
+def failure(task: T.Task, error: BaseException, where: str = "") -> str:
+    config = ", ".join(repr(a) for a in task.args)
+    msg = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f'task "{task.label}"{where} ({config}): {type(error).__name__}: {msg}'
+
+
+# ---------------------------------------------------------------- running the tasks
+
+
+class InProcess:
+    """The sequential path: each notebook's tasks run here, in dependency order, just before
+    it (no extra process)."""
+
+    dashboard = None
+
+    def __init__(self, graph: dict, threads: int | None = None):
+        self.graph, self.threads = graph, threads
+
+    def submit(self, keys) -> None:
+        pass
+
+    def wait(self, keys, progress: Progress, where: str = "") -> None:
+        for task in T.order(self.graph, keys):
+            if task.key in progress.done or task.key not in progress.est:
+                continue
+            progress.started(task.key, task.label)
+            try:
+                _call(task, lambda text, k=task.key: progress.detail(k, text), self.threads)
+            except Exception as e:
+                raise TaskFailed(failure(task, e, where)) from e
+            progress.finished(task.key)
+
+    def close(self) -> None:
+        pass
+
+
+def _remote(fn, args, label, epochs, fixed, key, threads, store, *deps) -> dict:
+    """A task on a Dask worker: run it into the store, tell the client its progress."""
+    from distributed import get_worker
+
+    if store:
+        os.environ["LSLIB_CACHE"] = store
+    if threads is None and os.environ.get("LSLIB_THREADS"):
+        threads = int(os.environ["LSLIB_THREADS"])
+    worker = get_worker()
+    task = T.Task(key, fn, args, label, epochs=epochs)
+    say = lambda text: worker.log_event(TOPIC, {"key": key, "text": text})  # noqa: E731
+    say(label)
+    return _call(task, say, threads)
+
+
+TOPIC = "lslib-progress"
+
+
+class OnDask:
+    """The tasks as one Dask graph (dependencies as Dask dependencies); the cache is the
+    hand-off, so a task returns only what it computed and how long it took."""
+
+    def __init__(self, graph: dict, client, cluster=None, threads: int | None = None,
+                 store: str | None = None):  # fmt: skip
+        self.graph, self.client, self.cluster = graph, client, cluster
+        self.threads, self.store = threads, store
+        self.futures: dict = {}
+        self.dashboard = client.dashboard_link
+        self.progress: Progress | None = None
+        client.subscribe_topic(TOPIC, self._event)
+
+    def _event(self, event) -> None:
+        msg = event[1] if isinstance(event, tuple) else event
+        if self.progress is not None and isinstance(msg, dict):
+            if msg["key"] in self.futures:
+                self.progress.started(msg["key"], msg["text"])
+
+    def submit(self, keys) -> None:
+        for task in T.order(self.graph, keys):
+            if task.key in self.futures or (
+                self.progress is not None and task.key not in self.progress.est
+            ):
+                continue
+            deps = [self.futures[d] for d in task.deps if d in self.futures]
+            fixed = task.run is not None and task.run.epochs is not None
+            self.futures[task.key] = self.client.submit(
+                _remote, task.fn, task.args, task.label, task.epochs, fixed, task.key,
+                self.threads, self.store, *deps, key=task.key, pure=False)  # fmt: skip
+            self.futures[task.key].add_done_callback(self._done)
+
+    def _done(self, future) -> None:
+        if future.status == "finished" and self.progress is not None:
+            self.progress.finished(future.key)
+
+    def wait(self, keys, progress: Progress, where: str = "") -> None:
+        from distributed import wait
+
+        mine = [self.futures[t.key] for t in T.order(self.graph, keys) if t.key in self.futures]
+        wait(mine, return_when="ALL_COMPLETED")
+        erred = [f for f in self.futures.values() if f.status == "error"]
+        if erred:  # the root cause: an erred task none of whose dependencies erred
+            bad = {f.key for f in erred}
+            root = next(f for f in erred if not set(self.graph[f.key].deps) & bad)
+            raise TaskFailed(failure(self.graph[root.key], root.exception(), where))
+        for f in mine:  # the callback may lag behind wait()
+            if f.key not in progress.done:
+                progress.finished(f.key)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.cancel(list(self.futures.values()), force=True)
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def local_cluster(workers: int, threads: int | None = None):
+    """A LocalCluster of ``workers`` processes, one task at a time each, listening on
+    127.0.0.1 only (scheduler, workers and dashboard)."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                           host="127.0.0.1", dashboard_address="127.0.0.1:8787",
+                           silence_logs=logging.ERROR)  # fmt: skip
+    return Client(cluster), cluster
+
+
+def slurm_cluster(config_file: str):
+    """A dask-jobqueue SLURMCluster from a YAML file of its arguments (no job submitted)."""
+    from dask_jobqueue import SLURMCluster
+
+    return SLURMCluster(**yaml.safe_load(Path(config_file).read_text()))
+
+
+def security(ca: str | None, cert: str | None, key: str | None):
+    """TLS for a remote scheduler when certificates are given (dask's Security)."""
+    if not (ca or cert or key):
+        return None
+    from distributed.security import Security
+
+    return Security(tls_ca_file=ca, tls_client_cert=cert, tls_client_key=key,
+                    require_encryption=True)  # fmt: skip
+
+
+def executor(graph, workers: int = 0, scheduler: str | None = None, threads: int | None = None,
+             tls=None, slurm: str | None = None):  # fmt: skip
+    """Where the tasks run: here (no workers, no scheduler), a LocalCluster, an existing
+    scheduler, or SLURM jobs."""
+    scheduler = scheduler or os.environ.get("LSLIB_DASK_SCHEDULER") or None
+    if not workers and not scheduler and not slurm:
+        return InProcess(graph, threads)
+    from distributed import Client
+
+    if scheduler:
+        return OnDask(graph, Client(scheduler, security=tls), threads=threads)
+    if slurm:
+        cluster = slurm_cluster(slurm)
+        cluster.scale(jobs=workers or 1)
+        return OnDask(graph, Client(cluster), cluster, threads=threads)
+    client, cluster = local_cluster(workers)
+    threads = threads or max(1, cores() // workers)
+    return OnDask(graph, client, cluster, threads=threads, store=str(cache_dir()))
+
+
+# ---------------------------------------------------------------- the build
+
+
+def _tasks(todo) -> tuple[dict, list[list[str]]]:
+    """The task graph of the jobs, and the keys each job needs."""
+    from lslib.paper.profiles import section
+
+    per_job = []
+    for nb, _, params in todo:
+        S = section(nb.stem, params) if nb.stem in T.BUILDERS else None
+        per_job.append(T.section_tasks(nb.stem, S) if S else [])
+    graph = T.graph(t for ts in per_job for t in ts)
+    return graph, [[t.key for t in ts] for ts in per_job]
+
+
+def make_plan(todo, profile: str, workers: int, cold: bool = False):
+    graph, needs = _tasks(todo)
+    items = P.items(graph, cold=cold)
+    notebooks = [(P.notebook_seconds(out.stem, profile), keys)
+                 for (_, out, _), keys in zip(todo, needs, strict=True)]  # fmt: skip
+    return graph, needs, items, notebooks, P.schedule(items, notebooks, workers)
+
+
+def print_plan(todo, profile: str, workers: int, cold: bool = False, stream=None) -> None:
+    stream = stream or sys.stdout
+    graph, needs, items, notebooks, pred = make_plan(todo, profile, workers, cold)
+    missing = [it for it in items.values() if not it.cached]
+    for it in items.values():
+        state = "stored" if it.cached else f"~{P.clock(it.seconds):>7}  ({it.basis})"
+        epochs = f", {it.epochs} epochs to train" if it.epochs else ""
+        print(f"  {'✓' if it.cached else '·'} {it.task.label}{epochs}  {state}", file=stream)
+    print(f"{len(items)} tasks: {len(items) - len(missing)} stored, {len(missing)} to compute "
+          f"({P.clock(sum(it.seconds for it in missing))} of work); {len(notebooks)} notebooks "
+          f"(~{P.clock(sum(s for s, _ in notebooks))})", file=stream)  # fmt: skip
+    print("predicted wall time (critical path "
+          f"{P.clock(pred['critical_s'])}):", file=stream)  # fmt: skip
+    for n in sorted({0, 1, 2, 8, 32, 128, workers}):
+        wall = P.schedule(items, notebooks, n)["wall_s"]
+        who = "sequential (no Dask)" if n == 0 else f"{n} worker{'s' * (n > 1)}"
+        mark = "  <- --workers" if n == workers else ""
+        print(f"  {who:>22}: {P.clock(wall)}{mark}", file=stream)
+
+
+def run(grid_file: str, profile: str, only: list[str] | None = None, root: Path = REPO,
+        workers: int = 0, scheduler: str | None = None, threads: int | None = None,
+        tls=None, slurm: str | None = None) -> int:  # fmt: skip
     root = Path(root).resolve()
     # the kernels inherit this: the sections save their numbers next to the book they feed
     os.environ.setdefault("LSLIB_RESULTS", str(root / "book" / "_results"))
     grid = yaml.safe_load((root / grid_file).read_text())
     todo = jobs(grid, profile, only, root)
     todo[0][1].parent.mkdir(parents=True, exist_ok=True)
+    graph, needs, items, notebooks, pred = make_plan(todo, profile, workers)
+    estimates = {k: it.seconds for k, it in items.items() if not it.cached}
+    estimates |= {f"notebook:{out.stem}": s for (_, out, _), (s, _) in zip(todo, notebooks, strict=True)}  # fmt: skip
+    parallel = max(pred["work_s"], 1.0) / max(pred["wall_s"], 1.0)
+    n_stored = sum(it.cached for it in items.values())
+    print(f"plan: {len(items)} tasks ({n_stored} stored, {len(items) - n_stored} to compute) "
+          f"and {len(todo)} notebooks; predicted {P.clock(pred['wall_s'])}", flush=True)  # fmt: skip
     start = time.perf_counter()
-    for i, (nb, out, params) in enumerate(todo, 1):
-        t = time.perf_counter()
-        print(f"[{i}/{len(todo)}] {nb.relative_to(root)} {params} ...", flush=True)
-        error = _execute(nb, out, params, root)
-        if error:
-            failed = out.with_name(f"{out.stem}.failed.ipynb")
-            where = f" (the executed copy with the traceback: {failed})" if failed.exists() else ""
-            print(f"FAILED: {nb.relative_to(root)} with {params}: {error}{where}",
-                  file=sys.stderr, flush=True)  # fmt: skip
-            return 1
-        print(
-            f"      done in {time.perf_counter() - t:.0f} s -> {out.relative_to(root)}", flush=True
-        )
+    ex = executor(graph, workers, scheduler, threads, tls, slurm)
+    progress = Progress(estimates, parallel)
+    try:
+        if ex.dashboard:
+            print(f"Dask dashboard: {ex.dashboard}", flush=True)
+        if isinstance(ex, OnDask):
+            ex.progress = progress
+            ex.submit(k for keys in needs for k in keys)
+        for (nb, out, params), keys in zip(todo, needs, strict=True):
+            where = f" for {nb.relative_to(root)} with {params}"
+            try:
+                ex.wait(keys, progress, where)
+            except TaskFailed as e:
+                print(f"FAILED: {e}", file=sys.stderr, flush=True)
+                return 1
+            key = f"notebook:{out.stem}"
+            progress.started(key, f"notebook {nb.relative_to(root)} {params}")
+            t = time.perf_counter()
+            error = _execute(nb, out, params, root)
+            if error:
+                failed = out.with_name(f"{out.stem}.failed.ipynb")
+                where = (
+                    f" (the executed copy with the traceback: {failed})" if failed.exists() else ""
+                )
+                print(f"FAILED: {nb.relative_to(root)} with {params}: {error}{where}",
+                      file=sys.stderr, flush=True)  # fmt: skip
+                return 1
+            progress.finished(key)
+            P.record_notebook(out.stem, profile, time.perf_counter() - t)
+            print(f"      done in {time.perf_counter() - t:.0f} s -> {out.relative_to(root)}",
+                  flush=True)  # fmt: skip
+    finally:
+        progress.close()
+        ex.close()
     print(f"grid finished: {len(todo)} notebooks in {time.perf_counter() - start:.0f} s")
     return 0
 
@@ -126,9 +490,38 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", default="paper", choices=PROFILES)
     ap.add_argument("--only", nargs="*", help="notebook names to run (e.g. phase1 summary)")
     ap.add_argument("--root", default=str(REPO), help="folder the grid's paths are relative to")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="run the tasks on a local Dask cluster of N processes (0: in this "
+                    "process, no Dask); with --slurm, the number of jobs")  # fmt: skip
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads per task (default: cores / workers on a local cluster, "
+                    "LSLIB_THREADS on a remote worker, torch's default in this process)")  # fmt: skip
+    ap.add_argument("--scheduler", default=None,
+                    help="address of an existing Dask scheduler (tcp:// or tls://; default "
+                    "LSLIB_DASK_SCHEDULER)")  # fmt: skip
+    ap.add_argument("--tls-ca", help="CA certificate for a tls:// scheduler")
+    ap.add_argument("--tls-cert", help="client certificate for a tls:// scheduler")
+    ap.add_argument("--tls-key", help="client key for a tls:// scheduler")
+    ap.add_argument("--slurm", help="a dask-jobqueue SLURMCluster config, e.g. cluster/slurm.yaml")
+    ap.add_argument("--plan", action="store_true",
+                    help="print the tasks, which are stored and the predicted time; run nothing")  # fmt: skip
+    ap.add_argument("--cold", action="store_true", help="with --plan: as if the store were empty")
+    ap.add_argument("--seeds", type=int, default=None,
+                    help="with --plan: plan for seeds 0..N-1 in every section")  # fmt: skip
     a = ap.parse_args(argv)
     try:
-        return run(a.grid, a.profile, a.only, Path(a.root))
+        if a.plan:
+            grid = yaml.safe_load((Path(a.root) / a.grid).read_text())
+            todo = jobs(grid, a.profile, a.only, Path(a.root))
+            if a.seeds:
+                seeds = list(range(a.seeds))
+                todo = [(nb, out, p | ({"seeds": seeds} if nb.stem in T.BUILDERS else {}))
+                        for nb, out, p in todo]  # fmt: skip
+            print_plan(todo, a.profile, a.workers, a.cold)
+            return 0
+        tls = security(a.tls_ca, a.tls_cert, a.tls_key)
+        return run(a.grid, a.profile, a.only, Path(a.root), a.workers, a.scheduler, a.threads,
+                   tls, a.slurm)  # fmt: skip
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

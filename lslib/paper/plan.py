@@ -1,0 +1,334 @@
+"""A plan before the run: which tasks a build needs, which are stored, how long the rest takes.
+
+``python -m lslib.paper.grid book/grid.yml --plan [--workers N]`` prints it. Each missing
+task's time comes from the run store's own records (every entry keeps the seconds its
+computation took, ``wall_s``): the same entry computed by older code, else the same
+computation for another seed, else the median seconds per unit of work of its kind (and
+model family) times its own work, where work is the model's multiply-adds per image times
+the images and points it evaluates. A training run is its epochs times the seconds an
+epoch of that run takes; a run trained until convergence is guessed to stop where other
+seeds of it stopped (else at 10 epochs or its cap). The wall time on N workers is the
+list-scheduling makespan of the task graph (longest remaining path first), with the
+notebooks run one after another by the grid as their tasks finish; the critical path is
+the bound no number of workers beats.
+"""
+
+import dataclasses
+import heapq
+import io
+import json
+import statistics
+from collections import defaultdict
+
+import torch
+
+from lslib import cache
+from lslib.data import N_TRAIN
+from lslib.paper.tasks import Task, order, train
+from lslib.paths import cache_dir
+
+DEFAULT_EPOCHS = 10  # a run to convergence that no seed has run yet: its guessed length
+NOTEBOOK_S = 10.0  # a notebook's own time (tables, figures) when none is recorded
+TIMES = "notebook_times.json"  # in the run store's folder: the grid's record of them
+
+
+def flops(model: str, width: int) -> float:
+    """Multiply-adds of one image through ``model`` of ``width`` (lslib.models)."""
+    w = width
+    if model == "cnn":
+        return 28 * 28 * 9 * w + 14 * 14 * 9 * 2 * w * w + 98 * w * 2 * w + 20 * w
+    return 784 * w + 10 * w
+
+
+def _runs(config) -> list[dict]:
+    """The training runs (canonical dicts) inside a canonical config."""
+    if isinstance(config, dict):
+        if "optimizer" in config and "seed" in config:
+            return [config]
+        return [r for v in config.values() for r in _runs(v)]
+    if isinstance(config, list):
+        return [r for v in config for r in _runs(v)]
+    return []
+
+
+def _get(config, name, default=1):
+    """The first field ``name`` in a canonical config, searched depth first."""
+    if isinstance(config, dict):
+        if name in config:
+            return config[name]
+        for v in config.values():
+            found = _get(v, name, None)
+            if found is not None:
+                return found
+    if isinstance(config, list):
+        for v in config:
+            found = _get(v, name, None)
+            if found is not None:
+                return found
+    return default
+
+
+def work(kind: str, config) -> float:
+    """Units of work of one computation (only ratios within a kind are used)."""
+    runs = _runs(config)
+    per_image = flops(runs[0]["model"], runs[0]["width"]) if runs else 1.0
+    g = lambda name, default=1: _get(config, name, default)  # noqa: E731
+    images = g("size", 1)
+    if kind == "epoch":
+        return per_image * (runs[0].get("subset") or N_TRAIN)
+    points = {
+        "lines": g("n_dirs") * g("line_steps"), "plane": g("grid") ** 2,
+        "trajectory_plane": g("grid") ** 2, "trajectory": g("pc1_steps") * 6,
+        "connectivity": g("points") * 4,
+    }.get(kind)  # fmt: skip
+    if points is not None:
+        extra = g("bezier_epochs", 0) * (runs[0].get("subset") or N_TRAIN) if runs else 0
+        return per_image * (points * images + extra)
+    if kind in ("hessian",):
+        return per_image * g("n_batches") * g("batch_size")
+    if kind == "flatness":
+        return per_image * (g("hessian_batches") * 128 + g("trace_samples") * 128 + 200 * images)
+    return per_image * images * g("batch_size")
+
+
+def _strip(config, fields=("seed",)):
+    if isinstance(config, dict):
+        return {k: _strip(v, fields) for k, v in config.items() if k not in fields}
+    if isinstance(config, list):
+        return [_strip(v, fields) for v in config]
+    return config
+
+
+def _blob(kind, config) -> str:
+    return json.dumps([kind, config], sort_keys=True)
+
+
+@dataclasses.dataclass
+class Records:
+    """The seconds the store recorded, indexed for the estimates."""
+
+    exact: dict
+    other_seed: dict
+    rate: dict  # (kind, family) and (kind, None) -> seconds per unit of work
+    stopped: dict  # a run's trajectory without its seed -> epochs stored per seed
+
+    @classmethod
+    def read(cls, folder=None) -> "Records":
+        exact, other, rate = {}, defaultdict(list), defaultdict(list)
+        epochs = defaultdict(dict)
+        folder = cache_dir() if folder is None else folder
+        for path in sorted(folder.glob("*/*.pt")):
+            try:
+                payload = path.read_bytes().partition(b"\n")[2]
+                meta = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)[
+                    "meta"
+                ]
+                kind, config, wall = meta["kind"], meta["config"], float(meta["wall_s"])
+            except Exception:  # corrupt or foreign: the store deals with it when it is read
+                continue
+            exact[_blob(kind, config)] = wall
+            fields = ("seed", "epoch") if kind == "epoch" else ("seed",)
+            other[_blob(kind, _strip(config, fields))].append(wall)
+            runs = _runs(config)
+            u = work(kind, config)
+            rate[(kind, runs[0]["model"] if runs else None)].append(wall / u)
+            rate[(kind, None)].append(wall / u)
+            if kind == "epoch":
+                run = config["run"]
+                key = _blob("run", _strip(run))
+                epochs[key][run["seed"]] = max(epochs[key].get(run["seed"], 0), config["epoch"])
+        return cls(exact, dict(other), dict(rate), dict(epochs))
+
+    def seconds(self, kind: str, config) -> tuple[float, str]:
+        """Estimated seconds of one computation, and how it was estimated."""
+        if (s := self.exact.get(_blob(kind, config))) is not None:
+            return s, "recorded"
+        fields = ("seed", "epoch") if kind == "epoch" else ("seed",)
+        if s := self.other_seed.get(_blob(kind, _strip(config, fields))):
+            return statistics.median(s), "other seeds"
+        runs = _runs(config)
+        for family in (runs[0]["model"] if runs else None, None):
+            if r := self.rate.get((kind, family)):
+                how = "scaled" if family else "scaled from the other family"
+                return statistics.median(r) * work(kind, config), how
+        return 0.0, "unknown"
+
+
+@dataclasses.dataclass
+class Item:
+    """A task in the plan: stored or not, its estimated seconds and how they were found."""
+
+    task: Task
+    cached: bool
+    seconds: float
+    basis: str
+    epochs: int = 0  # training: the epochs still to train
+
+
+def _probe(task: Task) -> cache.Missing | None:
+    """None when the task is served by the store, else the first entry it would compute."""
+    with cache.probing():
+        try:
+            task()
+        except cache.Missing as m:
+            return m
+    return None
+
+
+def items(graph: dict[str, Task], cold: bool = False, records: Records | None = None):
+    """Every task with its status and estimate (``cold``: as if the store were empty)."""
+    records = Records.read() if records is None else records
+    out, reach = {}, {}
+    for task in order(graph):
+        missing = None if cold else _probe(task)
+        if not cold and missing is None:
+            out[task.key] = Item(task, True, 0.0, "stored")
+            reach[task.key] = _end(task, records, own=True) if task.fn is train else 0
+            continue
+        if task.fn is not train:
+            kind, config = (missing.kind, missing.config) if missing else _first(task)
+            s, how = records.seconds(kind, config)
+            out[task.key] = Item(task, False, s, how)
+            continue
+        # a training run: the epochs past what is stored and what its chain trains first
+        start = (missing.config["epoch"] - 1) if missing and missing.kind == "epoch" else 0
+        before = max((reach[d] for d in task.deps if d in reach), default=0)
+        end = _end(task, records)
+        todo = max(0, end - max(start, before))
+        per, how = records.seconds("epoch", {"run": cache._canonical(_path(task)), "epoch": 1})
+        reach[task.key] = max(end, start, before)
+        out[task.key] = Item(task, False, per * todo, how, todo)
+    return out
+
+
+def _path(task: Task) -> dict:
+    from lslib.train import path_of
+
+    return path_of(task.run)
+
+
+def _first(task: Task):
+    """The kind and canonical config of a task's own entry (its first ``cached`` call)."""
+    with cache.probing(stored=False):
+        try:
+            task()
+        except cache.Missing as m:
+            return m.kind, m.config
+    return task.fn.__name__, {}
+
+
+def _end(task: Task, records: Records, own: bool = False) -> int:
+    """The epoch a training run ends at: its set epochs, or where its other seeds stopped
+    (``own``: a stored run, where its own seed's epochs stop)."""
+    c = task.run
+    if c.epochs:
+        return c.epochs
+    stored = records.stopped.get(_blob("run", _strip(cache._canonical(_path(task)))), {})
+    if own and c.seed in stored:
+        return stored[c.seed]
+    others = [e for s, e in stored.items() if s != c.seed] or list(stored.values())
+    return min(c.max_epochs, round(statistics.median(others)) if others else DEFAULT_EPOCHS)
+
+
+# ---------------------------------------------------------------- wall time on N workers
+
+
+def notebook_seconds(name: str, profile: str) -> float:
+    try:
+        times = json.loads((cache_dir() / TIMES).read_text())
+    except (OSError, ValueError):
+        return NOTEBOOK_S
+    return float(times.get(f"{name} {profile}", NOTEBOOK_S))
+
+
+def record_notebook(name: str, profile: str, seconds: float) -> None:
+    path = cache_dir() / TIMES
+    try:
+        times = json.loads(path.read_text())
+    except (OSError, ValueError):
+        times = {}
+    times[f"{name} {profile}"] = round(seconds, 2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(times, indent=1, sort_keys=True))
+    tmp.replace(path)
+
+
+def schedule(items: dict[str, Item], notebooks: list[tuple[float, list[str]]],
+             workers: int) -> dict:  # fmt: skip
+    """Predicted wall time of a build.
+
+    notebooks: (seconds, keys of the tasks it needs) in the order the grid runs them.
+    workers: 0 for the sequential grid (tasks and notebooks in one process, one after
+    another), else the tasks run on that many workers while the grid runs the notebooks.
+    Returns the seconds of work, the critical path and the makespan.
+    """
+    dur = {k: it.seconds for k, it in items.items()}
+    deps = {k: [d for d in it.task.deps if d in items] for k, it in items.items()}
+    work_s = sum(dur.values()) + sum(s for s, _ in notebooks)
+    # critical path: the longest chain of tasks, then notebooks in order
+    finish = {}
+    for k in _topo(deps):
+        finish[k] = dur[k] + max((finish[d] for d in deps[k]), default=0.0)
+    t = 0.0
+    for s, keys in notebooks:
+        t = max([t] + [finish[k] for k in keys if k in finish]) + s
+    critical = max([t, *finish.values()])
+    if workers <= 0:
+        return {"work_s": work_s, "critical_s": critical, "wall_s": work_s}
+    done = _list_schedule(dur, deps, workers)
+    t = 0.0
+    for s, keys in notebooks:
+        t = max([t] + [done[k] for k in keys if k in done]) + s
+    return {"work_s": work_s, "critical_s": critical, "wall_s": max([t, *done.values()])}
+
+
+def _topo(deps: dict) -> list:
+    seen, out = set(), []
+
+    def visit(k):
+        if k not in seen:
+            seen.add(k)
+            for d in deps[k]:
+                visit(d)
+            out.append(k)
+
+    for k in deps:
+        visit(k)
+    return out
+
+
+def _list_schedule(dur: dict, deps: dict, workers: int) -> dict:
+    """Finish time of each task when ``workers`` take the ready task with the longest path
+    to the end first (HLFET list scheduling)."""
+    users = defaultdict(list)
+    for k, ds in deps.items():
+        for d in ds:
+            users[d].append(k)
+    level = {}
+    for k in reversed(_topo(deps)):
+        level[k] = dur[k] + max((level[u] for u in users[k]), default=0.0)
+    waiting = {k: len(ds) for k, ds in deps.items()}
+    ready = [(-level[k], i, k) for i, k in enumerate(deps) if waiting[k] == 0]
+    heapq.heapify(ready)
+    running, done, free, now, n = [], {}, workers, 0.0, 0
+    while ready or running:
+        while ready and free:
+            _, _, k = heapq.heappop(ready)
+            heapq.heappush(running, (now + dur[k], n, k))
+            n, free = n + 1, free - 1
+        now, _, k = heapq.heappop(running)
+        done[k], free = now, free + 1
+        for u in users[k]:
+            waiting[u] -= 1
+            if waiting[u] == 0:
+                heapq.heappush(ready, (-level[u], n, u))
+                n += 1
+    return done
+
+
+def clock(seconds: float) -> str:
+    s = round(seconds)
+    return (
+        f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+    )

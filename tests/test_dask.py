@@ -1,0 +1,306 @@
+"""The grid's tasks, in this process and on a 2-worker Dask LocalCluster (smoke profile).
+
+Each section's task list covers what the section asks of the store (the drift test); on
+Dask the results are bit-identical to the sequential path at the same thread count, also
+when a worker is killed mid-task; one key is computed once across worker processes; a task
+that raises stops the build with the sequential grid's message; and nothing is left
+running afterwards.
+"""
+
+import contextlib
+import hashlib
+import io
+import os
+import signal
+import struct
+import sys
+import time
+from pathlib import Path
+
+import cloudpickle
+import numpy as np
+import psutil
+import pytest
+import torch
+
+from lslib import cache
+from lslib.paper import grid, sections
+from lslib.paper import plan as P
+from lslib.paper import tasks as T
+from lslib.paper.profiles import section
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import tests/
+
+SMALL = {"model": "mlp", "profile": "smoke"}
+
+
+@contextlib.contextmanager
+def store(path: Path):
+    old = os.environ.get("LSLIB_CACHE")
+    os.environ["LSLIB_CACHE"] = str(path)
+    try:
+        yield path
+    finally:
+        if old is None:
+            os.environ.pop("LSLIB_CACHE", None)
+        else:
+            os.environ["LSLIB_CACHE"] = old
+
+
+def _bits(v, h) -> None:
+    """Feed every bit of a stored value to ``h`` (tensors, arrays, floats, containers)."""
+    if isinstance(v, torch.Tensor):
+        h.update(str((v.dtype, tuple(v.shape))).encode() + v.detach().cpu().numpy().tobytes())
+    elif isinstance(v, np.ndarray):
+        h.update(str((v.dtype, v.shape)).encode() + np.ascontiguousarray(v).tobytes())
+    elif isinstance(v, dict):
+        for k in sorted(v, key=str):
+            if k == "wall_s":  # a training epoch's own timing, not a result
+                continue
+            h.update(str(k).encode())
+            _bits(v[k], h)
+    elif isinstance(v, list | tuple):
+        h.update(b"[%d" % len(v))
+        for x in v:
+            _bits(x, h)
+    elif isinstance(v, float):
+        h.update(struct.pack("<d", v))
+    else:
+        h.update(repr(v).encode())
+
+
+def contents(path: Path) -> dict:
+    """Every entry of a store: its key -> a digest of its value's bits (not its metadata)."""
+    out = {}
+    for f in sorted(path.glob("*/*.pt")):
+        if f.parent.name == "mnist":
+            continue
+        entry = torch.load(io.BytesIO(f.read_bytes().partition(b"\n")[2]), weights_only=False)
+        h = hashlib.sha256()
+        _bits(entry["value"], h)
+        out[f"{f.parent.name}/{f.name}"] = h.hexdigest()
+    return out
+
+
+def build_graph(*names) -> dict:
+    return T.graph(t for n in names for t in T.section_tasks(n, section(n, dict(SMALL))))
+
+
+def run_here(graph: dict, threads: int = 1) -> str:
+    out = io.StringIO()
+    progress = grid.Progress({k: 1.0 for k in graph}, 1.0, stream=out)
+    grid.InProcess(graph, threads).wait(list(graph), progress)
+    return out.getvalue()
+
+
+def run_on(client, graph: dict, path: Path, during=None) -> None:
+    ex = grid.OnDask(graph, client, threads=1, store=str(path))
+    ex.progress = grid.Progress({k: 1.0 for k in graph}, 2.0, stream=io.StringIO())
+    ex.submit(list(graph))
+    if during:
+        during()
+    ex.wait(list(graph), ex.progress)
+
+
+def children() -> list:
+    """This process's descendants, less multiprocessing's resource tracker (one per process
+    that ever spawned, by design; it ends with this process)."""
+    out = []
+    for p in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if "resource_tracker" not in " ".join(p.cmdline()):
+                out.append(p)
+    return out
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A 2-worker LocalCluster on 127.0.0.1; at the end, closed with nothing left running."""
+    before = {p.pid for p in children()}
+    client, lc = grid.local_cluster(2)
+    yield client
+    client.close()
+    lc.close()
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        left = [p for p in children() if p.pid not in before]
+        if not left:
+            break
+        time.sleep(0.2)
+    assert not left, f"processes left behind: {[(p.pid, p.cmdline()[:3]) for p in left]}"
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """Phase 1 and 3 (MLP, smoke) run sequentially here with 1 thread: the store and log."""
+    path = tmp_path_factory.mktemp("sequential")
+    graph = build_graph("phase1", "phase3")
+    with store(path):
+        log = run_here(graph)
+    return graph, contents(path), log
+
+
+@pytest.mark.parametrize("name", ["phase1", "phase2", "phase3"])
+def test_after_its_tasks_a_section_computes_nothing_new(name, tmp_path):
+    """The drift test: every entry a section asks for is one of its tasks (a section that
+    starts using a new analysis needs a line in lslib/paper/tasks.py)."""
+    S = section(name, dict(SMALL))
+    graph = T.graph(T.section_tasks(name, S))
+    with store(tmp_path):
+        run_here(graph)
+        asked = []
+        with cache.watching(lambda event, kind, config: asked.append((kind, config))):
+            getattr(sections, name)(S)
+    missing = {kind for kind, _ in asked}
+    assert not asked, f"sections.{name} computed {len(asked)} entries no task stores: {missing}"
+
+
+def test_the_sequential_path_shows_progress_in_words(reference):
+    _, stored, log = reference
+    assert stored and "[0/" in log and "training MLP-16, seed 0, epoch 1 of at most 2" in log
+    assert "connectivity of MLP-32, seeds 0 and 1" in log and "elapsed, ~" in log
+
+
+def test_dask_results_are_bit_identical_to_the_sequential_path(cluster, reference, tmp_path):
+    graph, expected, _ = reference
+    run_on(cluster, graph, tmp_path)
+    assert contents(tmp_path) == expected
+
+
+def _holder(path: Path, pids: set) -> int | None:
+    """The worker pid named in a held lock file of the store, if any."""
+    for lock in path.glob("epoch/*.lock"):
+        with contextlib.suppress(OSError, ValueError):
+            text = lock.read_text()
+            if text and (pid := int(text.split('"pid": ')[1].split(",")[0])) in pids:
+                return pid
+    return None
+
+
+def test_a_worker_killed_mid_task_reruns_it_elsewhere_with_the_same_results(
+    cluster, tmp_path_factory
+):
+    """kill -9 of the worker process training a run: the task reruns on another worker and
+    the store ends bit-identical to the sequential one."""
+    S = section("phase1", dict(SMALL, widths=[96], subset=12000))  # epochs long enough to hit
+    graph = T.graph(T.section_tasks("phase1", S))
+    ref, dask_store = tmp_path_factory.mktemp("ref"), tmp_path_factory.mktemp("killed")
+    with store(ref):
+        run_here(graph)
+    pids = set(cluster.run(os.getpid).values())
+    killed = []
+
+    def kill():
+        deadline = time.time() + 60
+        while time.time() < deadline and not killed:
+            pid = _holder(dask_store, pids)
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            time.sleep(0.01)
+
+    run_on(cluster, graph, dask_store, during=kill)
+    assert killed, "no worker was seen training"
+    assert contents(dask_store) == contents(ref)
+    cluster.wait_for_workers(2, timeout=60)  # the nanny restarted it
+    assert killed[0] not in set(cluster.run(os.getpid).values())
+
+
+def _slow_entry(path: str) -> dict:
+    """One store entry that takes a second to compute, counted."""
+    os.environ["LSLIB_CACHE"] = path
+    before = cache.stats.computed
+    value = cache.cached("slow", {"case": "once"}, lambda: (time.sleep(1.0), os.getpid())[1],
+                         ("paths",))  # fmt: skip
+    return {"computed": cache.stats.computed - before, "value": value, "pid": os.getpid()}
+
+
+def test_one_key_is_computed_once_across_worker_processes(cluster, tmp_path):
+    workers = list(cluster.scheduler_info()["workers"])
+    futures = [cluster.submit(_slow_entry, str(tmp_path), workers=[w], pure=False) for w in workers]
+    a, b = cluster.gather(futures)
+    assert a["pid"] != b["pid"]  # two processes asked at once
+    assert a["computed"] + b["computed"] == 1 and a["value"] == b["value"]
+
+
+def _boom(c) -> None:
+    raise ValueError(f"boom at width {c.width}")
+
+
+def test_a_raising_task_stops_the_build_with_the_same_message(cluster, tmp_path):
+    c = section("phase1", dict(SMALL)).train(width=16)
+    bad = T.Task("boom-1", _boom, (c,), "training MLP-16, seed 0")
+    after = T.Task("after-1", _boom, (c,), "1D lines of MLP-16, seed 0", deps=("boom-1",))
+    graph = {"boom-1": bad, "after-1": after}
+    messages = []
+    for ex in (grid.InProcess(graph), grid.OnDask(graph, cluster, threads=1, store=str(tmp_path))):
+        progress = grid.Progress({k: 1.0 for k in graph}, 1.0, stream=io.StringIO())
+        ex.progress = progress
+        ex.submit(list(graph))
+        with pytest.raises(grid.TaskFailed) as e:
+            ex.wait(list(graph), progress, " for notebooks/phase1.ipynb with {'model': 'mlp'}")
+        messages.append(str(e.value))
+    assert messages[0] == messages[1]
+    assert messages[0].startswith('task "training MLP-16, seed 0" for notebooks/phase1.ipynb')
+    assert (
+        "ValueError: boom at width 16" in messages[0] and "TrainConfig(model='mlp'" in messages[0]
+    )
+
+
+def test_the_grid_on_two_workers_prints_the_dashboard_and_leaves_no_process(tmp_path, capsys):
+    import nbformat
+
+    (tmp_path / "nb").mkdir()
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "smoke"')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("x = 1")]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, str(tmp_path / "nb" / "page.ipynb"))
+    (tmp_path / "grid.yml").write_text("output: out\njobs:\n  - {notebook: nb/page.ipynb}\n")
+    before = {p.pid for p in children()}
+    assert grid.run("grid.yml", "smoke", root=tmp_path, workers=2) == 0
+    out = capsys.readouterr().out
+    assert "Dask dashboard: http://127.0.0.1:" in out and "[0/1] notebook nb/page.ipynb" in out
+    time.sleep(0.5)
+    left = [p for p in children() if p.pid not in before]
+    assert not left, [p.cmdline()[:3] for p in left]
+
+
+def test_the_plan_knows_what_is_stored_and_schedules_on_workers(reference, tmp_path):
+    graph, _, _ = reference
+    with store(tmp_path):
+        run_here(graph)
+        items = P.items(graph)
+        assert all(it.cached for it in items.values())
+        cold = P.items(graph, cold=True)
+    assert not any(it.cached for it in cold.values())
+    assert all(it.seconds > 0 for it in cold.values() if it.task.fn is not T.train or it.epochs)
+    # a chain a -> b of 2 + 3 s and a 4 s task c: 9 s alone, 5 s on two workers
+    t = lambda k, *deps: T.Task(k, print, (), k, deps)  # noqa: E731
+    items = {k: P.Item(t(k, *d), False, s, "") for k, s, d in
+             (("a", 2.0, ()), ("b", 3.0, ("a",)), ("c", 4.0, ()))}  # fmt: skip
+    assert P.schedule(items, [], 1)["wall_s"] == 9.0
+    two = P.schedule(items, [(1.0, ["b"])], 2)
+    assert two["wall_s"] == 6.0 and two["critical_s"] == 6.0 and two["work_s"] == 10.0
+    assert P.schedule(items, [(1.0, ["b"])], 0)["wall_s"] == 10.0
+
+
+def test_the_slurm_example_makes_a_job_script_without_submitting():
+    """cluster/slurm.yaml builds a SLURMCluster (its scheduler here on 127.0.0.1 for the
+    test); each job is one worker of one task at a time with LSLIB_THREADS torch threads."""
+    pytest.importorskip("dask_jobqueue")
+    import yaml
+    from dask_jobqueue import SLURMCluster
+
+    cfg = yaml.safe_load((Path(__file__).parent.parent / "cluster" / "slurm.yaml").read_text())
+    cfg = cfg | {"scheduler_options": {"host": "127.0.0.1", "dashboard_address": ":0"}}
+    cfg.pop("interface", None)
+    with SLURMCluster(**cfg) as sc:
+        script = sc.job_script()
+    assert "#SBATCH --cpus-per-task=8" in script and "--nthreads 1" in script
+    assert "LSLIB_THREADS=8" in script and "LSLIB_CACHE" in script
