@@ -200,12 +200,15 @@ def pac_bayes_sigma(model: nn.Module, x, y, threshold: float = 0.1, draws: int =
     drop (e.g. one class, always predicted) gets ``hi``.
 
     Jiang et al. (2020, "Fantastic Generalization Measures", PAC-Bayes flatness 1/sigma'^2)
-    bound the 0-1 training error of the perturbed network, E_u[L_hat(f_{w+u})] <= 0.1;
-    for a network at 100 % training accuracy that is the accuracy criterion with
-    threshold 0.1. Implementations that follow their code (Dziugaite et al. 2020,
-    robust-generalization-measures, ``_pacbayes_sigma``) bisect sigma linearly on [0, 2]
-    with 10 Monte Carlo draws until |acc drop - 0.1| < 0.01. The ``loss`` criterion is
-    a cross-entropy variant, not theirs.
+    take sigma' as the largest sigma with E_u[L_hat(f_{w+u})] <= 0.1, u ~ N(0, sigma^2 I),
+    L_hat the 0-1 training error; for a network at 100 % training accuracy that is the
+    accuracy criterion with threshold 0.1 on the training set. The code that follows
+    theirs (Dziugaite et al. 2020, robust-generalization-measures, ``_pacbayes_sigma``)
+    bisects sigma linearly on [0, 2], 15 halvings of 10 fresh Monte Carlo draws each,
+    stopping early once |acc drop - 0.1| < 0.01; it draws the noise as
+    ``torch.normal(0, sigma**2, shape)``, i.e. with standard deviation sigma^2. Here the
+    draws are fixed, the search is on log sigma and the noise has standard deviation
+    sigma. The ``loss`` criterion is a cross-entropy variant, not theirs.
     """
     if criterion not in CRITERIA:
         raise ValueError(f"criterion={criterion!r} is unknown; allowed: {CRITERIA}")

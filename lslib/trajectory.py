@@ -13,7 +13,8 @@ The rows of M are theta_t - theta_final for the T training snapshots. Two readin
 
 In both, the path is the projection of theta_t - theta_final (not of the centred rows,
 as in their ``project_trajectory``), so the final point is (0, 0). ``mask`` keeps only
-some coordinates (``weight_mask``: weights without biases, as their ``--ignore biasbn``);
+some coordinates (``weight_mask``: weights without biases, as their optional
+``--ignore biasbn``, which zeroes 1-D tensors' differences);
 the components are zero elsewhere. Each direction has unit norm; its sign is fixed so
 that the path's starting point projects onto the negative side.
 """
