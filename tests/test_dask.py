@@ -155,6 +155,16 @@ def test_after_its_tasks_a_section_computes_nothing_new(name, tmp_path):
     assert not asked, f"sections.{name} computed {len(asked)} entries no task stores: {missing}"
 
 
+def test_the_local_cluster_and_its_dashboard_listen_on_127_0_0_1_only(cluster):
+    info = cluster.scheduler_info()
+    addresses = [info["address"], *info["workers"], *(w["nanny"] for w in info["workers"].values())]
+    assert all(a.startswith("tcp://127.0.0.1:") for a in addresses), addresses
+    assert cluster.dashboard_link.startswith("http://127.0.0.1:")
+    listening = [c.laddr.ip for p in [psutil.Process(), *children()]
+                 for c in p.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]  # fmt: skip
+    assert listening and set(listening) <= {"127.0.0.1"}, listening
+
+
 def test_the_sequential_path_shows_progress_in_words(reference):
     _, stored, log = reference
     assert stored and "[0/" in log and "training MLP-16, seed 0, epoch 1 of at most 2" in log

@@ -285,6 +285,7 @@ class OnDask:
         self.graph, self.client, self.cluster = graph, client, cluster
         self.threads, self.store = threads, store
         self.futures: dict = {}
+        self.levels: dict[str, float] = {}  # the plan's: longest path first, as it predicts
         self.dashboard = client.dashboard_link
         self.progress: Progress | None = None
         client.subscribe_topic(TOPIC, self._event)
@@ -296,7 +297,8 @@ class OnDask:
                 self.progress.started(msg["key"], msg["text"])
 
     def submit(self, keys) -> None:
-        for task in T.order(self.graph, keys):
+        todo = T.order(self.graph, keys)
+        for i, task in enumerate(todo):
             if task.key in self.futures or (
                 self.progress is not None and task.key not in self.progress.est
             ):
@@ -305,7 +307,8 @@ class OnDask:
             fixed = task.run is not None and task.run.epochs is not None
             self.futures[task.key] = self.client.submit(
                 _remote, task.fn, task.args, task.label, task.epochs, fixed, task.key,
-                self.threads, self.store, *deps, key=task.key, pure=False)  # fmt: skip
+                self.threads, self.store, *deps, key=task.key, pure=False,
+                priority=round(self.levels.get(task.key, 0.0) * 1000) * len(todo) + len(todo) - i)  # fmt: skip
             self.futures[task.key].add_done_callback(self._done)
 
     def _done(self, future) -> None:
@@ -401,17 +404,18 @@ def _tasks(todo) -> tuple[dict, list[list[str]]]:
     return graph, [[t.key for t in ts] for ts in per_job]
 
 
-def make_plan(todo, profile: str, workers: int, cold: bool = False):
+def make_plan(todo, profile: str, workers: int, cold: bool = False, timings: str | None = None):
     graph, needs = _tasks(todo)
-    items = P.items(graph, cold=cold)
+    items = P.items(graph, cold=cold, records=P.Records.read(Path(timings)) if timings else None)
     notebooks = [(P.notebook_seconds(out.stem, profile), keys)
                  for (_, out, _), keys in zip(todo, needs, strict=True)]  # fmt: skip
     return graph, needs, items, notebooks, P.schedule(items, notebooks, workers)
 
 
-def print_plan(todo, profile: str, workers: int, cold: bool = False, stream=None) -> None:
+def print_plan(todo, profile: str, workers: int, cold: bool = False, timings: str | None = None,
+               stream=None) -> None:  # fmt: skip
     stream = stream or sys.stdout
-    graph, needs, items, notebooks, pred = make_plan(todo, profile, workers, cold)
+    graph, needs, items, notebooks, pred = make_plan(todo, profile, workers, cold, timings)
     missing = [it for it in items.values() if not it.cached]
     for it in items.values():
         state = "stored" if it.cached else f"~{P.clock(it.seconds):>7}  ({it.basis})"
@@ -431,14 +435,14 @@ def print_plan(todo, profile: str, workers: int, cold: bool = False, stream=None
 
 def run(grid_file: str, profile: str, only: list[str] | None = None, root: Path = REPO,
         workers: int = 0, scheduler: str | None = None, threads: int | None = None,
-        tls=None, slurm: str | None = None) -> int:  # fmt: skip
+        tls=None, slurm: str | None = None, timings: str | None = None) -> int:  # fmt: skip
     root = Path(root).resolve()
     # the kernels inherit this: the sections save their numbers next to the book they feed
     os.environ.setdefault("LSLIB_RESULTS", str(root / "book" / "_results"))
     grid = yaml.safe_load((root / grid_file).read_text())
     todo = jobs(grid, profile, only, root)
     todo[0][1].parent.mkdir(parents=True, exist_ok=True)
-    graph, needs, items, notebooks, pred = make_plan(todo, profile, workers)
+    graph, needs, items, notebooks, pred = make_plan(todo, profile, workers, timings=timings)
     estimates = {k: it.seconds for k, it in items.items() if not it.cached}
     estimates |= {f"notebook:{out.stem}": s for (_, out, _), (s, _) in zip(todo, notebooks, strict=True)}  # fmt: skip
     parallel = max(pred["work_s"], 1.0) / max(pred["wall_s"], 1.0)
@@ -452,7 +456,7 @@ def run(grid_file: str, profile: str, only: list[str] | None = None, root: Path 
         if ex.dashboard:
             print(f"Dask dashboard: {ex.dashboard}", flush=True)
         if isinstance(ex, OnDask):
-            ex.progress = progress
+            ex.progress, ex.levels = progress, P.levels(items)
             ex.submit(k for keys in needs for k in keys)
         for (nb, out, params), keys in zip(todo, needs, strict=True):
             where = f" for {nb.relative_to(root)} with {params}"
@@ -506,6 +510,9 @@ def main(argv=None) -> int:
     ap.add_argument("--plan", action="store_true",
                     help="print the tasks, which are stored and the predicted time; run nothing")  # fmt: skip
     ap.add_argument("--cold", action="store_true", help="with --plan: as if the store were empty")
+    ap.add_argument("--timings", default=None,
+                    help="the run store whose recorded times make the estimates (default: the "
+                    "store in use); e.g. an earlier build's, for a build into an empty store")  # fmt: skip
     ap.add_argument("--seeds", type=int, default=None,
                     help="with --plan: plan for seeds 0..N-1 in every section")  # fmt: skip
     a = ap.parse_args(argv)
@@ -517,11 +524,11 @@ def main(argv=None) -> int:
                 seeds = list(range(a.seeds))
                 todo = [(nb, out, p | ({"seeds": seeds} if nb.stem in T.BUILDERS else {}))
                         for nb, out, p in todo]  # fmt: skip
-            print_plan(todo, a.profile, a.workers, a.cold)
+            print_plan(todo, a.profile, a.workers, a.cold, a.timings)
             return 0
         tls = security(a.tls_ca, a.tls_cert, a.tls_key)
         return run(a.grid, a.profile, a.only, Path(a.root), a.workers, a.scheduler, a.threads,
-                   tls, a.slurm)  # fmt: skip
+                   tls, a.slurm, a.timings)  # fmt: skip
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -298,9 +298,7 @@ def _topo(deps: dict) -> list:
     return out
 
 
-def _list_schedule(dur: dict, deps: dict, workers: int) -> dict:
-    """Finish time of each task when ``workers`` take the ready task with the longest path
-    to the end first (HLFET list scheduling)."""
+def _levels(dur: dict, deps: dict) -> tuple[dict, dict]:
     users = defaultdict(list)
     for k, ds in deps.items():
         for d in ds:
@@ -308,6 +306,20 @@ def _list_schedule(dur: dict, deps: dict, workers: int) -> dict:
     level = {}
     for k in reversed(_topo(deps)):
         level[k] = dur[k] + max((level[u] for u in users[k]), default=0.0)
+    return level, users
+
+
+def levels(items: dict[str, Item]) -> dict[str, float]:
+    """Each task's seconds to the end of the graph along its longest path of dependents:
+    the order the workers take ready tasks in (longest first), here and on Dask."""
+    dur = {k: it.seconds for k, it in items.items()}
+    return _levels(dur, {k: [d for d in it.task.deps if d in items] for k, it in items.items()})[0]
+
+
+def _list_schedule(dur: dict, deps: dict, workers: int) -> dict:
+    """Finish time of each task when ``workers`` take the ready task with the longest path
+    to the end first, ties in the order given (HLFET list scheduling)."""
+    level, users = _levels(dur, deps)
     waiting = {k: len(ds) for k, ds in deps.items()}
     ready = [(-level[k], i, k) for i, k in enumerate(deps) if waiting[k] == 0]
     heapq.heapify(ready)
