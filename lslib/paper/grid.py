@@ -145,8 +145,8 @@ class Progress:
 
     def status(self, text: str) -> str:
         elapsed = time.monotonic() - self.start
-        return (f"[{len(self.done)}/{len(self.est)}] {text} — {P.clock(elapsed)} elapsed, "
-                f"~{P.clock(self.left())} left")  # fmt: skip
+        count = "" if self.bar is not None else f"[{len(self.done)}/{len(self.est)}] "
+        return f"{count}{text} — {P.clock(elapsed)} elapsed, ~{P.clock(self.left())} left"
 
     def started(self, key: str, text: str) -> None:
         with self.lock:
@@ -456,7 +456,7 @@ def run(grid_file: str, profile: str, only: list[str] | None = None, root: Path 
         if ex.dashboard:
             print(f"Dask dashboard: {ex.dashboard}", flush=True)
         if isinstance(ex, OnDask):
-            ex.progress, ex.levels = progress, P.levels(items)
+            ex.progress, ex.levels = progress, P.levels(items, notebooks)
             ex.submit(k for keys in needs for k in keys)
         for (nb, out, params), keys in zip(todo, needs, strict=True):
             where = f" for {nb.relative_to(root)} with {params}"

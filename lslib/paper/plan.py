@@ -276,7 +276,7 @@ def schedule(items: dict[str, Item], notebooks: list[tuple[float, list[str]]],
     critical = max([t, *finish.values()])
     if workers <= 0:
         return {"work_s": work_s, "critical_s": critical, "wall_s": work_s}
-    done = _list_schedule(dur, deps, workers)
+    done = _list_schedule(dur, deps, workers, notebooks)
     t = 0.0
     for s, keys in notebooks:
         t = max([t] + [done[k] for k in keys if k in done]) + s
@@ -298,28 +298,37 @@ def _topo(deps: dict) -> list:
     return out
 
 
-def _levels(dur: dict, deps: dict) -> tuple[dict, dict]:
+def _levels(dur: dict, deps: dict, notebooks=()) -> tuple[dict, dict]:
+    """Each task's seconds to the end along its longest path of dependents, the notebooks
+    included: a notebook waits for its tasks and runs after the one before it, so a task
+    the first notebook needs heads a path through every notebook."""
     users = defaultdict(list)
     for k, ds in deps.items():
         for d in ds:
             users[d].append(k)
+    after, tail = defaultdict(float), 0.0
+    for s, keys in reversed(list(notebooks)):
+        tail += s
+        for k in keys:
+            after[k] = max(after[k], tail)
     level = {}
     for k in reversed(_topo(deps)):
-        level[k] = dur[k] + max((level[u] for u in users[k]), default=0.0)
+        level[k] = dur[k] + max([after[k], *(level[u] for u in users[k])])
     return level, users
 
 
-def levels(items: dict[str, Item]) -> dict[str, float]:
-    """Each task's seconds to the end of the graph along its longest path of dependents:
-    the order the workers take ready tasks in (longest first), here and on Dask."""
+def levels(items: dict[str, Item], notebooks=()) -> dict[str, float]:
+    """The order the workers take ready tasks in, here and on Dask: the longest path to the
+    end of the build first (``_levels``)."""
     dur = {k: it.seconds for k, it in items.items()}
-    return _levels(dur, {k: [d for d in it.task.deps if d in items] for k, it in items.items()})[0]
+    deps = {k: [d for d in it.task.deps if d in items] for k, it in items.items()}
+    return _levels(dur, deps, notebooks)[0]
 
 
-def _list_schedule(dur: dict, deps: dict, workers: int) -> dict:
+def _list_schedule(dur: dict, deps: dict, workers: int, notebooks=()) -> dict:
     """Finish time of each task when ``workers`` take the ready task with the longest path
     to the end first, ties in the order given (HLFET list scheduling)."""
-    level, users = _levels(dur, deps)
+    level, users = _levels(dur, deps, notebooks)
     waiting = {k: len(ds) for k, ds in deps.items()}
     ready = [(-level[k], i, k) for i, k in enumerate(deps) if waiting[k] == 0]
     heapq.heapify(ready)
