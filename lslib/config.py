@@ -130,18 +130,30 @@ def _ints_at_least(obj, cls: str, low: int, *fields: str) -> None:
 
 
 SOURCES = ("train", "test")
+SAMPLES = ("random", "head")
+DISTS = ("gaussian", "uniform")
+SIDES = ("both", "one")
+PAC_CRITERIA = ("accuracy", "loss")
+ASCENT = ("sign", "lbfgsb")
+TRACE_METHODS = ("hutchinson", "hutchpp", "xtrace")
 
 
 @config_dataclass
 class EvalSet:
-    """Which images an analysis uses: the first ``size`` of the ``source`` split."""
+    """Which images an analysis uses: ``size`` images of the ``source`` split, drawn at
+    random with ``seed`` (``sample='random'``, see ``lslib.subsets``) or the first ``size``
+    (``sample='head'``; MNIST's first 5,000 test images are the cleaner half)."""
 
     source: str = "train"
     size: int = 1000
+    sample: str = "random"
+    seed: int = 0
 
     def __post_init__(self):
         _check(self.source in SOURCES, "EvalSet", "source", self.source, str(SOURCES))
         _check(_is_int(self.size) and self.size >= 1, "EvalSet", "size", self.size, "int >= 1")
+        _check(self.sample in SAMPLES, "EvalSet", "sample", self.sample, str(SAMPLES))
+        _check(_is_int(self.seed), "EvalSet", "seed", self.seed, "int")
 
 
 @config_dataclass
@@ -157,9 +169,13 @@ class LandscapeConfig:
     norm: str = "filter"
     bias: str = "ignore"
     seed: int = 0
+    dist: str = "gaussian"  # direction entries: N(0, 1) or U[0, 1) (loss-landscapes)
+    sided: str = "both"  # lines over [-span, span] or [0, span]
 
     def __post_init__(self):
         n = "LandscapeConfig"
+        _check(self.dist in DISTS, n, "dist", self.dist, str(DISTS))
+        _check(self.sided in SIDES, n, "sided", self.sided, str(SIDES))
         _check(_is_int(self.n_dirs) and self.n_dirs >= 1, n, "n_dirs", self.n_dirs, "int >= 1")
         for f in ("line_steps", "grid"):
             v = getattr(self, f)
@@ -233,28 +249,44 @@ class TrajectoryConfig:
     pc1_span: float = 1.0
     pc1_steps: int = 41
     grid: int = 21
+    center: bool = True  # PCA of the centred snapshots (Li et al.'s code) or uncentred
+    biases: bool = False  # include 1-D parameters (Li et al. ignore them)
 
     def __post_init__(self):
         n = "TrajectoryConfig"
+        for f in ("center", "biases"):
+            _check(isinstance(getattr(self, f), bool), n, f, getattr(self, f), "True or False")
         _check(_positive(self.pc1_span), n, "pc1_span", self.pc1_span, "finite > 0")
         _ints_at_least(self, n, 2, "pc1_steps", "grid")
 
 
 @config_dataclass
 class FlatnessConfig:
-    """Flatness metrics at a run's final weights (sharpness, perturbation, PAC-Bayes, curvature)."""
+    """Flatness metrics at a run's final weights (sharpness, perturbation, PAC-Bayes, curvature).
+
+    ``sigmas``/``draws``: the perturbation curve (mean loss increase and its standard error
+    per sigma). ``ascent_grid``: the step counts at which epsilon-sharpness is also computed,
+    to show its convergence; ``ascent_steps`` is the reported one. ``curvature_images``: the
+    random test images whose full-data Hessian gives the trace (``trace_method`` with
+    ``trace_budget`` products) and the density.
+    """
 
     run: TrainConfig
     data: EvalSet = EvalSet()
     eps: float = 1e-3
-    ascent_steps: int = 10
-    sigmas: tuple = (1e-3, 1e-2, 5e-2)
-    draws: int = 10
+    ascent_steps: int = 50
+    ascent_grid: tuple = (1, 5, 20)
+    sigmas: tuple = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1)
+    draws: int = 20
     n_dirs: int = 10
     window: float = 0.05
     pac_threshold: float = 0.1
+    pac_criterion: str = "accuracy"
+    pac_draws: int = 10
     hessian_batches: int = 20
-    trace_samples: int = 20
+    curvature_images: int = 2048
+    trace_method: str = "xtrace"
+    trace_budget: int = 100
     seed: int = 0
 
     def __post_init__(self):
@@ -263,8 +295,16 @@ class FlatnessConfig:
         _check(isinstance(self.sigmas, tuple | list) and len(self.sigmas) >= 1
                and all(_is_num(s) and math.isfinite(s) and s >= 0 for s in self.sigmas), n,
                "sigmas", self.sigmas, "a non-empty tuple of finite numbers >= 0")  # fmt: skip
+        _check(isinstance(self.ascent_grid, tuple | list)
+               and all(_is_int(s) and s >= 1 for s in self.ascent_grid), n, "ascent_grid",
+               self.ascent_grid, "a tuple of ints >= 1")  # fmt: skip
         _ints_at_least(self, n, 1, "ascent_steps", "draws", "n_dirs", "hessian_batches",
-                       "trace_samples")  # fmt: skip
+                       "curvature_images", "pac_draws")  # fmt: skip
+        _ints_at_least(self, n, 3, "trace_budget")
         for f in ("window", "pac_threshold"):
             _check(_positive(getattr(self, f)), n, f, getattr(self, f), "finite > 0")
+        _check(self.pac_criterion in PAC_CRITERIA, n, "pac_criterion", self.pac_criterion,
+               str(PAC_CRITERIA))  # fmt: skip
+        _check(self.trace_method in TRACE_METHODS, n, "trace_method", self.trace_method,
+               str(TRACE_METHODS))  # fmt: skip
         _check(_is_int(self.seed), n, "seed", self.seed, "int")

@@ -39,7 +39,7 @@ class World:
                 "test_acc": rep(0.995), "pairs": pairs, "delta_l": rep(0.01),
                 "control_delta_l": rep(0.01), "pc1_r2": rep(0.999), "pc1_vertex": rep(0.0),
                 "flatness": {"lambda1": rep(10.0), "sharpness_1d": rep(1.0),
-                             "perturb_sigmas": [1e-3, 1e-2], "perturbation": rep([1e-3, 1e-2])},
+                             "perturbation": rep(1e-3)},
             }  # fmt: skip
 
     def seeds(self, mean: float, spread: float) -> list:
@@ -66,8 +66,6 @@ class World:
         if key in ("barrier", "endpoint_loss", "relative_barrier", "max_loss"):
             for p, v in zip(r["pairs"], self.seeds(mean, spread), strict=True):
                 p[key] = v
-        elif key == "perturbation":
-            r["flatness"]["perturbation"] = [[v, 1e-2] for v in self.seeds(mean, spread)]
         elif key in r["flatness"]:
             r["flatness"][key] = self.seeds(mean, spread)
         else:

@@ -196,7 +196,7 @@ def test_flatness_on_a_small_network_is_sane(data):
     m = build_model("mlp", 8, seed=0)
     s = FL.sharpness_1d(m, x, y, n_dirs=3)
     assert s["values"].shape == (3,) and np.isfinite(s["values"]).all()
-    sig = FL.pac_bayes_sigma(m, x, y, threshold=0.1, draws=2, iters=8)
+    sig = FL.pac_bayes_sigma(m, x, y, threshold=0.1, draws=2, iters=8, criterion="loss")
     assert 1e-5 <= sig <= 1.0
     # the bisection's answer respects the threshold
     p = params_of(m)

@@ -10,6 +10,7 @@ from torch import nn
 from lslib import connectivity, directions, flatness, hessian, landscape
 from lslib.config import (
     ConnectivityConfig,
+    EvalSet,
     FlatnessConfig,
     HessianConfig,
     LandscapeConfig,
@@ -66,10 +67,16 @@ RUN = TrainConfig(device="cpu")
         (lambda: TrajectoryConfig(RUN, pc1_span=NAN), "pc1_span"),
         (lambda: TrajectoryConfig(RUN, pc1_steps=1), "pc1_steps"),
         (lambda: TrajectoryConfig(RUN, grid=1), "grid"),
+        (lambda: TrajectoryConfig(RUN, center=1), "center"),
+        (lambda: LandscapeConfig(RUN, dist="cauchy"), "dist"),
+        (lambda: LandscapeConfig(RUN, sided="left"), "sided"),
         (lambda: FlatnessConfig(RUN, draws=0), "draws"),
         (lambda: FlatnessConfig(RUN, n_dirs=0), "n_dirs"),
         (lambda: FlatnessConfig(RUN, hessian_batches=0), "hessian_batches"),
-        (lambda: FlatnessConfig(RUN, trace_samples=0), "trace_samples"),
+        (lambda: FlatnessConfig(RUN, trace_budget=2), "trace_budget"),
+        (lambda: FlatnessConfig(RUN, trace_method="exact"), "trace_method"),
+        (lambda: FlatnessConfig(RUN, pac_criterion="error"), "pac_criterion"),
+        (lambda: FlatnessConfig(RUN, ascent_grid=(0,)), "ascent_grid"),
         (lambda: FlatnessConfig(RUN, ascent_steps=0), "ascent_steps"),
         (lambda: FlatnessConfig(RUN, window=NAN), "window"),
         (lambda: FlatnessConfig(RUN, pac_threshold=0.0), "pac_threshold"),
@@ -157,3 +164,10 @@ def test_a_model_without_parameters_is_refused():
     ):
         with pytest.raises(ValueError, match="no parameters"):
             call()
+
+
+def test_eval_set_rejects_an_unknown_sample():
+    with pytest.raises(
+        ValueError, match=r"EvalSet\.sample='first' is invalid; allowed: \('random', 'head'\)"
+    ):
+        EvalSet("train", 10, sample="first")

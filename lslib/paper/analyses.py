@@ -26,23 +26,29 @@ from lslib.config import (
     TrajectoryConfig,
 )
 from lslib.data import load_mnist
-from lslib.directions import random_direction, random_plane
-from lslib.landscape import evaluate_points, line
+from lslib.directions import gaussian_like, random_direction, random_plane
+from lslib.landscape import evaluate_points, line, loss_landscapes_line, loss_landscapes_plane
 from lslib.landscape import plane as _plane
 from lslib.params import evaluate, params_of, unflatten
+from lslib.subsets import sample
 from lslib.train import train_or_load
-from lslib.trajectory import total_variation, trajectory_pca
+from lslib.trajectory import total_variation, trajectory_pca, weight_mask
 
 CODE = ("config", "data", "models", "params", "train", "directions", "landscape", "fused",
-        "hessian", "connectivity", "trajectory", "flatness", "paper.analyses")  # fmt: skip
+        "hessian", "connectivity", "trajectory", "flatness", "subsets", "paper.analyses")  # fmt: skip
 CONTROL_DIRS = 5  # random unit directions compared with PC1
 
 
 def eval_data(e: EvalSet, device: str):
     d = load_mnist(device=device)
     split = d.train if e.source == "train" else d.test
-    s = split.head(e.size)
+    s = split.head(e.size) if e.sample == "head" else sample(split, e.size, e.seed)
     return s.x, s.y
+
+
+def _test_sample(n: int, seed: int, device: str):
+    """``n`` random test images (all 10,000 when ``n`` covers them)."""
+    return eval_data(EvalSet("test", n, "random", seed), device)
 
 
 def run_summary(c: TrainConfig) -> dict:
@@ -59,9 +65,11 @@ def lines(c: LandscapeConfig) -> dict:
         model = train_or_load(c.run).model(c.run.device)
         x, y = eval_data(c.data, c.run.device)
         p = params_of(model)
-        alphas = np.linspace(-c.span, c.span, c.line_steps)
-        lines = np.array([line(model, random_direction(p, c.seed + 100 + i, c.norm, c.bias), x, y,
-                               steps=c.line_steps, span=c.span, progress=False).loss
+        lo = -c.span if c.sided == "both" else 0.0
+        alphas = np.linspace(lo, c.span, c.line_steps)
+        lines = np.array([line(model, random_direction(p, c.seed + 100 + i, c.norm, c.bias, c.dist),
+                               x, y, steps=c.line_steps, span=c.span, sided=c.sided,
+                               progress=False).loss
                           for i in range(c.n_dirs)])  # fmt: skip
         centre, acc = evaluate(model, p, x, y)
         return {"alphas": alphas, "lines": lines, "centre": centre, "centre_acc": acc,
@@ -77,13 +85,45 @@ def plane(c: LandscapeConfig) -> dict:
     def compute():
         model = train_or_load(c.run).model(c.run.device)
         x, y = eval_data(c.data, c.run.device)
-        d1, d2 = random_plane(params_of(model), c.seed, c.norm, c.bias)
+        d1, d2 = random_plane(params_of(model), c.seed, c.norm, c.bias, dist=c.dist)
         pl = _plane(model, d1, d2, x, y, nx=c.grid, ny=c.grid, xspan=c.span, yspan=c.span,
                     progress=False)  # fmt: skip
         return {"xs": pl.xs, "ys": pl.ys, "plane": pl.loss,
                 "nonfinite": int(np.isnan(pl.loss).sum())}  # fmt: skip
 
     return cache.cached("plane", c, compute, CODE)
+
+
+def ll_lines(c: LandscapeConfig) -> dict:
+    """``n_dirs`` lines exactly as the loss-landscapes package's ``random_line(distance=span,
+    steps=line_steps)`` draws and places them (U[0, 1) directions, biases included, one-sided,
+    ending at 1/span in filter-normalized units)."""
+
+    def compute():
+        model = train_or_load(c.run).model(c.run.device)
+        x, y = eval_data(c.data, c.run.device)
+        evs = [loss_landscapes_line(model, x, y, c.span, c.line_steps, c.seed + 100 + i,
+                                    progress=False) for i in range(c.n_dirs)]  # fmt: skip
+        centre, acc = evaluate(model, params_of(model), x, y)
+        return {"alphas": evs[0].coords[:, 0], "lines": np.array([e.loss for e in evs]),
+                "centre": centre, "centre_acc": acc}  # fmt: skip
+
+    return cache.cached("ll_lines", c, compute, CODE)
+
+
+def ll_plane(c: LandscapeConfig) -> dict:
+    """The plane of loss-landscapes' ``random_plane(distance=span, steps=grid)``, on its
+    regular grid (the package's own walk staggers alternate columns by one step)."""
+
+    def compute():
+        model = train_or_load(c.run).model(c.run.device)
+        x, y = eval_data(c.data, c.run.device)
+        pl = loss_landscapes_plane(model, x, y, c.span, c.grid, c.seed, staggered=False,
+                                   progress=False)  # fmt: skip
+        return {"xs": pl.xs, "ys": pl.ys, "plane": pl.loss,
+                "nonfinite": int(np.isnan(pl.loss).sum())}  # fmt: skip
+
+    return cache.cached("ll_plane", c, compute, CODE)
 
 
 def hessian(c: HessianConfig) -> dict:
@@ -131,19 +171,20 @@ def _pcs(c: TrajectoryConfig):
     r = train_or_load(c.run)
     model = r.model(c.run.device)
     x, y = eval_data(c.data, c.run.device)
-    pca = trajectory_pca(r.snapshots(), k=2)
     like = params_of(model)
+    mask = None if c.biases else weight_mask(like)
+    pca = trajectory_pca(r.snapshots(), k=2, center=c.center, mask=mask)
     pcs = [unflatten(pca.components[i].to(x.device), like) for i in range(len(pca.components))]
-    return model, x, y, pca, pcs
+    return model, x, y, pca, pcs, mask
 
 
 def trajectory(c: TrajectoryConfig) -> dict:
     """PCA of the path of per-epoch weights, the loss along PC1, and the same along
-    ``CONTROL_DIRS`` random unit-norm directions (PC1 has unit norm too): the control that
-    says whether PC1 is flatter than any direction of its length."""
+    ``CONTROL_DIRS`` random unit-norm directions in the same coordinates (PC1 has unit norm
+    too): the control that says whether PC1 is flatter than any direction of its length."""
 
     def compute():
-        model, x, y, pca, pcs = _pcs(c)
+        model, x, y, pca, pcs, mask = _pcs(c)
         alphas = np.linspace(-c.pc1_span, c.pc1_span, c.pc1_steps)
         ev = evaluate_points(model, [pcs[0]], alphas[:, None], x, y, progress=False)
         like = params_of(model)
@@ -151,6 +192,7 @@ def trajectory(c: TrajectoryConfig) -> dict:
         control = []
         for _ in range(CONTROL_DIRS):
             v = torch.randn(pca.components.shape[1], generator=gen)
+            v = v if mask is None else v * mask.cpu()
             d = unflatten((v / v.norm()).to(x.device), like)
             control.append(evaluate_points(model, [d], alphas[:, None], x, y, progress=False).loss)
         return {"explained": pca.explained, "path": pca.path, "alphas": alphas,
@@ -166,7 +208,7 @@ def trajectory_plane(c: TrajectoryConfig) -> dict:
     """The loss on the PC1-PC2 plane, spanning the path with a margin."""
 
     def compute():
-        model, x, y, pca, pcs = _pcs(c)
+        model, x, y, pca, pcs, _ = _pcs(c)
         lim = 1.2 * np.abs(pca.path).max(0) + 1e-3
         pl = _plane(model, pcs[0], pcs[1], x, y, nx=c.grid, ny=c.grid,
                     xspan=float(lim[0]), yspan=float(lim[1]), progress=False)  # fmt: skip
@@ -176,38 +218,97 @@ def trajectory_plane(c: TrajectoryConfig) -> dict:
     return cache.cached("trajectory_plane", c, compute, CODE)
 
 
+def curvature_1d(model, p, x, y, dist: str, n_dirs: int, window: float, seed: int,
+                 points: int = 9) -> np.ndarray:  # fmt: skip
+    """L''(0) along ``n_dirs`` filter-normalized directions of ``dist``, each from a
+    least-squares parabola on [-window, window] (``points`` points)."""
+    alphas = np.linspace(-window, window, points)
+    out = []
+    for i in range(n_dirs):
+        d = random_direction(p, seed + i, dist=dist)
+        ev = evaluate_points(model, [d], alphas[:, None], x, y, origin=p, progress=False)
+        out.append(2 * np.polyfit(alphas, ev.loss, 2)[0])
+    return np.array(out)
+
+
+def absolute_perturbation(model, p, x, y, sigmas, draws: int, seed: int) -> dict:
+    """Loss increase under theta + sigma xi, xi ~ N(0, I) (not scaled by |theta|)."""
+    coords = np.concatenate([[0.0], np.asarray(sigmas, float)])[:, None]
+    d = []
+    for i in range(draws):
+        ev = evaluate_points(model, [gaussian_like(p, seed + i)], coords, x, y, origin=p,
+                             progress=False)  # fmt: skip
+        d.append(ev.loss[1:] - ev.loss[0])
+    d = np.array(d)
+    return {"sigmas": np.asarray(sigmas, float), "deltas": d, "mean": d.mean(0),
+            "se": d.std(0, ddof=1) / np.sqrt(draws)}  # fmt: skip
+
+
 def flatness(c: FlatnessConfig) -> dict:
-    """Table 5: test loss, lambda_1 over test batches, trace, 1D sharpness, perturbation,
-    epsilon-sharpness and the PAC-Bayes sigma'."""
+    """Table 5 and its readings: test loss, lambda_1 over test batches, the trace of the
+    Hessian on ``curvature_images`` random test images, 1D curvature along Gaussian and
+    U[0, 1] directions, the perturbation curves (relative and absolute), epsilon-sharpness
+    at several step counts and by L-BFGS-B, and the PAC-Bayes sigma' by both criteria."""
 
     def compute():
         dev = c.run.device
         model = train_or_load(c.run).model(dev)
+        p = params_of(model)
         x, y = eval_data(c.data, dev)
         test = load_mnist(device=dev).test
         hs = H.eigenvalue_stats(model, test.x, test.y, c.hessian_batches, 128, 1, c.seed)
-        trace, trace_se = H.hutchinson_trace(H.HVP(model, test.x[:128], test.y[:128]),
-                                             c.trace_samples, c.seed)  # fmt: skip
+        cx, cy = _test_sample(c.curvature_images, c.seed, dev)
+        tr = H.trace(H.DataHVP(model, cx, cy), c.trace_budget, c.trace_method, c.seed)
+        rel = FL.perturbation(model, x, y, c.sigmas, c.draws, c.seed)
+        steps = sorted({*c.ascent_grid, c.ascent_steps})
+        eps = [FL.epsilon_sharpness(model, x, y, c.eps, s, c.seed) for s in steps]
+        pac = {k: FL.pac_bayes_sigma(model, x, y, c.pac_threshold, draws=c.pac_draws, iters=12,
+                                     criterion=k, seed=c.seed) for k in ("accuracy", "loss")}  # fmt: skip
         return {
-            "test_loss": evaluate(model, params_of(model), test.x, test.y)[0],
-            "lambda1": hs["values"][:, 0], "trace": trace, "trace_se": trace_se,
-            "sharpness_1d": FL.sharpness_1d(model, x, y, c.n_dirs, c.window, seed=c.seed),
-            "perturbation": FL.perturbation(model, x, y, c.sigmas, c.draws, c.seed),
-            "eps_sharpness": FL.epsilon_sharpness(model, x, y, c.eps, c.ascent_steps, c.seed),
-            "pac_sigma": FL.pac_bayes_sigma(model, x, y, c.pac_threshold, seed=c.seed),
+            "test_loss": evaluate(model, p, test.x, test.y)[0],
+            "lambda1": hs["values"][:, 0],
+            "trace": tr.value, "trace_se": tr.stderr, "trace_products": tr.products,
+            "curvature": {d: curvature_1d(model, p, x, y, d, c.n_dirs, c.window, c.seed)
+                          for d in ("gaussian", "uniform")},
+            "perturbation": {"sigmas": rel["sigmas"], "mean": rel["mean"],
+                             "se": rel["std"] / np.sqrt(c.draws)},
+            "perturbation_abs": absolute_perturbation(model, p, x, y, c.sigmas, c.draws, c.seed),
+            "eps_steps": steps, "eps_sign": eps,
+            "eps_lbfgsb": FL.epsilon_sharpness(model, x, y, c.eps, c.ascent_steps, c.seed,
+                                               method="lbfgsb"),
+            "eps_sharpness": eps[steps.index(c.ascent_steps)],
+            "pac_sigma": pac[c.pac_criterion], "pac_sigmas": pac,
         }  # fmt: skip
 
     return cache.cached("flatness", c, compute, CODE)
 
 
-def spectral_density(c: HessianConfig, steps: int = 60, runs: int = 2) -> dict:
-    """SLQ density of the Hessian on the first test mini-batch."""
+def spectral_density(c: HessianConfig, images: int = 2048, steps: int = 60, runs: int = 2) -> dict:
+    """SLQ density of the Hessian of the mean loss on ``images`` random test images."""
+
+    def compute():
+        model = train_or_load(c.run).model(c.run.device)
+        x, y = _test_sample(images, c.seed, c.run.device)
+        return H.spectral_density(H.DataHVP(model, x, y), steps, runs, c.seed)
+
+    return cache.cached("density", (c, images, steps, runs), compute, CODE)
+
+
+def lambda_vs_batch(
+    c: HessianConfig, sizes: tuple = (32, 128, 512, 2048), full: int = 10_000
+) -> dict:
+    """lambda_1 on ``c.n_batches`` disjoint test batches of each size (fewer where the test
+    set runs out) and on ``full`` random test images (all 10,000 by default): the per-batch
+    estimate's upward bias."""
 
     def compute():
         model = train_or_load(c.run).model(c.run.device)
         d = load_mnist(device=c.run.device).test
-        return H.spectral_density(
-            H.HVP(model, d.x[: c.batch_size], d.y[: c.batch_size]), steps, runs, c.seed
-        )
+        per = [H.eigenvalue_stats(model, d.x, d.y, min(c.n_batches, len(d.y) // b), b, 1,
+                                  c.seed, c.tol)["values"][:, 0] for b in sizes]  # fmt: skip
+        x, y = _test_sample(full, c.seed, c.run.device)
+        top = H.top_eigen(H.DataHVP(model, x, y), k=1, tol=c.tol, seed=c.seed)
+        return {"sizes": list(sizes), "values": per, "full": float(top.values[0]),
+                "full_images": full, "full_residual": float(top.residuals[0])}  # fmt: skip
 
-    return cache.cached("density", (c, steps, runs), compute, CODE)
+    return cache.cached("lambda_batch", (c, tuple(sizes), full), compute, CODE)

@@ -69,3 +69,47 @@ def interactive_surface(row: dict):
                       scene={"xaxis_title": "α", "yaxis_title": "β", "zaxis_title": "log₁₀ loss"})  # fmt: skip
     return HTML(fig.to_html(full_html=False, include_plotlyjs=False,
                             config={"responsive": True, "displaylogo": False}))  # fmt: skip
+
+
+def perturb_curves(results: dict, report: dict):
+    """Mean loss increase against sigma (relative and absolute perturbations) per model,
+    seed mean with +-2 standard errors of its draws, the report's "Perturb." values as
+    horizontal lines."""
+    from lslib.paper.sections import label
+
+    fig, axes = plt.subplots(1, 2, figsize=(plots.WIDTH, 3.0), sharey=True)
+    for ax, kind in zip(axes, ("relative", "absolute"), strict=True):
+        for i, model in enumerate(("mlp", "cnn")):
+            p = results.get(("phase3", model))
+            if not p:
+                continue
+            cur = p["flatness"]["perturb_curve"][kind]
+            s = np.asarray(cur["sigmas"])
+            m = np.asarray(cur["mean"]).mean(0)
+            se = np.sqrt((np.asarray(cur["se"]) ** 2).sum(0)) / len(cur["se"])
+            ax.plot(s, np.abs(m), "o-", ms=3, color=f"C{i}", label=label(model, p["width"]))
+            ax.fill_between(s, np.abs(m - 2 * se), np.abs(m + 2 * se), color=f"C{i}", alpha=0.2)
+            ax.axhline(report[model], color=f"C{i}", ls="--", lw=1)
+        ax.set(xscale="log", yscale="log", xlabel="σ", title=f"{kind} perturbation")
+    axes[0].set_ylabel("|mean ΔL|")
+    axes[0].legend(title="dashed: the report's value")
+    return fig
+
+
+def lambda_batch(results: dict):
+    """lambda_1 against the batch size per model (seed means), with the full-test-set value."""
+    from lslib.paper.sections import label
+
+    fig, ax = plt.subplots(figsize=(plots.WIDTH * 0.6, 3.0))
+    for i, model in enumerate(("mlp", "cnn")):
+        p = results.get(("phase3", model))
+        if not p:
+            continue
+        lb = p["lambda_batch"]
+        ax.plot(lb["sizes"], np.asarray(lb["mean"]).mean(0), "o-", color=f"C{i}",
+                label=label(model, p["width"]))  # fmt: skip
+        ax.axhline(np.mean(lb["full"]), color=f"C{i}", ls="--", lw=1)
+    ax.set(xscale="log", yscale="log", xlabel="batch size (test images)", ylabel="λ1",
+           title="dashed: the Hessian of the mean loss over many test images")  # fmt: skip
+    ax.legend()
+    return fig

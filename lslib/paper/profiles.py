@@ -9,7 +9,18 @@ ValueError that names the parameter and what is allowed.
 import math
 from types import MappingProxyType
 
-from lslib.config import MODELS, OPTIMIZERS, SOURCES, EvalSet, TrainConfig
+from lslib.config import (
+    DISTS,
+    MODELS,
+    OPTIMIZERS,
+    PAC_CRITERIA,
+    SAMPLES,
+    SIDES,
+    SOURCES,
+    TRACE_METHODS,
+    EvalSet,
+    TrainConfig,
+)
 from lslib.data import N_TRAIN
 
 PROFILES = ("smoke", "quick", "paper")
@@ -21,35 +32,105 @@ MODEL_DEFAULTS = MappingProxyType({
 })  # fmt: skip
 # Each section's parameters and their defaults; None means "from the profile" (or, for
 # widths, the report's).
+# The reading of the report's lines the paper adopts (see book/readings.ipynb): "distance =
+# 1.5" as the loss-landscapes package reads it. ``span``: the distance; every line is also
+# computed over [-span, span] with Gaussian and U[0, 1] directions for the other readings.
+_READING = dict(span=1.5, line_reading=None, plane_span=1.0)
+_STOP = dict(patience=2, rel_tol=0.01, eval_sample="random")
+# Each section's parameters and their defaults; None means "from the profile" (or, for
+# widths, the report's).
 SECTION_DEFAULTS = MappingProxyType({
     "phase1": dict(widths=None, optimizer="momentum", seeds=None, epochs=None, max_epochs=None,
-                   n_dirs=None, line_steps=None, grid=None, span=1.0, eval_source="train",
-                   eval_size=None, hessian_batches=None, hessian_batch_size=None, subset=None),
+                   n_dirs=None, line_steps=None, grid=None, **_READING, eval_source="train",
+                   eval_size=None, hessian_batches=None, hessian_batch_size=None, subset=None,
+                   **_STOP),
     "phase2": dict(width=None, optimizers=["sgd", "momentum", "adam"], seeds=None, epochs=None,
-                   n_dirs=None, line_steps=None, grid=None, span=1.0, eval_source="train",
-                   eval_size=None, hessian_batches=None, hessian_batch_size=None, subset=None),
+                   n_dirs=None, line_steps=None, grid=None, **_READING, eval_source="train",
+                   eval_size=None, hessian_batches=None, hessian_batch_size=None, subset=None,
+                   **_STOP),
     "phase3": dict(width=None, optimizer="momentum", seeds=None, epochs=None, points=25,
-                   eval_size=None, bezier_epochs=None, pc1_span=1.0, grid=None,
-                   hessian_batch_size=None, flat_batches=None, trace_samples=None, subset=None),
+                   eval_size=None, bezier_epochs=None, pc1_span=1.0, grid=None, n_dirs=None,
+                   line_steps=None, **_READING, hessian_batches=None, hessian_batch_size=None,
+                   flat_batches=None, trace_budget=None, trace_method="xtrace",
+                   curvature_images=None, batch_sizes=None, full_hessian_images=None,
+                   compare_eval_size=None,
+                   pca_center=True, pca_biases=False, pac_criterion="accuracy", subset=None,
+                   sharpness_reading=None, perturb_reading="ΔL, absolute σ = 0.001", **_STOP),
 })  # fmt: skip
 # How big each profile makes the work. paper: the report's settings, sized for a 2-core CPU.
 PROFILE_SIZES = MappingProxyType({
     "smoke": dict(subset=1000, eval_subset=500, max_epochs=2, phase2_epochs=1, phase3_epochs=2,
                   line_steps=7, grid=5, eval_size=200, hessian_batch_size=32, bezier_epochs=1,
-                  flat_batches=2, trace_samples=4, widths={"mlp": [16, 32], "cnn": [4, 8]},
+                  flat_batches=2, trace_budget=6, widths={"mlp": [16, 32], "cnn": [4, 8]},
                   width={"mlp": 32, "cnn": 8}, n_dirs=3, hessian_batches=2, seeds=[0],
-                  phase3_seeds=[0, 1]),
+                  phase3_seeds=[0, 1], curvature_images=256, batch_sizes=[32, 64],
+                  compare_eval_size=400, full_hessian_images=1000),
     "quick": dict(subset=10_000, eval_subset=2000, max_epochs=6, phase2_epochs=2, phase3_epochs=3,
-                  line_steps=15, grid=9, eval_size=300, hessian_batch_size=64, bezier_epochs=1,
-                  flat_batches=3, trace_samples=5, n_dirs=4, hessian_batches=3, seeds=[0, 1],
-                  phase3_seeds=[0, 1]),
+                  line_steps=13, grid=9, eval_size=300, hessian_batch_size=64, bezier_epochs=1,
+                  flat_batches=3, trace_budget=12, n_dirs=4, hessian_batches=3, seeds=[0, 1],
+                  phase3_seeds=[0, 1], curvature_images=512, batch_sizes=[32, 128, 512],
+                  compare_eval_size=1500, full_hessian_images=2000),
     "paper": dict(subset=None, eval_subset=None, max_epochs=30, phase2_epochs=5, phase3_epochs=None,
-                  line_steps=21, grid=21, eval_size=500, hessian_batch_size=128, bezier_epochs=2,
-                  flat_batches=20, trace_samples=20, n_dirs=10, hessian_batches=5, seeds=[0, 1, 2],
-                  phase3_seeds=[0, 1, 2]),
+                  line_steps=19, grid=21, eval_size=500, hessian_batch_size=128, bezier_epochs=2,
+                  flat_batches=20, trace_budget=99, n_dirs=10, hessian_batches=5, seeds=[0, 1, 2],
+                  phase3_seeds=[0, 1, 2], curvature_images=2048, batch_sizes=[32, 128, 512, 2048],
+                  compare_eval_size=5000, full_hessian_images=10_000),
 })  # fmt: skip
 # Names IPython puts in a notebook's namespace, never parameters.
 _IPYTHON = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+
+
+SIGMA_LEVEL = 0.01  # the loss increase at which sigma* is read off the perturbation curves
+PERTURB_READ = (1e-4, 1e-3, 1e-2)  # the sigmas at which Delta L is shown as a reading
+
+
+def reading(dist: str, sided: str, span: float) -> str:
+    """The name of a reading of the 1D lines: direction law, one- or two-sided, distance."""
+    return f"{dist}, {'one-sided' if sided == 'one' else 'two-sided'}, {span:g}"
+
+
+def ll_reading(span: float) -> str:
+    """The loss-landscapes package's own reading of ``distance = span`` (its random_line)."""
+    return f"loss-landscapes, distance {span:g}"
+
+
+def parse_reading(name: str) -> tuple[str, str, float] | None:
+    """(dist, sided, span) of an lslib reading's name; None for the loss-landscapes one."""
+    if name.startswith("loss-landscapes"):
+        return None
+    dist, sided, span = name.split(", ")
+    return dist, "one" if sided == "one-sided" else "both", float(span)
+
+
+def line_names(S) -> list[str]:
+    """Every reading of the lines a section computes."""
+    return [reading(d, sd, sp) for d in DISTS for sp in _spans(S) for sd in SIDES] + [
+        ll_reading(S.span)
+    ]
+
+
+def _spans(S) -> list:
+    """The distances read: 1.0 (the book's former span) and the section's span."""
+    return sorted({min(1.0, S.span), S.span})
+
+
+def adopted(S) -> str:
+    """The section's adopted reading of the lines."""
+    return S.line_reading
+
+
+def sharpness_names(S) -> list[str]:
+    """Every reading of Table 5's "1D sharpness" (see ``sections.sharpness_readings``)."""
+    return [f"curvature, {d}" for d in DISTS] + [f"rise, {r}" for r in line_names(S)]
+
+
+def perturb_names() -> list[str]:
+    """Every reading of Table 5's "Perturb. sigma" (see ``sections.perturb_readings``)."""
+    out = []
+    for kind in ("relative", "absolute"):
+        out += [f"ΔL, {kind} σ = {s:g}" for s in PERTURB_READ]
+        out.append(f"σ at ΔL = {SIGMA_LEVEL:g}, {kind}")
+    return out + [f"PAC-Bayes σ′, {c}" for c in PAC_CRITERIA]
 
 
 class Section:
@@ -66,7 +147,8 @@ class Section:
     def train(self, **over) -> TrainConfig:
         """The training config of one run of this section (``over`` sets width, seed, ...)."""
         base = dict(model=self.model, optimizer=getattr(self, "optimizer", "momentum"),
-                    subset=self.subset, eval_subset=self.eval_subset, seed=self.seeds[0])  # fmt: skip
+                    subset=self.subset, eval_subset=self.eval_subset, seed=self.seeds[0],
+                    patience=self.patience, rel_tol=self.rel_tol)  # fmt: skip
         if getattr(self, "epochs", None) is not None:
             base["epochs"] = self.epochs
         if getattr(self, "max_epochs", None) is not None:
@@ -77,7 +159,7 @@ class Section:
 
     @property
     def eval_set(self) -> EvalSet:
-        return EvalSet(getattr(self, "eval_source", "train"), self.eval_size)
+        return EvalSet(getattr(self, "eval_source", "train"), self.eval_size, self.eval_sample)
 
 
 def section(name: str, namespace: dict) -> Section:
@@ -104,6 +186,10 @@ def section(name: str, namespace: dict) -> Section:
     for key, default in defaults.items():
         v = given.get(key, default)
         values[key] = _from_profile(name, key, size, mdef, model) if v is None else v
+    if "line_reading" in values and values["line_reading"] is None:
+        values["line_reading"] = ll_reading(values["span"])
+    if "sharpness_reading" in values and values["sharpness_reading"] is None:
+        values["sharpness_reading"] = f"rise, {values['line_reading']}"
     _validate(name, values)
     return Section(name, values)
 
@@ -142,7 +228,9 @@ _INTS = {
     "epochs": (1, 1000), "max_epochs": (1, 1000), "n_dirs": (1, 1000), "line_steps": (2, 10_001),
     "grid": (2, 1001), "points": (2, 10_001), "bezier_epochs": (1, 1000),
     "hessian_batches": (1, N_TEST), "hessian_batch_size": (1, N_TEST), "flat_batches": (1, N_TEST),
-    "trace_samples": (1, 100_000), "subset": (1, N_TRAIN),
+    "trace_budget": (3, 100_000), "subset": (1, N_TRAIN), "patience": (1, 1000),
+    "curvature_images": (1, N_TEST), "compare_eval_size": (1, N_TRAIN),
+    "full_hessian_images": (1, N_TEST),
 }  # fmt: skip
 
 
@@ -172,14 +260,41 @@ def _validate(name: str, v: dict) -> None:
         _check(
             len(s) >= 2, name, "seeds", s, "at least 2 distinct seeds (connectivity needs pairs)"
         )
-    for key in ("span", "pc1_span"):
+    for key in ("span", "pc1_span", "plane_span"):
         if key in v:
             _check(_finite_positive(v[key]), name, key, v[key], "a finite number > 0")
+    _check(isinstance(v["rel_tol"], int | float) and not isinstance(v["rel_tol"], bool)
+           and 0 <= v["rel_tol"] < 1, name, "rel_tol", v["rel_tol"], "a number in [0, 1)")  # fmt: skip
+    if "line_reading" in v and _finite_positive(v["span"]):
+        names = line_names(Section(name, v))
+        _check(
+            v["line_reading"] in names, name, "line_reading", v["line_reading"], f"one of {names}"
+        )
+    for key, allowed in (("eval_sample", SAMPLES), ("pac_criterion", PAC_CRITERIA),
+                         ("trace_method", TRACE_METHODS)):  # fmt: skip
+        if key in v:
+            _check(v[key] in allowed, name, key, v[key], str(allowed))
+    for key in ("pca_center", "pca_biases"):
+        if key in v:
+            _check(isinstance(v[key], bool), name, key, v[key], "True or False")
+    if "sharpness_reading" in v:
+        S = Section(name, v)
+        for key, names in (("sharpness_reading", sharpness_names(S)),
+                           ("perturb_reading", perturb_names())):  # fmt: skip
+            _check(v[key] in names, name, key, v[key], f"one of {names}")
+    if "batch_sizes" in v:
+        b = v["batch_sizes"]
+        _check(isinstance(b, list) and b and all(_int(i, 1, N_TEST) for i in b)
+               and len(set(b)) == len(b), name, "batch_sizes", b,
+               f"a non-empty list of distinct ints in [1, {N_TEST}]")  # fmt: skip
     source = v.get("eval_source", "train")
     _check(source in SOURCES, name, "eval_source", source, str(SOURCES))
     available = (v["subset"] or N_TRAIN) if source == "train" else N_TEST
     _check(_int(v["eval_size"], 1, available), name, "eval_size", v["eval_size"],
            f"an int in [1, {available}] (the images of the {source!r} split in use)")  # fmt: skip
+    if "compare_eval_size" in v:
+        _check(_int(v["compare_eval_size"], 1, available), name, "compare_eval_size",
+               v["compare_eval_size"], f"an int in [1, {available}] (the {source!r} images in use)")  # fmt: skip
     for n_key, size_key in (("hessian_batches", "hessian_batch_size"),
                             ("flat_batches", "hessian_batch_size")):  # fmt: skip
         if n_key in v and size_key in v:

@@ -105,6 +105,10 @@ def table_phase3(results: dict, styled: bool = True):
         rows.append({"model": label(model, r["width"]), "seed pairs": len(p),
                      "endpoint test loss": pm(col("endpoint_loss")), "barrier": pm(col("barrier")),
                      "relative barrier": pm(col("relative_barrier"), 3),
+                     "error barrier (%)": pm(col("error_barrier"), 3, 100)
+                     if "error_barrier" in p[0] else "—",
+                     "pairs connected (error barrier < 2 %)":
+                     f"{sum(q.get('error_connected', False) for q in p)} of {len(p)}",
                      "after alignment": pm(col("aligned_barrier")),
                      "Bezier": pm(col("bezier_barrier")),
                      "PC1+PC2 variance (%)": pm([sum(e) for e in r["explained"]], 3, 100),
@@ -122,11 +126,10 @@ def table5(results: dict, styled: bool = True):
         f = r["flatness"]
         row = {"model": label(model, r["width"]), "test CE": pm(f["test_loss"]),
                "λ1 (batch avg)": pm(f["lambda1"]), "trace": pm(f["trace"], 3),
-               "1D sharpness": pm(f["sharpness_1d"], 3)}  # fmt: skip
-        for i, s in enumerate(f["perturb_sigmas"]):
-            row[f"ΔL at σ={s:g}"] = pm([p[i] for p in f["perturbation"]], 2)
-        row["ε-sharpness (%)"] = pm(f["eps_sharpness"], 3)
-        row["PAC-Bayes σ′"] = pm(f["pac_sigma"], 3)
+               "trace, estimator's s.e.": pm(f["trace_se"], 2),
+               "1D sharpness": pm(f["sharpness_1d"], 3), "Perturb.": pm(f["perturbation"], 3),
+               "ε-sharpness (%)": pm(f["eps_sharpness"], 3),
+               "PAC-Bayes σ′": pm(f["pac_sigma"], 3)}  # fmt: skip
         rows.append(row)
     return _frame(rows) if styled else pd.DataFrame(rows)
 
@@ -198,6 +201,7 @@ def compare_phase3(results: dict, ref: dict):
         _side(row, "ΔL along PC1", t["delta_l"], o.get("delta_l"), 3)
         _side(row, "λ1 (batch avg)", t5[t["model"]]["lambda1"], f.get("lambda1"))
         _side(row, "1D sharpness", t5[t["model"]]["sharpness_1d"], f.get("sharpness_1d"), 3)
+        _side(row, "Perturb.", t5[t["model"]]["perturb"], f.get("perturbation"), 3)
         rows.append(row)
     return _frame(rows)
 
@@ -215,7 +219,30 @@ def badge(outcome: str) -> str:
             f'white-space:nowrap;font-size:0.9em">{symbol} {outcome}</span>')  # fmt: skip
 
 
-def claims_html(rows: list):
+def _flag(cid: str, flips: dict | None) -> str:
+    """⚑ with a tooltip for a claim whose verdict depends on how a quantity is read."""
+    if not flips or cid not in flips:
+        return ""
+    what = ", ".join(flips[cid])
+    return (
+        f' <span title="verdict depends on the reading of: {html.escape(what)}" '
+        f'aria-label="verdict depends on the reading of {html.escape(what)}">⚑</span>'
+    )
+
+
+def verdict_grid(df: pd.DataFrame):
+    """Claims (rows) by readings (columns) with a verdict badge in every cell."""
+    from IPython.display import HTML
+
+    if df.empty:
+        return HTML("<p>No claim's evidence depends on this choice.</p>")
+    shown = df.copy()
+    for col in shown.columns[1:]:
+        shown[col] = shown[col].map(badge)
+    return _frame(shown.to_dict("records"))
+
+
+def claims_html(rows: list, flips: dict | None = None):
     """Every claim as one line to scan (id, both verdicts, the claim) that opens onto the
     report's words, the rule and the evidence on both sides."""
     from IPython.display import HTML
@@ -224,7 +251,7 @@ def claims_html(rows: list):
     out = []
     for r in rows:
         out.append(
-            f"<details><summary><b>{e(r['id'])}</b> {badge(r['verdict'])} "
+            f"<details><summary><b>{e(r['id'])}</b>{_flag(r['id'], flips)} {badge(r['verdict'])} "
             f"<small>report:</small> {badge(r['report verdict'])} {e(r['claim'])}</summary>"
             f"<blockquote>“{e(r['quote'])}” ({e(r['where'])})</blockquote>"
             f"<p><b>Rule:</b> {e(r['rule'])}.</p>"

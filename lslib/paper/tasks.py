@@ -22,23 +22,20 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 
 from lslib.cache import _canonical
-from lslib.config import (
-    ConnectivityConfig,
-    FlatnessConfig,
-    HessianConfig,
-    TrainConfig,
-    TrajectoryConfig,
-)
+from lslib.config import TrainConfig
 from lslib.paper import analyses as A
+from lslib.paper import sections
 from lslib.paper.profiles import Section
-from lslib.paper.sections import _hessian, _landscape, label
+from lslib.paper.sections import _hessian, label
 from lslib.train import path_of, train_or_load
 
 # What each task computes, in words (unknown functions are named by their own name).
 WHAT = {"lines": "1D lines", "plane": "2D plane", "hessian": "Hessian top-3",
         "connectivity": "connectivity", "trajectory": "trajectory PCA",
         "trajectory_plane": "trajectory plane", "flatness": "flatness",
-        "spectral_density": "spectral density"}  # fmt: skip
+        "spectral_density": "spectral density", "ll_lines": "loss-landscapes lines",
+        "ll_plane": "loss-landscapes plane", "lambda_vs_batch": "λ1 against batch size",
+        "matched": "Phase 2 at matched training loss"}  # fmt: skip
 
 
 def train(c: TrainConfig) -> None:
@@ -119,33 +116,41 @@ class TaskList:
 
 
 # ---------------------------------------------------------------- the sections' tasks
-# Each mirrors its function in sections.py: the same configs, asked of the store.
+# Each mirrors its function in sections.py, through the same call builders (S.line_calls,
+# S.plane_call, ...), so a configuration changed there changes here too.
 
 
 def _run_numbers(t: TaskList, S: Section, runs: list) -> None:
     for c in runs:
         t.train(c)
-        t.add(A.lines, _landscape(S, c))
+        for fn, cfg in sections.line_calls(S, c):
+            t.add(fn, cfg)
         t.add(A.hessian, _hessian(S, c))
-
-
-def _figure(t: TaskList, S: Section, run: TrainConfig) -> None:
-    t.add(A.lines, _landscape(S, run))
-    t.add(A.plane, _landscape(S, run))
 
 
 def phase1(t: TaskList, S: Section) -> None:
     for w in S.widths:
         runs = [S.train(width=w, seed=s) for s in S.seeds]
         _run_numbers(t, S, runs)
-        _figure(t, S, runs[0])
+        t.add(*sections.plane_call(S, runs[0]))
+
+
+def matched(values: dict, runs: tuple) -> None:
+    """Phase 2 at matched training loss (its epochs are known once the runs are trained)."""
+    S = Section("phase2", values)
+    by = {o: [c for c in runs if c.optimizer == o] for o in S.optimizers}
+    sections.matched(S, by)
 
 
 def phase2(t: TaskList, S: Section) -> None:
+    every = []
     for o in S.optimizers:
         runs = [S.train(optimizer=o, seed=s) for s in S.seeds]
         _run_numbers(t, S, runs)
-        _figure(t, S, runs[0])
+        t.add(*sections.plane_call(S, runs[0]))
+        every += runs
+    values = {k: v for k, v in vars(S).items() if k != "name"}
+    t.add(matched, values, tuple(every))
 
 
 def phase3(t: TaskList, S: Section) -> None:
@@ -153,17 +158,19 @@ def phase3(t: TaskList, S: Section) -> None:
     for c in runs:
         t.train(c)
     for a, b in itertools.combinations(runs, 2):
-        t.add(A.connectivity, ConnectivityConfig(run_a=a, run_b=b, data=S.eval_set,
-                                                 points=S.points, bezier_epochs=S.bezier_epochs))  # fmt: skip
-    tcfg = [
-        TrajectoryConfig(run=c, data=S.eval_set, pc1_span=S.pc1_span, grid=S.grid) for c in runs
-    ]
-    for tc, c in zip(tcfg, runs, strict=True):
-        t.add(A.trajectory, tc)
-        t.add(A.flatness, FlatnessConfig(run=c, data=S.eval_set, hessian_batches=S.flat_batches,
-                                         trace_samples=S.trace_samples))  # fmt: skip
-    t.add(A.spectral_density, HessianConfig(run=runs[0], batch_size=S.hessian_batch_size))
-    t.add(A.trajectory_plane, tcfg[0])
+        t.add(A.connectivity, sections.connectivity_config(S, a, b))
+    for c in runs:
+        for tc in sections.trajectory_configs(S, c):
+            t.add(A.trajectory, tc)
+        t.add(A.flatness, sections.flatness_config(S, c))
+        for fn, cfg in sections.line_calls(S, c):
+            t.add(fn, cfg)
+        t.add(A.lambda_vs_batch, *sections.lambda_args(S, c))
+    t.add(*sections.adopted_call(S, runs[0], S.compare_eval_size))
+    t.add(*sections.plane_call(S, runs[0]))
+    t.add(*sections.plane_call(S, runs[0], S.compare_eval_size))
+    t.add(A.spectral_density, *sections.density_args(S, runs[0]))
+    t.add(A.trajectory_plane, sections.trajectory_configs(S, runs[0])[0])
 
 
 BUILDERS = {"phase1": phase1, "phase2": phase2, "phase3": phase3}
