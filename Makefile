@@ -39,6 +39,7 @@ bench: venv
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/surface_vs_peers.py
 	$(BIN)/python benchmarks/hessian_vs_peers.py
+	$(BIN)/python benchmarks/curvature_vs_peers.py
 
 clean:
 	rm -rf _build book/_executed book/_results
