@@ -343,12 +343,30 @@ def cores() -> int:
 
 def local_cluster(workers: int, threads: int | None = None):
     """A LocalCluster of ``workers`` processes, one task at a time each, listening on
-    127.0.0.1 only (scheduler, workers and dashboard)."""
+    127.0.0.1 only (scheduler, workers and dashboard).
+
+    Its nannies would export Dask's default worker environment, MALLOC_TRIM_THRESHOLD_=65536
+    among it, which doubles the time of a training epoch here (glibc then returns freed
+    memory to the system after every large tensor), and they export it into this process
+    too, so the notebooks' kernels would inherit it: the workers get only the thread counts,
+    and this process's environment is put back.
+    """
+    import dask
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           host="127.0.0.1", dashboard_address="127.0.0.1:8787",
-                           silence_logs=logging.ERROR)  # fmt: skip
+    threads = threads or max(1, cores() // workers)
+    environ = {
+        k: str(threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+    }
+    saved = dict(os.environ)
+    try:
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   host="127.0.0.1", dashboard_address="127.0.0.1:8787",
+                                   silence_logs=logging.ERROR)  # fmt: skip
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     return Client(cluster), cluster
 
 
@@ -384,8 +402,8 @@ def executor(graph, workers: int = 0, scheduler: str | None = None, threads: int
         cluster = slurm_cluster(slurm)
         cluster.scale(jobs=workers or 1)
         return OnDask(graph, Client(cluster), cluster, threads=threads)
-    client, cluster = local_cluster(workers)
     threads = threads or max(1, cores() // workers)
+    client, cluster = local_cluster(workers, threads)
     return OnDask(graph, client, cluster, threads=threads, store=str(cache_dir()))
 
 
