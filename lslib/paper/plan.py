@@ -139,13 +139,14 @@ class Records:
                 epochs[key][run["seed"]] = max(epochs[key].get(run["seed"], 0), config["epoch"])
         return cls(exact, dict(other), dict(rate), dict(epochs))
 
-    def seconds(self, kind: str, config) -> tuple[float, str]:
-        """Estimated seconds of one computation, and how it was estimated."""
-        if (s := self.exact.get(_blob(kind, config))) is not None:
+    def seconds(self, kind: str, config, exact: bool = True) -> tuple[float, str]:
+        """Estimated seconds of one computation, and how it was estimated (``exact=False``:
+        skip the entry's own record, for an epoch: the median epoch of its trajectory)."""
+        if exact and (s := self.exact.get(_blob(kind, config))) is not None:
             return s, "recorded"
         fields = ("seed", "epoch") if kind == "epoch" else ("seed",)
         if s := self.other_seed.get(_blob(kind, _strip(config, fields))):
-            return statistics.median(s), "other seeds"
+            return statistics.median(s), "epochs of its seeds" if kind == "epoch" else "other seeds"
         runs = _runs(config)
         for family in (runs[0]["model"] if runs else None, None):
             if r := self.rate.get((kind, family)):
@@ -195,7 +196,8 @@ def items(graph: dict[str, Task], cold: bool = False, records: Records | None = 
         before = max((reach[d] for d in task.deps if d in reach), default=0)
         end = _end(task, records)
         todo = max(0, end - max(start, before))
-        per, how = records.seconds("epoch", {"run": cache._canonical(_path(task)), "epoch": 1})
+        run = {"run": cache._canonical(_path(task)), "epoch": 1}
+        per, how = records.seconds("epoch", run, exact=False)
         reach[task.key] = max(end, start, before)
         out[task.key] = Item(task, False, per * todo, how, todo)
     return out
