@@ -167,7 +167,11 @@ def test_the_local_cluster_and_its_dashboard_listen_on_127_0_0_1_only(cluster):
 
 def test_the_sequential_path_shows_progress_in_words(reference):
     _, stored, log = reference
-    assert stored and "[0/" in log and "training MLP-16, seed 0, epoch 1 of at most 2" in log
+    assert (
+        stored
+        and " done · training MLP-16, seed 0 — " in log
+        and "training MLP-16, seed 0, epoch 1 of at most 2" in log
+    )
     assert "connectivity of MLP-32, seeds 0 and 1" in log and "elapsed, ~" in log
 
 
@@ -275,7 +279,7 @@ def test_the_grid_on_two_workers_prints_the_dashboard_and_leaves_no_process(tmp_
     before = {p.pid for p in children()}
     assert grid.run("grid.yml", "smoke", root=tmp_path, workers=2) == 0
     out = capsys.readouterr().out
-    assert "Dask dashboard: http://127.0.0.1:" in out and "[0/1] notebook nb/page.ipynb" in out
+    assert "Dask dashboard: http://127.0.0.1:" in out and "[1/1] nb/page.ipynb" in out
     time.sleep(0.5)
     left = [p for p in children() if p.pid not in before]
     assert not left, [p.cmdline()[:3] for p in left]

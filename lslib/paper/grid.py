@@ -145,14 +145,16 @@ class Progress:
 
     def status(self, text: str) -> str:
         elapsed = time.monotonic() - self.start
-        count = "" if self.bar is not None else f"[{len(self.done)}/{len(self.est)}] "
+        count = "" if self.bar is not None else f"{len(self.done)}/{len(self.est)} done · "
         return f"{count}{text} — {P.clock(elapsed)} elapsed, ~{P.clock(self.left())} left"
 
-    def started(self, key: str, text: str) -> None:
+    def started(self, key: str, text: str, quiet: bool = False) -> None:
+        """``key`` runs now, doing ``text`` (``quiet``: in a log, the caller says so)."""
         with self.lock:
             self.began.setdefault(key, time.monotonic())
             self.running[key] = text
-            self._show(text)
+            if not quiet or self.bar is not None:
+                self._show(text)
 
     def detail(self, key: str, text: str) -> None:
         with self.lock:
@@ -483,8 +485,11 @@ def run(grid_file: str, profile: str, only: list[str] | None = None, root: Path 
             except TaskFailed as e:
                 print(f"FAILED: {e}", file=sys.stderr, flush=True)
                 return 1
-            key = f"notebook:{out.stem}"
-            progress.started(key, f"notebook {nb.relative_to(root)} {params}")
+            key, i = f"notebook:{out.stem}", len([k for k in progress.done if k[:9] == "notebook:"])
+            progress.started(key, f"notebook {nb.relative_to(root)} {params}", quiet=True)
+            if progress.bar is None:
+                print(f"[{i + 1}/{len(todo)}] {nb.relative_to(root)} {params} ... "
+                      f"({progress.status('').split(' — ', 1)[1]})", flush=True)  # fmt: skip
             t = time.perf_counter()
             error = _execute(nb, out, params, root)
             if error:
