@@ -17,7 +17,7 @@ One run, side by side, on a trained MLP-128 and SimpleCNN-32 (``common.py``):
   - the reference: ARPACK ``eigsh`` (tol 1e-10) on float64 ``torch.func`` products
     (model and data in double), independent of every library's eigensolver and of
     lslib's closed-form MLP product; for SimpleCNN-32 on the full set in float32 at tol
-    1e-7 (a float64 run takes ~10 min), accurate to ~1e-6 relative.
+    1e-7 (float64 would cost several more minutes), accurate to ~1e-6 relative.
   Batch runs: warm-up, then the best of ``--repeat``; full-set runs are timed once.
 (b) Trace estimates at 30, 100 and 300 products, relative RMS error over ``--seeds`` seeds
     against the exact trace: lslib's three estimators, curvlinops' ``hutchinson_trace``,
