@@ -97,7 +97,8 @@ def perturb_curves(results: dict, report: dict):
 
 
 def lambda_batch(results: dict):
-    """lambda_1 against the batch size per model (seed means), with the full-test-set value."""
+    """lambda_1 against the batch size per model (first seed; mean and std over batches),
+    with the value on many test images."""
     from lslib.paper.sections import label
 
     fig, ax = plt.subplots(figsize=(plots.WIDTH * 0.6, 3.0))
@@ -106,9 +107,10 @@ def lambda_batch(results: dict):
         if not p:
             continue
         lb = p["lambda_batch"]
-        ax.plot(lb["sizes"], np.asarray(lb["mean"]).mean(0), "o-", color=f"C{i}",
-                label=label(model, p["width"]))  # fmt: skip
-        ax.axhline(np.mean(lb["full"]), color=f"C{i}", ls="--", lw=1)
+        ax.errorbar(lb["sizes"], [np.mean(v) for v in lb["values"]], fmt="o-", color=f"C{i}",
+                    yerr=[np.std(v, ddof=1) if len(v) > 1 else 0 for v in lb["values"]],
+                    capsize=3, label=label(model, p["width"]))  # fmt: skip
+        ax.axhline(lb["full"], color=f"C{i}", ls="--", lw=1)
     ax.set(xscale="log", yscale="log", xlabel="batch size (test images)", ylabel="λ1",
            title="dashed: the Hessian of the mean loss over many test images")  # fmt: skip
     ax.legend()

@@ -73,7 +73,7 @@ PROFILE_SIZES = MappingProxyType({
     "paper": dict(subset=None, eval_subset=None, max_epochs=30, phase2_epochs=5, phase3_epochs=None,
                   line_steps=19, grid=21, eval_size=500, hessian_batch_size=128, bezier_epochs=2,
                   flat_batches=20, trace_budget=99, n_dirs=10, hessian_batches=5, seeds=[0, 1, 2],
-                  phase3_seeds=[0, 1, 2], curvature_images=2048, batch_sizes=[32, 128, 512, 2048],
+                  phase3_seeds=[0, 1, 2], curvature_images=1024, batch_sizes=[32, 128, 512, 2048],
                   compare_eval_size=5000, full_hessian_images=10_000),
 })  # fmt: skip
 # Names IPython puts in a notebook's namespace, never parameters.

@@ -16,6 +16,7 @@ of log(ours / report) lies within ±log √10 for each model and for the CNN/MLP
 import copy
 import math
 
+import numpy as np
 import pandas as pd
 
 from lslib.paper import claims, stats
@@ -298,9 +299,10 @@ def lambda_batch_table(R: dict) -> pd.DataFrame:
     out = []
     for model, p in _p3(R):
         lb = p["lambda_batch"]
-        row = {"model": label(model, p["width"])}
-        for i, b in enumerate(lb["sizes"]):
-            row[f"batch {b:,}"] = _pm([m[i] for m in lb["mean"]])
-        row[f"{lb.get('full_images', 10_000):,} images"] = _pm(lb["full"])
+        row = {"model": label(model, p["width"]), "seed": lb["seed"]}
+        for b, v in zip(lb["sizes"], lb["values"], strict=True):
+            sd = f"\u00a0±\u00a0{np.std(v, ddof=1):.3g}" if len(v) > 1 else ""
+            row[f"batch {b:,} ({len(v)} batches)"] = f"{np.mean(v):.4g}{sd}"
+        row[f"{lb['full_images']:,} images"] = f"{lb['full']:.4g}"
         out.append(row)
     return pd.DataFrame(out)

@@ -361,7 +361,7 @@ def phase3(S: Section) -> tuple[dict, dict]:
     sharp = [sharpness_readings(f, {k: v[i] for k, v in small_r.items()})
              for i, f in enumerate(flats)]  # fmt: skip
     pert = [perturb_readings(f) for f in flats]
-    lam = [A.lambda_vs_batch(*lambda_args(S, c)) for c in runs]
+    lam = A.lambda_vs_batch(*lambda_args(S, runs[0]))  # first seed: spread over batches
     # eval_size vs compare_eval_size images, first seed: the adopted lines direction by
     # direction (paired) and the plane
     small_ln, big_ln = adopted_lines(S, runs[0]), adopted_lines(S, runs[0], S.compare_eval_size)
@@ -403,9 +403,9 @@ def phase3(S: Section) -> tuple[dict, dict]:
             "pac_sigma": [f["pac_sigma"] for f in flats],
             "pac_sigma_loss": [f["pac_sigmas"]["loss"] for f in flats],
         },
-        "lambda_batch": {"sizes": list(S.batch_sizes),
-                         "mean": [[float(np.mean(v)) for v in lb["values"]] for lb in lam],
-                         "full": [lb["full"] for lb in lam], "full_images": S.full_hessian_images},
+        "lambda_batch": {"sizes": list(S.batch_sizes), "seed": S.seeds[0],
+                         "values": [[float(x) for x in v] for v in lam["values"]],
+                         "full": lam["full"], "full_images": S.full_hessian_images},
         "eval_size": {"small": S.eval_size, "large": S.compare_eval_size,
                       "rise_small": [float(v) for v in rise_dir(small_ln)],
                       "rise_large": [float(v) for v in rise_dir(big_ln)],

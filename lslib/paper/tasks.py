@@ -165,7 +165,7 @@ def phase3(t: TaskList, S: Section) -> None:
         t.add(A.flatness, sections.flatness_config(S, c))
         for fn, cfg in sections.line_calls(S, c):
             t.add(fn, cfg)
-        t.add(A.lambda_vs_batch, *sections.lambda_args(S, c))
+    t.add(A.lambda_vs_batch, *sections.lambda_args(S, runs[0]))
     t.add(*sections.adopted_call(S, runs[0], S.compare_eval_size))
     t.add(*sections.plane_call(S, runs[0]))
     t.add(*sections.plane_call(S, runs[0], S.compare_eval_size))
