@@ -20,23 +20,14 @@ import torch
 from lslib import cache
 from lslib import train as T
 from lslib.paper import analyses
+from lslib.paper.plan import runs_of
 from lslib.paper.profiles import PROFILE_SIZES
 
 KINDS = {"epoch": "training", "lines": "1D lines", "plane": "planes", "hessian": "Hessian top-3",
          "flatness": "flatness (Table 5)", "density": "spectral density",
          "connectivity": "connectivity", "trajectory": "trajectory PCA",
-         "trajectory_plane": "trajectory plane"}  # fmt: skip
-
-
-def _runs(config) -> list[dict]:
-    """Every training run (as a canonical dict) inside an entry's config."""
-    if isinstance(config, dict):
-        if "optimizer" in config and "seed" in config:
-            return [config]
-        return [r for v in config.values() for r in _runs(v)]
-    if isinstance(config, list):
-        return [r for v in config for r in _runs(v)]
-    return []
+         "trajectory_plane": "trajectory plane", "ll_lines": "loss-landscapes lines",
+         "ll_plane": "loss-landscapes planes", "lambda_batch": "λ1 against batch size"}  # fmt: skip
 
 
 def entries(profile: str):
@@ -48,7 +39,7 @@ def entries(profile: str):
             blob = path.read_bytes()
             payload = blob.partition(b"\n")[2]
             meta = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)["meta"]
-            runs = _runs(meta["config"])
+            runs = runs_of(meta["config"])
             if meta["code"] != codes.get(kind, other) or not runs:
                 continue
             if any(r.get("subset") != subset for r in runs):

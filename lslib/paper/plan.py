@@ -40,14 +40,14 @@ def flops(model: str, width: int) -> float:
     return 784 * w + 10 * w
 
 
-def _runs(config) -> list[dict]:
+def runs_of(config) -> list[dict]:
     """The training runs (canonical dicts) inside a canonical config."""
     if isinstance(config, dict):
         if "optimizer" in config and "seed" in config:
             return [config]
-        return [r for v in config.values() for r in _runs(v)]
+        return [r for v in config.values() for r in runs_of(v)]
     if isinstance(config, list):
-        return [r for v in config for r in _runs(v)]
+        return [r for v in config for r in runs_of(v)]
     return []
 
 
@@ -70,7 +70,7 @@ def _get(config, name, default=1):
 
 def work(kind: str, config) -> float:
     """Units of work of one computation (only ratios within a kind are used)."""
-    runs = _runs(config)
+    runs = runs_of(config)
     per_image = flops(runs[0]["model"], runs[0]["width"]) if runs else 1.0
     g = lambda name, default=1: _get(config, name, default)  # noqa: E731
     images = g("size", 1)
@@ -129,7 +129,7 @@ class Records:
             exact[_blob(kind, config)] = wall
             fields = ("seed", "epoch") if kind == "epoch" else ("seed",)
             other[_blob(kind, _strip(config, fields))].append(wall)
-            runs = _runs(config)
+            runs = runs_of(config)
             u = work(kind, config)
             rate[(kind, runs[0]["model"] if runs else None)].append(wall / u)
             rate[(kind, None)].append(wall / u)
@@ -147,7 +147,7 @@ class Records:
         fields = ("seed", "epoch") if kind == "epoch" else ("seed",)
         if s := self.other_seed.get(_blob(kind, _strip(config, fields))):
             return statistics.median(s), "epochs of its seeds" if kind == "epoch" else "other seeds"
-        runs = _runs(config)
+        runs = runs_of(config)
         for family in (runs[0]["model"] if runs else None, None):
             if r := self.rate.get((kind, family)):
                 how = "scaled" if family else "scaled from the other family"
