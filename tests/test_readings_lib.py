@@ -8,6 +8,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from test_connectivity import Quadratic
 from torch import nn
 
 from lslib import directions as D
@@ -205,17 +206,6 @@ def test_pac_bayes_sigma_is_hi_when_accuracy_cannot_drop():
 
 
 # ---- epsilon-sharpness ------------------------------------------------------------------
-
-
-class Quadratic(nn.Module):
-    """Parameters theta; loss sum_i a_i (theta_i - c_i)^2 through a pass-through output."""
-
-    def __init__(self, c):
-        super().__init__()
-        self.theta = nn.Parameter(c.clone())
-
-    def forward(self, x):
-        return self.theta.expand(len(x), -1)
 
 
 def test_lbfgsb_sharpness_finds_the_corner_of_a_quadratic():
