@@ -1,10 +1,12 @@
 # make book: the paper (PROFILE=paper|quick|smoke; WORKERS=N runs its tasks on a local Dask
-# cluster of N processes, empty: in the grid's own process). make test: lint + tests.
+# cluster of N processes, empty: in the grid's own process; THREADS=T torch threads per task,
+# which decide the results' last bits, default the cores). make test: lint + tests.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PROFILE ?= paper
 WORKERS ?=
+THREADS ?=
 STAMP := $(VENV)/.installed
 
 .PHONY: venv book test lint format clean clean-cache bench check-book
@@ -20,7 +22,7 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 book: venv
-	$(BIN)/python -m lslib.paper.grid book/grid.yml --profile $(PROFILE) $(if $(WORKERS),--workers $(WORKERS))
+	$(BIN)/python -m lslib.paper.grid book/grid.yml --profile $(PROFILE) $(if $(WORKERS),--workers $(WORKERS)) $(if $(THREADS),--threads $(THREADS))
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
 lint: venv

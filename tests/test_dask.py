@@ -1,7 +1,8 @@
 """The grid's tasks, in this process and on a 2-worker Dask LocalCluster (smoke profile).
 
 Each section's task list covers what the section asks of the store (the drift test); on
-Dask the results are bit-identical to the sequential path at the same thread count, also
+Dask the results are bit-identical to the sequential path (both use the build's one thread
+count per task, the cores by default, also when workers x threads exceeds the cores), also
 when a worker is killed mid-task; one key is computed once across worker processes; a task
 that raises stops the build with the sequential grid's message; and nothing is left
 running afterwards.
@@ -86,7 +87,7 @@ def build_graph(*names) -> dict:
     return T.graph(t for n in names for t in T.section_tasks(n, section(n, dict(SMALL))))
 
 
-def run_here(graph: dict, threads: int = 1) -> str:
+def run_here(graph: dict, threads: int | None = None) -> str:
     out = io.StringIO()
     progress = grid.Progress({k: 1.0 for k in graph}, 1.0, stream=out)
     grid.InProcess(graph, threads).wait(list(graph), progress)
@@ -94,7 +95,7 @@ def run_here(graph: dict, threads: int = 1) -> str:
 
 
 def run_on(client, graph: dict, path: Path, during=None) -> None:
-    ex = grid.OnDask(graph, client, threads=1, store=str(path))
+    ex = grid.OnDask(graph, client, threads=grid.task_threads(), store=str(path))
     ex.progress = grid.Progress({k: 1.0 for k in graph}, 2.0, stream=io.StringIO())
     ex.submit(list(graph))
     if during:
@@ -132,7 +133,8 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """Phase 1 and 3 (MLP, smoke) run sequentially here with 1 thread: the store and log."""
+    """Phase 1 and 3 (MLP, smoke) run sequentially here, as `make book` would (torch's
+    default threads): the store and log."""
     path = tmp_path_factory.mktemp("sequential")
     graph = build_graph("phase1", "phase3")
     with store(path):
@@ -175,10 +177,34 @@ def test_the_sequential_path_shows_progress_in_words(reference):
     assert "connectivity of MLP-32, seeds 0 and 1" in log and "elapsed, ~" in log
 
 
+def threads_recorded(path: Path) -> set:
+    """The torch thread counts the entries of a store were computed with."""
+    return {
+        torch.load(io.BytesIO(f.read_bytes().partition(b"\n")[2]), weights_only=False)["meta"][
+            "threads"
+        ]
+        for f in path.glob("*/*.pt")
+        if f.parent.name != "mnist"
+    }
+
+
 def test_dask_results_are_bit_identical_to_the_sequential_path(cluster, reference, tmp_path):
+    """With the defaults on both sides: the workers use the sequential path's thread count
+    (on 2 cores, two 2-thread workers), not cores / workers."""
     graph, expected, _ = reference
     run_on(cluster, graph, tmp_path)
+    assert threads_recorded(tmp_path) == {grid.task_threads()}
     assert contents(tmp_path) == expected
+
+
+def test_the_thread_count_is_one_number_for_the_build(monkeypatch):
+    monkeypatch.delenv("LSLIB_THREADS", raising=False)
+    assert grid.task_threads() == torch.get_num_threads() and grid.task_threads(3) == 3
+    monkeypatch.setenv("LSLIB_THREADS", "5")
+    assert grid.task_threads() == 5 and grid.task_threads(1) == 1
+    for bad in (0, -2, 1.5, True):
+        with pytest.raises(ValueError, match="threads=.* allowed: an int >= 1"):
+            grid.task_threads(bad)
 
 
 def _holder(path: Path, pids: set) -> int | None:
@@ -247,7 +273,7 @@ def test_a_raising_task_stops_the_build_with_the_same_message(cluster, tmp_path)
     after = T.Task("after-1", _boom, (c,), "1D lines of MLP-16, seed 0", deps=("boom-1",))
     graph = {"boom-1": bad, "after-1": after}
     messages = []
-    for ex in (grid.InProcess(graph), grid.OnDask(graph, cluster, threads=1, store=str(tmp_path))):
+    for ex in (grid.InProcess(graph), grid.OnDask(graph, cluster, store=str(tmp_path))):
         progress = grid.Progress({k: 1.0 for k in graph}, 1.0, stream=io.StringIO())
         ex.progress = progress
         ex.submit(list(graph))
