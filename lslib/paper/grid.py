@@ -62,6 +62,22 @@ def jobs(grid: dict, profile: str, only: list[str] | None = None, root: Path = R
     return out
 
 
+def _kernel_manager():
+    """Jupyter's kernel manager with the kernel's channels on Unix sockets in the user's
+    runtime folder (mode 0700) instead of TCP ports on 127.0.0.1: no other user of the
+    machine can reach a notebook's kernel, and the kernel does not warn that its TCP
+    traffic is unencrypted."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class IPCKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _default_transport(self):
+            return "ipc"
+
+    return IPCKernelManager
+
+
 def _execute(nb: Path, out: Path, params: dict, root: Path) -> str | None:
     """Run one notebook into ``out``; None on success, else the error in one line."""
     import papermill as pm
@@ -72,7 +88,8 @@ def _execute(nb: Path, out: Path, params: dict, root: Path) -> str | None:
     failed.unlink(missing_ok=True)
     try:
         pm.execute_notebook(str(nb), str(tmp), parameters=params, cwd=str(root),
-                            kernel_name="python3", progress_bar=False)  # fmt: skip
+                            kernel_name="python3", progress_bar=False,
+                            kernel_manager_class=_kernel_manager())  # fmt: skip
     except pm.PapermillExecutionError as e:
         error = f"cell {e.exec_count}: {e.ename}: {e.evalue}"
     except Exception as e:  # a dead kernel (killed, out of memory), a timeout, ...
@@ -473,18 +490,26 @@ def _tasks(todo) -> tuple[dict, list[list[str]]]:
     return graph, [[t.key for t in ts] for ts in per_job]
 
 
-def make_plan(todo, profile: str, workers: int, cold: bool = False, timings: str | None = None):
+def make_plan(todo, profile: str, workers: int, cold: bool = False, timings: str | None = None,
+              threads: int | None = None):  # fmt: skip
+    """The build's tasks and notebooks, with estimates; ``threads``: the tasks run on a
+    local cluster of ``workers`` with that many threads each (sharing this machine's cores),
+    None: each worker has cores of its own."""
     graph, needs = _tasks(todo)
-    items = P.items(graph, cold=cold, records=P.Records.read(Path(timings)) if timings else None)
+    records = P.Records.read(Path(timings) if timings else None)
+    items = P.items(graph, cold=cold, records=records)
     notebooks = [(P.notebook_seconds(out.stem, profile), keys)
                  for (_, out, _), keys in zip(todo, needs, strict=True)]  # fmt: skip
-    return graph, needs, items, notebooks, P.schedule(items, notebooks, workers)
+    stretch = P.share(workers, threads, cores(), records.threads) if threads else 1.0
+    return graph, needs, items, notebooks, P.schedule(items, notebooks, workers, stretch), stretch
 
 
 def print_plan(todo, profile: str, workers: int, cold: bool = False, timings: str | None = None,
-               stream=None) -> None:  # fmt: skip
+               stream=None, threads: int | None = None) -> None:  # fmt: skip
     stream = stream or sys.stdout
-    graph, needs, items, notebooks, pred = make_plan(todo, profile, workers, cold, timings)
+    local = task_threads(threads) if workers else None
+    graph, needs, items, notebooks, pred, stretch = make_plan(todo, profile, workers, cold,
+                                                              timings, local)  # fmt: skip
     missing = [it for it in items.values() if not it.cached]
     for it in items.values():
         state = "stored" if it.cached else f"~{P.clock(it.seconds):>7}  ({it.basis})"
@@ -493,13 +518,17 @@ def print_plan(todo, profile: str, workers: int, cold: bool = False, timings: st
     print(f"{len(items)} tasks: {len(items) - len(missing)} stored, {len(missing)} to compute "
           f"({P.clock(sum(it.seconds for it in missing))} of work); {len(notebooks)} notebooks "
           f"(~{P.clock(sum(s for s, _ in notebooks))})", file=stream)  # fmt: skip
-    print("predicted wall time (critical path "
+    print("predicted wall time, each worker with cores of its own (critical path "
           f"{P.clock(pred['critical_s'])}):", file=stream)  # fmt: skip
     for n in sorted({0, 1, 2, 8, 32, 128, workers}):
         wall = P.schedule(items, notebooks, n)["wall_s"]
         who = "sequential (no Dask)" if n == 0 else f"{n} worker{'s' * (n > 1)}"
         mark = "  <- --workers" if n == workers else ""
         print(f"  {who:>22}: {P.clock(wall)}{mark}", file=stream)
+    if workers:
+        wall = P.schedule(items, notebooks, workers, stretch)["wall_s"]
+        print(f"on this machine's {cores()} cores, a local cluster of {workers} x {local}-thread "
+              f"workers: {P.clock(wall)} (each task {stretch:.2g}x its estimate)", file=stream)  # fmt: skip
 
 
 def run(grid_file: str, profile: str, only: list[str] | None = None, root: Path = REPO,
@@ -511,7 +540,10 @@ def run(grid_file: str, profile: str, only: list[str] | None = None, root: Path 
     grid = yaml.safe_load((root / grid_file).read_text())
     todo = jobs(grid, profile, only, root)
     todo[0][1].parent.mkdir(parents=True, exist_ok=True)
-    graph, needs, items, notebooks, pred = make_plan(todo, profile, workers, timings=timings)
+    local = workers and not (scheduler or os.environ.get("LSLIB_DASK_SCHEDULER") or slurm)
+    graph, needs, items, notebooks, pred, _ = make_plan(
+        todo, profile, workers, timings=timings, threads=task_threads(threads) if local else None
+    )
     estimates = {k: it.seconds for k, it in items.items() if not it.cached}
     estimates |= {f"notebook:{out.stem}": s for (_, out, _), (s, _) in zip(todo, notebooks, strict=True)}  # fmt: skip
     parallel = max(pred["work_s"], 1.0) / max(pred["wall_s"], 1.0)
@@ -597,7 +629,7 @@ def main(argv=None) -> int:
                 seeds = list(range(a.seeds))
                 todo = [(nb, out, p | ({"seeds": seeds} if nb.stem in T.BUILDERS else {}))
                         for nb, out, p in todo]  # fmt: skip
-            print_plan(todo, a.profile, a.workers, a.cold, a.timings)
+            print_plan(todo, a.profile, a.workers, a.cold, a.timings, threads=a.threads)
             return 0
         tls = security(a.tls_ca, a.tls_cert, a.tls_key)
         return run(a.grid, a.profile, a.only, Path(a.root), a.workers, a.scheduler, a.threads,

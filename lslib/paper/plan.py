@@ -7,7 +7,12 @@ computation for another seed, else the median seconds per unit of work of its ki
 model family) times its own work, where work is the model's multiply-adds per image times
 the images and points it evaluates. A training run is its epochs times the seconds an
 epoch of that run takes; a run trained until convergence is guessed to stop where other
-seeds of it stopped (else at 10 epochs or its cap). The wall time on N workers is the
+seeds of it stopped (else at 10 epochs or its cap). Where the store has no record of a kind
+at all (a fresh clone's empty store), the rates, stopping epochs and notebook times of the
+repository's reference build (``reference_times.json``, written by
+``scripts/reference_times.py`` from a cold paper build's store) stand in, so the first build
+too has an estimate; they were measured on the machine that file names, so on another they
+are a guess of the right order. The wall time on N workers is the
 list-scheduling makespan of the task graph (longest remaining path first), with the
 notebooks run one after another by the grid as their tasks finish; the critical path is
 the bound no number of workers beats.
@@ -19,6 +24,7 @@ import io
 import json
 import statistics
 from collections import defaultdict
+from pathlib import Path
 
 import torch
 
@@ -30,6 +36,15 @@ from lslib.paths import cache_dir
 DEFAULT_EPOCHS = 10  # a run to convergence that no seed has run yet: its guessed length
 NOTEBOOK_S = 10.0  # a notebook's own time (tables, figures) when none is recorded
 TIMES = "notebook_times.json"  # in the run store's folder: the grid's record of them
+REFERENCE = Path(__file__).with_name("reference_times.json")  # a reference build's records
+
+
+def reference() -> dict:
+    """The reference build's rates, stopping epochs and notebook times ({} without the file)."""
+    try:
+        return json.loads(REFERENCE.read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def flops(model: str, width: int) -> float:
@@ -111,11 +126,15 @@ class Records:
     other_seed: dict
     rate: dict  # (kind, family) and (kind, None) -> seconds per unit of work
     stopped: dict  # a run's trajectory without its seed -> epochs stored per seed
+    reference: dict = dataclasses.field(default_factory=dict)  # (kind, family) -> s per unit
+    threads: int | None = None  # the torch threads most entries were computed with
 
     @classmethod
-    def read(cls, folder=None) -> "Records":
+    def read(cls, folder=None, fallback: bool = True) -> "Records":
+        """The records of the store in ``folder`` (default: the one in use); ``fallback``:
+        with the reference build's behind them."""
         exact, other, rate = {}, defaultdict(list), defaultdict(list)
-        epochs = defaultdict(dict)
+        epochs, threads = defaultdict(dict), []
         folder = cache_dir() if folder is None else folder
         for path in sorted(folder.glob("*/*.pt")):
             try:
@@ -126,6 +145,7 @@ class Records:
                 kind, config, wall = meta["kind"], meta["config"], float(meta["wall_s"])
             except Exception:  # corrupt or foreign: the store deals with it when it is read
                 continue
+            threads.append(meta.get("threads"))
             exact[_blob(kind, config)] = wall
             fields = ("seed", "epoch") if kind == "epoch" else ("seed",)
             other[_blob(kind, _strip(config, fields))].append(wall)
@@ -137,7 +157,24 @@ class Records:
                 run = config["run"]
                 key = _blob("run", _strip(run))
                 epochs[key][run["seed"]] = max(epochs[key].get(run["seed"], 0), config["epoch"])
-        return cls(exact, dict(other), dict(rate), dict(epochs))
+        ref = reference() if fallback else {}
+        for key, seeds in ref.get("stopped", {}).items():  # the store's own come first
+            epochs.setdefault(key, {int(k): v for k, v in seeds.items()})
+        refrate = {tuple(k.split(" ")): v for k, v in ref.get("rates", {}).items()}
+        counted = [t for t in threads if isinstance(t, int)] or (
+            [ref["threads"]] if "threads" in ref else []
+        )
+        most = max(set(counted), key=counted.count) if counted else None
+        return cls(exact, dict(other), dict(rate), dict(epochs), refrate, most)
+
+    def summary(self) -> dict:
+        """Per kind and family, the median seconds per unit of work: what the reference
+        file keeps (``scripts/reference_times.py``)."""
+        return {
+            f"{kind} {family}": statistics.median(r)
+            for (kind, family), r in sorted(self.rate.items(), key=str)
+            if family is not None
+        }
 
     def seconds(self, kind: str, config, exact: bool = True) -> tuple[float, str]:
         """Estimated seconds of one computation, and how it was estimated (``exact=False``:
@@ -148,10 +185,13 @@ class Records:
         if s := self.other_seed.get(_blob(kind, _strip(config, fields))):
             return statistics.median(s), "epochs of its seeds" if kind == "epoch" else "other seeds"
         runs = runs_of(config)
-        for family in (runs[0]["model"] if runs else None, None):
-            if r := self.rate.get((kind, family)):
-                how = "scaled" if family else "scaled from the other family"
+        family = runs[0]["model"] if runs else None
+        for fam in (family, None):
+            if r := self.rate.get((kind, fam)):
+                how = "scaled" if fam else "scaled from the other family"
                 return statistics.median(r) * work(kind, config), how
+        if r := self.reference.get((kind, str(family))):
+            return r * work(kind, config), "reference build"
         return 0.0, "unknown"
 
 
@@ -236,10 +276,12 @@ def _end(task: Task, records: Records, own: bool = False) -> int:
 
 
 def notebook_seconds(name: str, profile: str) -> float:
+    """A notebook's own seconds: recorded in this store, else in the reference build."""
     try:
         times = json.loads((cache_dir() / TIMES).read_text())
     except (OSError, ValueError):
-        return NOTEBOOK_S
+        times = {}
+    times = reference().get("notebooks", {}) | times
     return float(times.get(f"{name} {profile}", NOTEBOOK_S))
 
 
@@ -256,18 +298,31 @@ def record_notebook(name: str, profile: str, seconds: float) -> None:
     tmp.replace(path)
 
 
+def share(workers: int, threads: int, cores: int, recorded: int | None = None) -> float:
+    """How much longer a task takes on a local cluster than its estimate: workers x threads
+    beyond the cores share them (each task gets cores / (workers x threads) of what it
+    had), and a task given fewer threads than it was recorded with takes up to
+    recorded / threads as long. A constant factor, so it ignores the ends of the build,
+    where fewer tasks run, and the notebooks' kernels, which share the cores too."""
+    if workers <= 0:
+        return 1.0
+    return max(1.0, workers * threads / max(cores, 1), (recorded or threads) / threads)
+
+
 def schedule(items: dict[str, Item], notebooks: list[tuple[float, list[str]]],
-             workers: int) -> dict:  # fmt: skip
+             workers: int, stretch: float = 1.0) -> dict:  # fmt: skip
     """Predicted wall time of a build.
 
     notebooks: (seconds, keys of the tasks it needs) in the order the grid runs them.
     workers: 0 for the sequential grid (tasks and notebooks in one process, one after
     another), else the tasks run on that many workers while the grid runs the notebooks.
+    stretch: each task's time on the workers over its estimate (``share``; 1 where every
+    worker has cores of its own).
     Returns the seconds of work, the critical path and the makespan.
     """
-    dur = {k: it.seconds for k, it in items.items()}
+    dur = {k: it.seconds * (stretch if workers > 0 else 1.0) for k, it in items.items()}
     deps = {k: [d for d in it.task.deps if d in items] for k, it in items.items()}
-    work_s = sum(dur.values()) + sum(s for s, _ in notebooks)
+    work_s = sum(it.seconds for it in items.values()) + sum(s for s, _ in notebooks)
     # critical path: the longest chain of tasks, then notebooks in order
     finish = {}
     for k in _topo(deps):

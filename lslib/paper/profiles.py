@@ -55,7 +55,7 @@ SECTION_DEFAULTS = MappingProxyType({
                    curvature_images=None, batch_sizes=None, full_hessian_images=None,
                    compare_eval_size=None,
                    pca_center=True, pca_biases=False, pac_criterion="accuracy", subset=None,
-                   sharpness_reading=None, perturb_reading="ΔL, absolute σ = 0.001", **_STOP),
+                   sharpness_reading=None, perturb_reading="ΔL at absolute σ of 0.001", **_STOP),
 })  # fmt: skip
 # How big each profile makes the work. paper: the report's settings, sized for a 2-core CPU.
 PROFILE_SIZES = MappingProxyType({
@@ -128,7 +128,7 @@ def perturb_names() -> list[str]:
     """Every reading of Table 5's "Perturb. sigma" (see ``sections.perturb_readings``)."""
     out = []
     for kind in ("relative", "absolute"):
-        out += [f"ΔL, {kind} σ = {s:g}" for s in PERTURB_READ]
+        out += [f"ΔL at {kind} σ of {s:g}" for s in PERTURB_READ]
         out.append(f"σ at ΔL = {SIGMA_LEVEL:g}, {kind}")
     return out + [f"PAC-Bayes σ′, {c}" for c in PAC_CRITERIA]
 

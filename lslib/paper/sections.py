@@ -318,7 +318,7 @@ def perturb_readings(f: dict) -> dict:
         for s in PERTURB_READ:
             hit = [i for i, v in enumerate(cur["sigmas"]) if math.isclose(v, s)]
             if hit:
-                out[f"ΔL, {kind} σ = {s:g}"] = float(cur["mean"][hit[0]])
+                out[f"ΔL at {kind} σ of {s:g}"] = float(cur["mean"][hit[0]])
         out[f"σ at ΔL = {SIGMA_LEVEL:g}, {kind}"] = sigma_at(
             cur["sigmas"], cur["mean"], SIGMA_LEVEL
         )

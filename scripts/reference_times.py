@@ -1,0 +1,58 @@
+"""Write lslib/paper/reference_times.json from a cold build's run store.
+
+    python scripts/reference_times.py [STORE] [--machine "what it ran on"]
+
+The plan (``python -m lslib.grid book/grid.yml --plan``) estimates a task from the store in
+use; where that store has no record of the task's kind (a fresh clone), it falls back to
+this file: per task kind and model family the median seconds per unit of work, the epochs
+each run to convergence stopped at, and each notebook's own seconds. Rewrite it from a cold
+paper build whenever the code's costs change, and say in --machine where it was measured.
+"""
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+
+import torch
+
+from lslib.paper import plan as P
+from lslib.paths import cache_dir
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("store", nargs="?", default=None, help="a run store (default: LSLIB_CACHE's)")
+    ap.add_argument("--machine", default=None, help="what the build ran on, in words")
+    ap.add_argument("--out", default=str(P.REFERENCE))
+    a = ap.parse_args(argv)
+    store = Path(a.store) if a.store else cache_dir()
+    records = P.Records.read(store, fallback=False)
+    if not records.rate:
+        print(f"error: {store} holds no entries with recorded times", file=sys.stderr)
+        return 2
+    try:
+        notebooks = json.loads((store / P.TIMES).read_text())
+    except (OSError, ValueError):
+        notebooks = {}
+    machine = a.machine or f"{platform.machine()}, {torch.get_num_threads()} torch threads"
+    out = {
+        "machine": f"{machine}, torch {torch.__version__.split('+')[0]}",
+        "threads": records.threads,
+        "rates": {k: float(f"{v:.4g}") for k, v in records.summary().items()},
+        "stopped": {  # runs to convergence only: a set number of epochs needs no guess
+            k: dict(sorted(v.items()))
+            for k, v in sorted(records.stopped.items())
+            if json.loads(k)[1].get("epochs") is None
+        },
+        "notebooks": dict(sorted(notebooks.items())),
+    }
+    Path(a.out).write_text(json.dumps(out, indent=1) + "\n")
+    print(f"wrote {Path(a.out).name}: {len(out['rates'])} rates, {len(out['stopped'])} runs, "
+          f"{len(out['notebooks'])} notebooks")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
