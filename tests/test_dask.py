@@ -300,6 +300,7 @@ def test_a_raising_task_stops_the_build_with_the_same_message(cluster, tmp_path)
 
 def test_the_grid_on_two_workers_prints_the_dashboard_and_leaves_no_process(tmp_path, capsys):
     import nbformat
+    from jupyter_core.paths import jupyter_runtime_dir
 
     (tmp_path / "nb").mkdir()
     nb = nbformat.v4.new_notebook()
@@ -308,7 +309,8 @@ def test_the_grid_on_two_workers_prints_the_dashboard_and_leaves_no_process(tmp_
     nb.cells = [
         params,
         nbformat.v4.new_code_cell(
-            "from ipykernel.kernelapp import IPKernelApp\nprint(IPKernelApp.instance().transport)"
+            "from ipykernel.kernelapp import IPKernelApp\n"
+            "app = IPKernelApp.instance()\nprint(app.transport)\nprint(app.ip)"
         ),
     ]
     nb.metadata["kernelspec"] = {
@@ -323,7 +325,9 @@ def test_the_grid_on_two_workers_prints_the_dashboard_and_leaves_no_process(tmp_
     out = capsys.readouterr().out
     assert "Dask dashboard: http://127.0.0.1:" in out and "[1/1] nb/page.ipynb" in out
     executed = nbformat.read(str(tmp_path / "out" / "page.ipynb"), 4)
-    assert executed.cells[-1].outputs[0]["text"] == "ipc\n"  # the kernel on Unix sockets, no port
+    transport, sockets = executed.cells[-1].outputs[0]["text"].split()
+    # the kernel on Unix sockets in the user's private runtime folder: no port, nothing in cwd
+    assert transport == "ipc" and Path(sockets).parent == Path(jupyter_runtime_dir())
     time.sleep(0.5)
     left = [p for p in children() if p.pid not in before]
     assert not left, [p.cmdline()[:3] for p in left]

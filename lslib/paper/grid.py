@@ -67,13 +67,22 @@ def _kernel_manager():
     runtime folder (mode 0700) instead of TCP ports on 127.0.0.1: no other user of the
     machine can reach a notebook's kernel, and the kernel does not warn that its TCP
     traffic is unencrypted."""
+    import uuid
+
     from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.paths import jupyter_runtime_dir
     from traitlets import default
 
     class IPCKernelManager(AsyncKernelManager):
         @default("transport")
         def _default_transport(self):
             return "ipc"
+
+        @default("connection_file")
+        def _default_connection_file(self):  # the sockets are named after it, next to it
+            folder = Path(jupyter_runtime_dir())
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            return str(folder / f"kernel-lslib-{uuid.uuid4()}.json")
 
     return IPCKernelManager
 
