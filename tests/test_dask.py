@@ -352,7 +352,7 @@ def test_the_plan_knows_what_is_stored_and_schedules_on_workers(reference, tmp_p
     assert P.schedule(items, [(1.0, ["b"])], 0)["wall_s"] == 10.0
 
 
-def test_the_slurm_example_makes_a_job_script_without_submitting():
+def test_the_slurm_example_makes_a_job_script_without_submitting(tmp_path):
     """cluster/slurm.yaml builds a SLURMCluster (its scheduler here on 127.0.0.1 for the
     test); each job is one worker of one task at a time with LSLIB_THREADS torch threads."""
     pytest.importorskip("dask_jobqueue")
@@ -362,6 +362,7 @@ def test_the_slurm_example_makes_a_job_script_without_submitting():
     cfg = yaml.safe_load((Path(__file__).parent.parent / "cluster" / "slurm.yaml").read_text())
     cfg = cfg | {"scheduler_options": {"host": "127.0.0.1", "dashboard_address": ":0"}}
     cfg.pop("interface", None)
+    cfg["log_directory"] = str(tmp_path / cfg["log_directory"])  # not a folder in the checkout
     with SLURMCluster(**cfg) as sc:
         script = sc.job_script()
     assert "#SBATCH --cpus-per-task=8" in script and "--nthreads 1" in script
