@@ -324,6 +324,8 @@ def test_the_grid_on_two_workers_prints_the_dashboard_and_leaves_no_process(tmp_
     assert grid.run("grid.yml", "smoke", root=tmp_path, workers=2) == 0
     out = capsys.readouterr().out
     assert "Dask dashboard: http://127.0.0.1:" in out and "[1/1] nb/page.ipynb" in out
+    shared = 2 * grid.task_threads() > grid.cores()  # e.g. 2 x 2 threads on 2 cores
+    assert ("share" in out and "bit for bit" in out) == shared, out
     executed = nbformat.read(str(tmp_path / "out" / "page.ipynb"), 4)
     transport, sockets = executed.cells[-1].outputs[0]["text"].split()
     # the kernel on Unix sockets in the user's private runtime folder: no port, nothing in cwd

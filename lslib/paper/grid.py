@@ -559,6 +559,12 @@ def run(grid_file: str, profile: str, only: list[str] | None = None, root: Path 
     n_stored = sum(it.cached for it in items.values())
     print(f"plan: {len(items)} tasks ({n_stored} stored, {len(items) - n_stored} to compute) "
           f"and {len(todo)} notebooks; predicted {P.clock(pred['wall_s'])}", flush=True)  # fmt: skip
+    if local and workers * task_threads(threads) > cores():
+        t = task_threads(threads)
+        print(f"note: {workers} workers x {t} threads share {cores()} cores, so that the results "
+              f"are the sequential build's bit for bit; --threads {max(1, cores() // workers)} "
+              f"would give each worker cores of its own (and the bits of a sequential build with "
+              f"that --threads)", flush=True)  # fmt: skip
     start = time.perf_counter()
     ex = executor(graph, workers, scheduler, threads, tls, slurm)
     progress = Progress(estimates, parallel)
