@@ -1,12 +1,13 @@
-"""Write lslib/paper/reference_times.json from a cold build's run store.
+"""Write lslib/paper/reference_times.json from a paper build's run store.
 
     python scripts/reference_times.py [STORE] [--machine "what it ran on"]
 
 The plan (``python -m lslib.grid book/grid.yml --plan``) estimates a task from the store in
 use; where that store has no record of the task's kind (a fresh clone), it falls back to
 this file: per task kind and model family the median seconds per unit of work, the epochs
-each run to convergence stopped at, and each notebook's own seconds. Rewrite it from a cold
-paper build whenever the code's costs change, and say in --machine where it was measured.
+each run stopped at, and each paper notebook's own seconds. Only the store's entries of the
+current code on the paper profile's training set count. Rewrite it after a paper build
+whenever the code's costs change, and say in --machine where it was measured.
 """
 
 import argparse
@@ -17,8 +18,22 @@ from pathlib import Path
 
 import torch
 
+from lslib import cache
+from lslib import train as T
+from lslib.paper import analyses
 from lslib.paper import plan as P
+from lslib.paper.profiles import PROFILE_SIZES
 from lslib.paths import cache_dir
+
+
+def paper_entry(meta: dict, current: bool = True) -> bool:
+    """An entry whose runs use the paper profile's training set (``current``: and of the
+    current code)."""
+    code = cache.fingerprint(*(T.CODE if meta["kind"] == "epoch" else analyses.CODE))
+    runs = P.runs_of(meta["config"])
+    subset = PROFILE_SIZES["paper"]["subset"]
+    same = meta["code"] == code or not current
+    return same and bool(runs) and all(r.get("subset") == subset for r in runs)
 
 
 def main(argv=None) -> int:
@@ -28,9 +43,13 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(P.REFERENCE))
     a = ap.parse_args(argv)
     store = Path(a.store) if a.store else cache_dir()
-    records = P.Records.read(store, fallback=False)
+    records = P.Records.read(store, fallback=False, keep=paper_entry)
+    # a kind the adopted readings do not use (e.g. lslib planes, for other line readings)
+    # keeps the rate of its entries of older code
+    older = P.Records.read(store, fallback=False, keep=lambda m: paper_entry(m, current=False))
     if not records.rate:
-        print(f"error: {store} holds no entries with recorded times", file=sys.stderr)
+        print(f"error: {store} holds no paper-profile entries of the current code",
+              file=sys.stderr)  # fmt: skip
         return 2
     try:
         notebooks = json.loads((store / P.TIMES).read_text())
@@ -40,13 +59,9 @@ def main(argv=None) -> int:
     out = {
         "machine": f"{machine}, torch {torch.__version__.split('+')[0]}",
         "threads": records.threads,
-        "rates": {k: float(f"{v:.4g}") for k, v in records.summary().items()},
-        "stopped": {  # runs to convergence only: a set number of epochs needs no guess
-            k: dict(sorted(v.items()))
-            for k, v in sorted(records.stopped.items())
-            if json.loads(k)[1].get("epochs") is None
-        },
-        "notebooks": dict(sorted(notebooks.items())),
+        "rates": {k: float(f"{v:.4g}") for k, v in (older.summary() | records.summary()).items()},
+        "stopped": {k: dict(sorted(v.items())) for k, v in sorted(records.stopped.items())},
+        "notebooks": {k: v for k, v in sorted(notebooks.items()) if k.endswith(" paper")},
     }
     Path(a.out).write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {Path(a.out).name}: {len(out['rates'])} rates, {len(out['stopped'])} runs, "

@@ -62,15 +62,34 @@ def jobs(grid: dict, profile: str, only: list[str] | None = None, root: Path = R
     return out
 
 
+_KERNELS: dict = {}  # the private folder of this process's kernel sockets, once made
+
+
+def _kernel_folder() -> Path:
+    """A folder only this user can enter (mode 0700, made by mkdtemp) for the kernels'
+    sockets, short enough for a Unix socket's path limit; removed by ``_drop_kernel_folder``."""
+    if "dir" not in _KERNELS:
+        import tempfile
+
+        _KERNELS["dir"] = Path(tempfile.mkdtemp(prefix="lslib-kernels-"))
+    return _KERNELS["dir"]
+
+
+def _drop_kernel_folder() -> None:
+    import shutil
+
+    if "dir" in _KERNELS:
+        shutil.rmtree(_KERNELS.pop("dir"), ignore_errors=True)
+
+
 def _kernel_manager():
-    """Jupyter's kernel manager with the kernel's channels on Unix sockets in the user's
-    runtime folder (mode 0700) instead of TCP ports on 127.0.0.1: no other user of the
+    """Jupyter's kernel manager with the kernel's channels on Unix sockets in a private
+    folder (``_kernel_folder``) instead of TCP ports on 127.0.0.1: no other user of the
     machine can reach a notebook's kernel, and the kernel does not warn that its TCP
     traffic is unencrypted."""
     import uuid
 
     from jupyter_client.manager import AsyncKernelManager
-    from jupyter_core.paths import jupyter_runtime_dir
     from traitlets import default
 
     class IPCKernelManager(AsyncKernelManager):
@@ -80,9 +99,7 @@ def _kernel_manager():
 
         @default("connection_file")
         def _default_connection_file(self):  # the sockets are named after it, next to it
-            folder = Path(jupyter_runtime_dir())
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            return str(folder / f"kernel-lslib-{uuid.uuid4()}.json")
+            return str(_kernel_folder() / f"k{uuid.uuid4().hex[:8]}.json")
 
     return IPCKernelManager
 
@@ -393,23 +410,31 @@ def cores() -> int:
 
 
 def task_threads(threads: int | None = None) -> int:
-    """The torch threads of every task of a build, wherever it runs: ``threads`` if given,
-    else ``LSLIB_THREADS``, else torch's default here (the machine's cores, or
-    ``OMP_NUM_THREADS``).
+    """The torch threads of every task of a build in this process or on a local cluster:
+    ``threads`` if given, else ``LSLIB_THREADS``, else torch's default here (the machine's
+    cores, or ``OMP_NUM_THREADS``).
 
     It is one number for the whole build, not cores / workers, because it decides the bits:
     the CPU kernels split their sums over the threads (MKL's GEMM, oneDNN's convolution
     weight gradients), so 1 and 2 threads round differently and training carries the
-    difference forward. With one number, a Dask build is the sequential build, bit for bit.
+    difference forward. With one number, a local Dask build is the sequential build, bit
+    for bit. (Remote workers use their own ``LSLIB_THREADS`` unless ``--threads`` is given.)
     """
+    where = "threads"
     if threads is None and os.environ.get("LSLIB_THREADS"):
-        threads = int(os.environ["LSLIB_THREADS"])
+        where, threads = "LSLIB_THREADS", os.environ["LSLIB_THREADS"]
+        try:
+            threads = int(threads)
+        except ValueError:
+            raise ValueError(
+                f"LSLIB_THREADS={threads!r} is invalid; allowed: an int >= 1"
+            ) from None
     if threads is None:
         import torch
 
         threads = torch.get_num_threads()
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads={threads!r} is invalid; allowed: an int >= 1")
+        raise ValueError(f"{where}={threads!r} is invalid; allowed: an int >= 1")
     return threads
 
 
@@ -501,43 +526,51 @@ def _tasks(todo) -> tuple[dict, list[list[str]]]:
 
 def make_plan(todo, profile: str, workers: int, cold: bool = False, timings: str | None = None,
               threads: int | None = None):  # fmt: skip
-    """The build's tasks and notebooks, with estimates; ``threads``: the tasks run on a
-    local cluster of ``workers`` with that many threads each (sharing this machine's cores),
-    None: each worker has cores of its own."""
+    """The build's tasks and notebooks with their estimates, and the predicted wall time of
+    running them here with ``threads`` per task (``workers``: on a local cluster of that
+    many; 0: sequentially), or, with ``threads=None``, on ``workers`` that each have the
+    cores a task was recorded with. Also returns the factor applied to each task's time."""
+    if timings and not Path(timings).is_dir():
+        raise ValueError(f"--timings {timings}: no such folder (a run store's, e.g. an "
+                         "earlier build's LSLIB_CACHE)")  # fmt: skip
     graph, needs = _tasks(todo)
     records = P.Records.read(Path(timings) if timings else None)
     items = P.items(graph, cold=cold, records=records)
-    notebooks = [(P.notebook_seconds(out.stem, profile), keys)
+    notebooks = [(P.notebook_seconds(out.stem, profile, timings), keys)
                  for (_, out, _), keys in zip(todo, needs, strict=True)]  # fmt: skip
     stretch = P.share(workers, threads, cores(), records.threads) if threads else 1.0
     return graph, needs, items, notebooks, P.schedule(items, notebooks, workers, stretch), stretch
 
 
 def print_plan(todo, profile: str, workers: int, cold: bool = False, timings: str | None = None,
-               stream=None, threads: int | None = None) -> None:  # fmt: skip
+               stream=None, threads: int | None = None, local: bool = True) -> None:  # fmt: skip
+    """The plan: every task, stored or its estimate; the predicted wall time here (this
+    machine's cores, ``threads`` per task, sequentially and, with ``workers`` and
+    ``local``, on a local cluster) and on a cluster whose workers have cores of their own."""
     stream = stream or sys.stdout
-    local = task_threads(threads) if workers else None
-    graph, needs, items, notebooks, pred, stretch = make_plan(todo, profile, workers, cold,
-                                                              timings, local)  # fmt: skip
+    t = task_threads(threads)
+    graph, needs, items, notebooks, pred, _ = make_plan(todo, profile, 0, cold, timings, t)
     missing = [it for it in items.values() if not it.cached]
     for it in items.values():
         state = "stored" if it.cached else f"~{P.clock(it.seconds):>7}  ({it.basis})"
         epochs = f", {it.epochs} epochs to train" if it.epochs else ""
         print(f"  {'✓' if it.cached else '·'} {it.task.label}{epochs}  {state}", file=stream)
     print(f"{len(items)} tasks: {len(items) - len(missing)} stored, {len(missing)} to compute "
-          f"({P.clock(sum(it.seconds for it in missing))} of work); {len(notebooks)} notebooks "
-          f"(~{P.clock(sum(s for s, _ in notebooks))})", file=stream)  # fmt: skip
-    print("predicted wall time, each worker with cores of its own (critical path "
-          f"{P.clock(pred['critical_s'])}):", file=stream)  # fmt: skip
-    for n in sorted({0, 1, 2, 8, 32, 128, workers}):
+          f"({P.clock(sum(it.seconds for it in missing))} of work as recorded); "
+          f"{len(notebooks)} notebooks (~{P.clock(sum(s for s, _ in notebooks))})", file=stream)  # fmt: skip
+    print(f"predicted wall time here ({cores()} cores, {t} threads per task):", file=stream)
+    print(f"  {'sequential (no Dask)':>26}: {P.clock(pred['wall_s'])}", file=stream)
+    if workers and local:
+        _, _, _, _, here, stretch = make_plan(todo, profile, workers, cold, timings, t)
+        print(f"  {f'local cluster, {workers} worker' + 's' * (workers > 1):>26}: {P.clock(here['wall_s'])}  "
+              f"(each task {stretch:.2g}x as recorded)", file=stream)  # fmt: skip
+    apart = P.schedule(items, notebooks, 1)
+    print("on a cluster, each worker with the cores a task was recorded with (critical path "
+          f"{P.clock(apart['critical_s'])}):", file=stream)  # fmt: skip
+    for n in sorted({1, 2, 8, 32, 128} | ({workers} if workers and not local else set())):
         wall = P.schedule(items, notebooks, n)["wall_s"]
-        who = "sequential (no Dask)" if n == 0 else f"{n} worker{'s' * (n > 1)}"
-        mark = "  <- --workers" if n == workers else ""
-        print(f"  {who:>22}: {P.clock(wall)}{mark}", file=stream)
-    if workers:
-        wall = P.schedule(items, notebooks, workers, stretch)["wall_s"]
-        print(f"on this machine's {cores()} cores, a local cluster of {workers} x {local}-thread "
-              f"workers: {P.clock(wall)} (each task {stretch:.2g}x its estimate)", file=stream)  # fmt: skip
+        mark = "  <- --workers" if n == workers and not local else ""
+        print(f"  {f'{n} worker' + 's' * (n > 1):>26}: {P.clock(wall)}{mark}", file=stream)
 
 
 def run(grid_file: str, profile: str, only: list[str] | None = None, root: Path = REPO,
@@ -549,22 +582,26 @@ def run(grid_file: str, profile: str, only: list[str] | None = None, root: Path 
     grid = yaml.safe_load((root / grid_file).read_text())
     todo = jobs(grid, profile, only, root)
     todo[0][1].parent.mkdir(parents=True, exist_ok=True)
-    local = workers and not (scheduler or os.environ.get("LSLIB_DASK_SCHEDULER") or slurm)
-    graph, needs, items, notebooks, pred, _ = make_plan(
-        todo, profile, workers, timings=timings, threads=task_threads(threads) if local else None
+    remote = bool(scheduler or os.environ.get("LSLIB_DASK_SCHEDULER") or slurm)
+    if threads is not None:
+        task_threads(threads)  # refused here, before anything starts, wherever it runs
+    graph, needs, items, notebooks, pred, stretch = make_plan(
+        todo, profile, workers, timings=timings, threads=None if remote else task_threads(threads)
     )
-    estimates = {k: it.seconds for k, it in items.items() if not it.cached}
+    # the progress counts in the times the tasks take here, so that its parallelism is
+    # the schedule's (work over wall) and its correction starts at 1
+    estimates = {k: it.seconds * stretch for k, it in items.items() if not it.cached}
     estimates |= {f"notebook:{out.stem}": s for (_, out, _), (s, _) in zip(todo, notebooks, strict=True)}  # fmt: skip
     parallel = max(pred["work_s"], 1.0) / max(pred["wall_s"], 1.0)
     n_stored = sum(it.cached for it in items.values())
     print(f"plan: {len(items)} tasks ({n_stored} stored, {len(items) - n_stored} to compute) "
           f"and {len(todo)} notebooks; predicted {P.clock(pred['wall_s'])}", flush=True)  # fmt: skip
-    if local and workers * task_threads(threads) > cores():
-        t = task_threads(threads)
-        print(f"note: {workers} workers x {t} threads share {cores()} cores, so that the results "
-              f"are the sequential build's bit for bit; --threads {max(1, cores() // workers)} "
-              f"would give each worker cores of its own (and the bits of a sequential build with "
-              f"that --threads)", flush=True)  # fmt: skip
+    if workers and not remote and workers * task_threads(threads) > cores():
+        t, c = task_threads(threads), cores()
+        faster = f"--workers {c} --threads 1" if workers > c else f"--threads {c // workers}"
+        print(f"note: {workers} workers x {t} threads share {c} cores, so that the results are "
+              f"the sequential build's bit for bit; {faster} would give each worker cores of "
+              "its own (and the bits of a sequential build with that --threads)", flush=True)  # fmt: skip
     start = time.perf_counter()
     ex = executor(graph, workers, scheduler, threads, tls, slurm)
     progress = Progress(estimates, parallel)
@@ -603,6 +640,7 @@ def run(grid_file: str, profile: str, only: list[str] | None = None, root: Path 
     finally:
         progress.close()
         ex.close()
+        _drop_kernel_folder()
     print(f"grid finished: {len(todo)} notebooks in {time.perf_counter() - start:.0f} s")
     return 0
 
@@ -617,9 +655,10 @@ def main(argv=None) -> int:
                     help="run the tasks on a local Dask cluster of N processes (0: in this "
                     "process, no Dask); with --slurm, the number of jobs")  # fmt: skip
     ap.add_argument("--threads", type=int, default=None,
-                    help="torch threads of every task, here or on a local cluster's workers; "
-                    "it decides the results' last bits (default: LSLIB_THREADS, else torch's "
-                    "default here, the cores); a remote worker uses its LSLIB_THREADS")  # fmt: skip
+                    help="torch threads of every task, here, on a local cluster's workers and, "
+                    "if given, on remote workers; it decides the results' last bits (default: "
+                    "LSLIB_THREADS, else torch's default here, the cores; a remote worker's "
+                    "own LSLIB_THREADS)")  # fmt: skip
     ap.add_argument("--scheduler", default=None,
                     help="address of an existing Dask scheduler (tcp:// or tls://; default "
                     "LSLIB_DASK_SCHEDULER)")  # fmt: skip
@@ -644,7 +683,9 @@ def main(argv=None) -> int:
                 seeds = list(range(a.seeds))
                 todo = [(nb, out, p | ({"seeds": seeds} if nb.stem in T.BUILDERS else {}))
                         for nb, out, p in todo]  # fmt: skip
-            print_plan(todo, a.profile, a.workers, a.cold, a.timings, threads=a.threads)
+            remote = bool(a.scheduler or os.environ.get("LSLIB_DASK_SCHEDULER") or a.slurm)
+            print_plan(todo, a.profile, a.workers, a.cold, a.timings, threads=a.threads,
+                       local=not remote)  # fmt: skip
             return 0
         tls = security(a.tls_ca, a.tls_cert, a.tls_key)
         return run(a.grid, a.profile, a.only, Path(a.root), a.workers, a.scheduler, a.threads,

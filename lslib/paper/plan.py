@@ -130,9 +130,9 @@ class Records:
     threads: int | None = None  # the torch threads most entries were computed with
 
     @classmethod
-    def read(cls, folder=None, fallback: bool = True) -> "Records":
+    def read(cls, folder=None, fallback: bool = True, keep=None) -> "Records":
         """The records of the store in ``folder`` (default: the one in use); ``fallback``:
-        with the reference build's behind them."""
+        with the reference build's behind them; ``keep(meta)``: only the entries it accepts."""
         exact, other, rate = {}, defaultdict(list), defaultdict(list)
         epochs, threads = defaultdict(dict), []
         folder = cache_dir() if folder is None else folder
@@ -144,6 +144,8 @@ class Records:
                 ]
                 kind, config, wall = meta["kind"], meta["config"], float(meta["wall_s"])
             except Exception:  # corrupt or foreign: the store deals with it when it is read
+                continue
+            if keep is not None and not keep(meta):
                 continue
             threads.append(meta.get("threads"))
             exact[_blob(kind, config)] = wall
@@ -275,10 +277,11 @@ def _end(task: Task, records: Records, own: bool = False) -> int:
 # ---------------------------------------------------------------- wall time on N workers
 
 
-def notebook_seconds(name: str, profile: str) -> float:
-    """A notebook's own seconds: recorded in this store, else in the reference build."""
+def notebook_seconds(name: str, profile: str, folder=None) -> float:
+    """A notebook's own seconds: recorded in the store in ``folder`` (default: the one in
+    use), else in the reference build."""
     try:
-        times = json.loads((cache_dir() / TIMES).read_text())
+        times = json.loads(((cache_dir() if folder is None else Path(folder)) / TIMES).read_text())
     except (OSError, ValueError):
         times = {}
     times = reference().get("notebooks", {}) | times
@@ -299,14 +302,14 @@ def record_notebook(name: str, profile: str, seconds: float) -> None:
 
 
 def share(workers: int, threads: int, cores: int, recorded: int | None = None) -> float:
-    """How much longer a task takes on a local cluster than its estimate: workers x threads
-    beyond the cores share them (each task gets cores / (workers x threads) of what it
-    had), and a task given fewer threads than it was recorded with takes up to
-    recorded / threads as long. A constant factor, so it ignores the ends of the build,
-    where fewer tasks run, and the notebooks' kernels, which share the cores too."""
-    if workers <= 0:
-        return 1.0
-    return max(1.0, workers * threads / max(cores, 1), (recorded or threads) / threads)
+    """How much longer a task takes here than its estimate: a task was recorded using
+    ``recorded`` threads; here it gets ``threads``, and no more than its share of the cores
+    (cores / workers; the sequential path, ``workers=0``, has them all). Time is taken to
+    scale with the cores a task gets, and more of them than recorded are not counted on.
+    A constant factor, so it ignores the ends of the build, where fewer tasks run, and the
+    notebooks' kernels, which share the cores too."""
+    gets = min(threads, max(cores, 1) / max(workers, 1))
+    return max(1.0, (recorded or threads) / gets)
 
 
 def schedule(items: dict[str, Item], notebooks: list[tuple[float, list[str]]],
@@ -316,13 +319,13 @@ def schedule(items: dict[str, Item], notebooks: list[tuple[float, list[str]]],
     notebooks: (seconds, keys of the tasks it needs) in the order the grid runs them.
     workers: 0 for the sequential grid (tasks and notebooks in one process, one after
     another), else the tasks run on that many workers while the grid runs the notebooks.
-    stretch: each task's time on the workers over its estimate (``share``; 1 where every
-    worker has cores of its own).
+    stretch: each task's time over its estimate (``share``; 1 where every worker has the
+    cores the task was recorded with).
     Returns the seconds of work, the critical path and the makespan.
     """
-    dur = {k: it.seconds * (stretch if workers > 0 else 1.0) for k, it in items.items()}
+    dur = {k: it.seconds * stretch for k, it in items.items()}
     deps = {k: [d for d in it.task.deps if d in items] for k, it in items.items()}
-    work_s = sum(it.seconds for it in items.values()) + sum(s for s, _ in notebooks)
+    work_s = sum(dur.values()) + sum(s for s, _ in notebooks)
     # critical path: the longest chain of tasks, then notebooks in order
     finish = {}
     for k in _topo(deps):
