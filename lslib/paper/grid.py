@@ -529,7 +529,8 @@ def make_plan(todo, profile: str, workers: int, cold: bool = False, timings: str
     """The build's tasks and notebooks with their estimates, and the predicted wall time of
     running them here with ``threads`` per task (``workers``: on a local cluster of that
     many; 0: sequentially), or, with ``threads=None``, on ``workers`` that each have the
-    cores a task was recorded with. Also returns the factor applied to each task's time."""
+    cores a task was recorded with. Also returns the factor applied to each task's time and
+    the records the estimates came from."""
     if timings and not Path(timings).is_dir():
         raise ValueError(f"--timings {timings}: no such folder (a run store's, e.g. an "
                          "earlier build's LSLIB_CACHE)")  # fmt: skip
@@ -539,7 +540,8 @@ def make_plan(todo, profile: str, workers: int, cold: bool = False, timings: str
     notebooks = [(P.notebook_seconds(out.stem, profile, timings), keys)
                  for (_, out, _), keys in zip(todo, needs, strict=True)]  # fmt: skip
     stretch = P.share(workers, threads, cores(), records.threads) if threads else 1.0
-    return graph, needs, items, notebooks, P.schedule(items, notebooks, workers, stretch), stretch
+    pred = P.schedule(items, notebooks, workers, stretch)
+    return graph, needs, items, notebooks, pred, stretch, records
 
 
 def print_plan(todo, profile: str, workers: int, cold: bool = False, timings: str | None = None,
@@ -549,7 +551,7 @@ def print_plan(todo, profile: str, workers: int, cold: bool = False, timings: st
     ``local``, on a local cluster) and on a cluster whose workers have cores of their own."""
     stream = stream or sys.stdout
     t = task_threads(threads)
-    graph, needs, items, notebooks, pred, _ = make_plan(todo, profile, 0, cold, timings, t)
+    _, _, items, notebooks, pred, _, records = make_plan(todo, profile, 0, cold, timings, t)
     missing = [it for it in items.values() if not it.cached]
     for it in items.values():
         state = "stored" if it.cached else f"~{P.clock(it.seconds):>7}  ({it.basis})"
@@ -561,7 +563,8 @@ def print_plan(todo, profile: str, workers: int, cold: bool = False, timings: st
     print(f"predicted wall time here ({cores()} cores, {t} threads per task):", file=stream)
     print(f"  {'sequential (no Dask)':>26}: {P.clock(pred['wall_s'])}", file=stream)
     if workers and local:
-        _, _, _, _, here, stretch = make_plan(todo, profile, workers, cold, timings, t)
+        stretch = P.share(workers, t, cores(), records.threads)
+        here = P.schedule(items, notebooks, workers, stretch)
         print(f"  {f'local cluster, {workers} worker' + 's' * (workers > 1):>26}: {P.clock(here['wall_s'])}  "
               f"(each task {stretch:.2g}x as recorded)", file=stream)  # fmt: skip
     apart = P.schedule(items, notebooks, 1)
@@ -585,7 +588,7 @@ def run(grid_file: str, profile: str, only: list[str] | None = None, root: Path 
     remote = bool(scheduler or os.environ.get("LSLIB_DASK_SCHEDULER") or slurm)
     if threads is not None:
         task_threads(threads)  # refused here, before anything starts, wherever it runs
-    graph, needs, items, notebooks, pred, stretch = make_plan(
+    graph, needs, items, notebooks, pred, stretch, _ = make_plan(
         todo, profile, workers, timings=timings, threads=None if remote else task_threads(threads)
     )
     # the progress counts in the times the tasks take here, so that its parallelism is
