@@ -85,8 +85,14 @@ def counting(matvec, calls):
 
 def curvlinops_top3(model, x, y, m=None):
     params = [p for p in model.parameters() if p.requires_grad]
-    op = curvlinops.HessianLinearOperator(model, nn.CrossEntropyLoss(), params, batches(x, y),
-                                          check_deterministic=False, num_data=len(y)).to_scipy()  # fmt: skip
+    op = curvlinops.HessianLinearOperator(
+        model,
+        nn.CrossEntropyLoss(),
+        params,
+        batches(x, y),
+        check_deterministic=False,
+        num_data=len(y),
+    ).to_scipy()
     calls = [0]
     lin = sla.LinearOperator(op.shape, matvec=counting(op.matvec, calls), dtype=op.dtype)
     v0 = np.random.default_rng(0).standard_normal(op.shape[0]).astype(op.dtype)
@@ -142,8 +148,12 @@ def reference_top3(model, x, y, f64=True):
     return np.sort(vals)[::-1]
 
 
-LIBS = {"lslib": lslib_top3, "curvlinops": curvlinops_top3,
-        "eigenthings": eigenthings_top3, "PyHessian": pyhessian_top3}  # fmt: skip
+LIBS = {
+    "lslib": lslib_top3,
+    "curvlinops": curvlinops_top3,
+    "eigenthings": eigenthings_top3,
+    "PyHessian": pyhessian_top3,
+}
 
 
 def top3_table(repeat):
@@ -157,8 +167,11 @@ def top3_table(repeat):
             f64 = not (name == "SimpleCNN-32" and where == "full")
             start = time.perf_counter()
             ref = reference_top3(model, x, y, f64)
-            print(f"{name} {where}: reference {np.array2string(ref, precision=6)} "
-                  f"({'float64' if f64 else 'float32'}, {time.perf_counter() - start:.0f} s)", flush=True)  # fmt: skip
+            print(
+                f"{name} {where}: reference {np.array2string(ref, precision=6)} "
+                f"({'float64' if f64 else 'float32'}, {time.perf_counter() - start:.0f} s)",
+                flush=True,
+            )
             times = {}
             for lib, fn in LIBS.items():
                 if lib == "PyHessian" and where == "full" and name == "SimpleCNN-32":
@@ -221,10 +234,14 @@ def estimators(hvp, model, x, y):
         "curvlinops hutchinson": seeded(lambda b, s: curvlinops.hutchinson_trace(sh, b)),
         "curvlinops hutchpp": seeded(lambda b, s: curvlinops.hutchpp_trace(sh, b - b % 3)),
         "curvlinops xtrace": seeded(lambda b, s: curvlinops.xtrace(sh, b)),
-        "eigenthings hutchinson": lambda b, s: he.hutchinson(sh.eigenthings(), num_samples=b, seed=s).estimate,
-        "eigenthings hutch++": lambda b, s: he.hutch_plus_plus(sh.eigenthings(), num_matvecs=b, seed=s).estimate,
+        "eigenthings hutchinson": lambda b, s: (
+            he.hutchinson(sh.eigenthings(), num_samples=b, seed=s).estimate
+        ),
+        "eigenthings hutch++": lambda b, s: (
+            he.hutch_plus_plus(sh.eigenthings(), num_matvecs=b, seed=s).estimate
+        ),
         "PyHessian": lambda b, s: pyhessian_trace(model, x, y, b, s),
-    }  # fmt: skip
+    }
 
 
 def ggn_trace(model, x, y, chunk=16):
@@ -255,9 +272,11 @@ def dense_trace(model, x, y):
 def trace_table(seeds):
     d = data()
     x, y = d.test.x[:128], d.test.y[:128]
-    cases = [("MLP-8", train_or_load(SMALL).model().eval(), BUDGETS, seeds),
-             ("MLP-128", trained("MLP-128").eval(), BUDGETS, seeds),
-             ("SimpleCNN-32", trained("SimpleCNN-32").eval(), BUDGETS[:2], 2)]  # fmt: skip
+    cases = [
+        ("MLP-8", train_or_load(SMALL).model().eval(), BUDGETS, seeds),
+        ("MLP-128", trained("MLP-128").eval(), BUDGETS, seeds),
+        ("SimpleCNN-32", trained("SimpleCNN-32").eval(), BUDGETS[:2], 2),
+    ]
     out = {}
     for name, model, budgets, n_seeds in cases:
         exact = ggn_trace(model, x, y)
@@ -280,14 +299,18 @@ def trace_table(seeds):
     for name, budgets in (("MLP-128", BUDGETS), ("SimpleCNN-32", BUDGETS[:2])):
         for b in budgets:
             best = min(out[(name, f"lslib {m}", b)] for m in ("hutchpp", "xtrace"))
-            print(f"{name} at {b} products: best lslib deflated estimator / lslib Hutchinson: "
-                  f"{best / out[(name, 'lslib hutchinson', b)]:.2f}")  # fmt: skip
+            print(
+                f"{name} at {b} products: best lslib deflated estimator / lslib Hutchinson: "
+                f"{best / out[(name, 'lslib hutchinson', b)]:.2f}"
+            )
     return out
 
 
 def main(repeat, seeds):
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; curvlinops "
-          f"{version('curvlinops-for-pytorch')}, hessian-eigenthings {he.__version__}")  # fmt: skip
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; curvlinops "
+        f"{version('curvlinops-for-pytorch')}, hessian-eigenthings {he.__version__}"
+    )
     trace_table(seeds)
     top3_table(repeat)
 

@@ -90,8 +90,10 @@ def main(repeat):
             vals = np.sort(vals)[::-1]
             err = np.abs(vals - ref) / np.abs(ref)
             times[label] = t
-            print(f"  {label:14s} values {np.array2string(vals, precision=6)} "
-                  f"max rel err {err.max():.1e} | HVPs {hvps:4d} | {t * 1e3:8.1f} ms")  # fmt: skip
+            print(
+                f"  {label:14s} values {np.array2string(vals, precision=6)} "
+                f"max rel err {err.max():.1e} | HVPs {hvps:4d} | {t * 1e3:8.1f} ms"
+            )
         for label in ("lslib tol 1e-4", "lslib tol 1e-6"):
             print(f"  PyHessian time / {label} time: {times['PyHessian'] / times[label]:.2f}x")
 

@@ -71,13 +71,16 @@ def bench(name, x, y, repeat):
         return L.plane(model, d1, d2, x, y, nx=STEPS, ny=STEPS, progress=False)
 
     metric = Loss(F.cross_entropy, x, y)
-    peer = lambda: loss_landscapes.random_plane(model, metric, distance=1, steps=STEPS,
-                                                normalization="filter", deepcopy_model=True)  # fmt: skip
+    peer = lambda: loss_landscapes.random_plane(
+        model, metric, distance=1, steps=STEPS, normalization="filter", deepcopy_model=True
+    )
     _, t_ours = timed(ours, repeat, warmup=True)
     _, t_peer = timed(peer, repeat, warmup=True)
     t_floor = floor(model, x, repeat)
-    print(f"{name}: lslib {t_ours:7.3f} s | loss-landscapes {t_peer:7.3f} s | floor {t_floor:7.3f} s"
-          f" | loss-landscapes/lslib {t_peer / t_ours:6.2f}x | lslib/floor {t_ours / t_floor:5.2f}x")  # fmt: skip
+    print(
+        f"{name}: lslib {t_ours:7.3f} s | loss-landscapes {t_peer:7.3f} s | floor {t_floor:7.3f} s"
+        f" | loss-landscapes/lslib {t_peer / t_ours:6.2f}x | lslib/floor {t_ours / t_floor:5.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -34,8 +34,10 @@ def main(n_images: int, repeat: int) -> None:
     ds = Subset(datasets.MNIST(str(_root()), train=True, transform=tf), range(n_images))
     loader = DataLoader(ds, batch_size=128, shuffle=True)
     split = load_mnist(subset=n_images).train
-    print(f"one epoch of {n_images} images (best of {repeat}), torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads")  # fmt: skip
+    print(
+        f"one epoch of {n_images} images (best of {repeat}), torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads"
+    )
     for name, width in (("mlp", 128), ("cnn", 32)):
         rates = {"standard": 0.0, "lslib": 0.0}
         for _ in range(
@@ -51,8 +53,10 @@ def main(n_images: int, repeat: int) -> None:
                     model = model.to(memory_format=fast_layout(model, "cpu"))
                     train_epoch(model, opt, split, 128, torch.Generator().manual_seed(0))
                 rates[pipeline] = max(rates[pipeline], n_images / (time.perf_counter() - start))
-        print(f"{name}-{width}: standard {rates['standard']:9.0f} samples/s | "
-              f"lslib {rates['lslib']:9.0f} samples/s | ratio {rates['lslib'] / rates['standard']:.2f}x")  # fmt: skip
+        print(
+            f"{name}-{width}: standard {rates['standard']:9.0f} samples/s | "
+            f"lslib {rates['lslib']:9.0f} samples/s | ratio {rates['lslib'] / rates['standard']:.2f}x"
+        )
 
 
 if __name__ == "__main__":

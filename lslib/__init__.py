@@ -8,6 +8,12 @@ from lslib.models import MLP, SimpleCNN, build_model, n_params
 from lslib.train import TrainResult, train_or_load
 
 __all__ = [
-    "MLP", "SimpleCNN", "TrainConfig", "TrainResult", "build_model", "load_mnist", "n_params",
+    "MLP",
+    "SimpleCNN",
+    "TrainConfig",
+    "TrainResult",
+    "build_model",
+    "load_mnist",
+    "n_params",
     "train_or_load",
-]  # fmt: skip
+]

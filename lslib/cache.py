@@ -157,8 +157,13 @@ def probing(stored: bool = True):
         _probe.on = old
 
 
-def cached(kind: str, config: Any, compute: Callable[[], Any], modules: tuple[str, ...],
-           lock_timeout: float | None = None) -> Any:  # fmt: skip
+def cached(
+    kind: str,
+    config: Any,
+    compute: Callable[[], Any],
+    modules: tuple[str, ...],
+    lock_timeout: float | None = None,
+) -> Any:
     """Return the stored value for (kind, config, code, data), computing and storing it if absent.
 
     ``compute`` returns a picklable value (tensors, arrays, dicts, numbers). ``modules``
@@ -167,8 +172,12 @@ def cached(kind: str, config: Any, compute: Callable[[], Any], modules: tuple[st
     6 hours), then TimeoutError.
     """
     folder = cache_dir() / kind
-    want = {"kind": kind, "config": _canonical(config), "code": fingerprint(*modules),
-            "data": data_identity()}  # fmt: skip
+    want = {
+        "kind": kind,
+        "config": _canonical(config),
+        "code": fingerprint(*modules),
+        "data": data_identity(),
+    }
     if getattr(_probe, "on", None) == "empty":
         raise Missing(kind, config)
     key = key_of(kind, config, want["code"], want["data"])
@@ -239,8 +248,9 @@ def _decode(blob: bytes) -> dict:
         raise ValueError("no lslib entry header")
     expected, actual = head[len(MAGIC) :].decode(), hashlib.sha256(payload).hexdigest()
     if actual != expected:
-        raise ValueError(f"payload sha256 {actual[:16]}... differs from its header's "
-                         f"{expected[:16]}...")  # fmt: skip
+        raise ValueError(
+            f"payload sha256 {actual[:16]}... differs from its header's {expected[:16]}..."
+        )
     # Our own files: full unpickling is needed for numpy arrays and small dataclasses.
     return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
 
@@ -261,9 +271,12 @@ def _write(path: Path, entry: dict) -> None:
     except (OSError, RuntimeError) as e:
         tmp.unlink(missing_ok=True)
         code = getattr(e, "errno", None) or errno.EIO
-        raise OSError(code, f"could not write the cache entry {path} ({len(blob) / 1e6:.1f} MB: "
-                      f"{e}); free space on that disk, or set LSLIB_CACHE to a folder "
-                      "with room") from e  # fmt: skip
+        raise OSError(
+            code,
+            f"could not write the cache entry {path} ({len(blob) / 1e6:.1f} MB: "
+            f"{e}); free space on that disk, or set LSLIB_CACHE to a folder "
+            "with room",
+        ) from e
 
 
 def _alive(pid: int) -> bool:
@@ -304,16 +317,21 @@ def _read(path: Path, want: dict, repair: bool) -> Any:
         value, meta = entry["value"], entry["meta"]
         for field in ("kind", "config", "code", "data"):
             if meta.get(field) != want[field]:
-                raise ValueError(f"it was computed for another {field} "
-                                 f"({_short(meta.get(field))}, requested {_short(want[field])})")  # fmt: skip
+                raise ValueError(
+                    f"it was computed for another {field} "
+                    f"({_short(meta.get(field))}, requested {_short(want[field])})"
+                )
     except Exception as e:  # truncated, flipped, swapped or foreign file: recompute it
         if not repair:
             return _MISSING
         aside = path.with_suffix(".corrupt")
         with contextlib.suppress(FileNotFoundError):  # another reader moved it first
             os.replace(path, aside)
-        warnings.warn(f"cache entry {path} is corrupt or unreadable ({type(e).__name__}: {e}); "
-                      f"moved to {aside.name}, recomputing", stacklevel=3)  # fmt: skip
+        warnings.warn(
+            f"cache entry {path} is corrupt or unreadable ({type(e).__name__}: {e}); "
+            f"moved to {aside.name}, recomputing",
+            stacklevel=3,
+        )
         stats.corrupt += 1
         return _MISSING
     stats.loaded += 1
@@ -353,8 +371,11 @@ class _Lock:
         except BaseException:
             os.close(self.fd)
             raise
-        holder = {"pid": os.getpid(), "host": socket.gethostname(),
-                  "since": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}  # fmt: skip
+        holder = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "since": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        }
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, json.dumps(holder).encode(), 0)
         return self
@@ -368,12 +389,15 @@ class _Lock:
             except BlockingIOError:
                 waited = time.monotonic() - start
                 if waited > self.timeout:
-                    raise TimeoutError(f"gave up after {waited:.0f} s waiting for {self.kind} "
-                                       f"entry {self.key}: {self._holder()} (lock file "
-                                       f"{self.path}; LSLIB_LOCK_TIMEOUT sets the limit)") from None  # fmt: skip
+                    raise TimeoutError(
+                        f"gave up after {waited:.0f} s waiting for {self.kind} "
+                        f"entry {self.key}: {self._holder()} (lock file "
+                        f"{self.path}; LSLIB_LOCK_TIMEOUT sets the limit)"
+                    ) from None
                 if waited > NOTICE_S and not told:
-                    warnings.warn(f"waiting for {self.kind} entry {self.key}: {self._holder()}",
-                                  stacklevel=3)  # fmt: skip
+                    warnings.warn(
+                        f"waiting for {self.kind} entry {self.key}: {self._holder()}", stacklevel=3
+                    )
                     told = True
                 time.sleep(min(0.2, max(self.timeout - waited, 0.01)))
 

@@ -81,29 +81,65 @@ class TrainConfig:
         _check(self.optimizer in OPTIMIZERS, n, "optimizer", self.optimizer, str(OPTIMIZERS))
         _check(_is_int(self.width) and self.width >= 1, n, "width", self.width, "int >= 1")
         _check(self.lr is None or _positive(self.lr), n, "lr", self.lr, "None or finite > 0")
-        _check(_is_num(self.momentum) and 0 <= self.momentum < 1, n, "momentum", self.momentum,
-               "a number in [0, 1)")  # fmt: skip
-        _check(_is_int(self.batch_size) and self.batch_size >= 1, n, "batch_size",
-               self.batch_size, "int >= 1")  # fmt: skip
-        _check(self.epochs is None or (_is_int(self.epochs) and self.epochs >= 1), n, "epochs",
-               self.epochs, "None (until convergence) or int >= 1")  # fmt: skip
-        _check(_is_int(self.max_epochs) and self.max_epochs >= 1, n, "max_epochs",
-               self.max_epochs, "int >= 1")  # fmt: skip
-        _check(_is_int(self.patience) and self.patience >= 1, n, "patience", self.patience,
-               "int >= 1")  # fmt: skip
-        _check(_is_num(self.rel_tol) and math.isfinite(self.rel_tol) and self.rel_tol >= 0, n,
-               "rel_tol", self.rel_tol, "finite >= 0")  # fmt: skip
+        _check(
+            _is_num(self.momentum) and 0 <= self.momentum < 1,
+            n,
+            "momentum",
+            self.momentum,
+            "a number in [0, 1)",
+        )
+        _check(
+            _is_int(self.batch_size) and self.batch_size >= 1,
+            n,
+            "batch_size",
+            self.batch_size,
+            "int >= 1",
+        )
+        _check(
+            self.epochs is None or (_is_int(self.epochs) and self.epochs >= 1),
+            n,
+            "epochs",
+            self.epochs,
+            "None (until convergence) or int >= 1",
+        )
+        _check(
+            _is_int(self.max_epochs) and self.max_epochs >= 1,
+            n,
+            "max_epochs",
+            self.max_epochs,
+            "int >= 1",
+        )
+        _check(
+            _is_int(self.patience) and self.patience >= 1, n, "patience", self.patience, "int >= 1"
+        )
+        _check(
+            _is_num(self.rel_tol) and math.isfinite(self.rel_tol) and self.rel_tol >= 0,
+            n,
+            "rel_tol",
+            self.rel_tol,
+            "finite >= 0",
+        )
         _check(_is_int(self.seed), n, "seed", self.seed, "int")
         for f in ("subset", "eval_subset"):
             v = getattr(self, f)
             _check(v is None or (_is_int(v) and v >= 1), n, f, v, "None or int >= 1")
-        _check(isinstance(self.device, str) and self.device.split(":")[0] in ("cpu", "cuda"), n,
-               "device", self.device, "'cpu' or 'cuda[:i]'")  # fmt: skip
+        _check(
+            isinstance(self.device, str) and self.device.split(":")[0] in ("cpu", "cuda"),
+            n,
+            "device",
+            self.device,
+            "'cpu' or 'cuda[:i]'",
+        )
         if self.device.startswith("cuda"):
             import torch
 
-            _check(torch.cuda.is_available(), n, "device", self.device,
-                   "'cpu' (there is no CUDA device; use 'cpu' or unset LSLIB_DEVICE)")  # fmt: skip
+            _check(
+                torch.cuda.is_available(),
+                n,
+                "device",
+                self.device,
+                "'cpu' (there is no CUDA device; use 'cpu' or unset LSLIB_DEVICE)",
+            )
 
     @property
     def learning_rate(self) -> float:
@@ -292,19 +328,49 @@ class FlatnessConfig:
     def __post_init__(self):
         n = "FlatnessConfig"
         _check(_positive(self.eps), n, "eps", self.eps, "finite > 0")
-        _check(isinstance(self.sigmas, tuple | list) and len(self.sigmas) >= 1
-               and all(_is_num(s) and math.isfinite(s) and s >= 0 for s in self.sigmas), n,
-               "sigmas", self.sigmas, "a non-empty tuple of finite numbers >= 0")  # fmt: skip
-        _check(isinstance(self.ascent_grid, tuple | list)
-               and all(_is_int(s) and s >= 1 for s in self.ascent_grid), n, "ascent_grid",
-               self.ascent_grid, "a tuple of ints >= 1")  # fmt: skip
-        _ints_at_least(self, n, 1, "ascent_steps", "draws", "n_dirs", "hessian_batches",
-                       "curvature_images", "pac_draws")  # fmt: skip
+        _check(
+            isinstance(self.sigmas, tuple | list)
+            and len(self.sigmas) >= 1
+            and all(_is_num(s) and math.isfinite(s) and s >= 0 for s in self.sigmas),
+            n,
+            "sigmas",
+            self.sigmas,
+            "a non-empty tuple of finite numbers >= 0",
+        )
+        _check(
+            isinstance(self.ascent_grid, tuple | list)
+            and all(_is_int(s) and s >= 1 for s in self.ascent_grid),
+            n,
+            "ascent_grid",
+            self.ascent_grid,
+            "a tuple of ints >= 1",
+        )
+        _ints_at_least(
+            self,
+            n,
+            1,
+            "ascent_steps",
+            "draws",
+            "n_dirs",
+            "hessian_batches",
+            "curvature_images",
+            "pac_draws",
+        )
         _ints_at_least(self, n, 3, "trace_budget")
         for f in ("window", "pac_threshold"):
             _check(_positive(getattr(self, f)), n, f, getattr(self, f), "finite > 0")
-        _check(self.pac_criterion in PAC_CRITERIA, n, "pac_criterion", self.pac_criterion,
-               str(PAC_CRITERIA))  # fmt: skip
-        _check(self.trace_method in TRACE_METHODS, n, "trace_method", self.trace_method,
-               str(TRACE_METHODS))  # fmt: skip
+        _check(
+            self.pac_criterion in PAC_CRITERIA,
+            n,
+            "pac_criterion",
+            self.pac_criterion,
+            str(PAC_CRITERIA),
+        )
+        _check(
+            self.trace_method in TRACE_METHODS,
+            n,
+            "trace_method",
+            self.trace_method,
+            str(TRACE_METHODS),
+        )
         _check(_is_int(self.seed), n, "seed", self.seed, "int")

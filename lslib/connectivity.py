@@ -58,8 +58,13 @@ def barrier(alphas, losses) -> dict:
     gap = losses[inside] - ((1 - alphas[inside]) * la + alphas[inside] * lb)
     j = int(np.nanargmax(gap))
     height = float(max(gap[j], 0.0))
-    return {"height": height, "relative": height / ((la + lb) / 2), "alpha": float(alphas[inside][j]),
-            "loss_a": float(la), "loss_b": float(lb)}  # fmt: skip
+    return {
+        "height": height,
+        "relative": height / ((la + lb) / 2),
+        "alpha": float(alphas[inside][j]),
+        "loss_a": float(la),
+        "loss_b": float(lb),
+    }
 
 
 # ---------------------------------------------------------------- permutation alignment
@@ -79,8 +84,18 @@ def perm_spec(model: nn.Module) -> list[Layer]:
     """The chain of Linear/Conv2d layers of a Sequential whose hidden units can be permuted."""
     if not isinstance(model, nn.Sequential):
         raise ValueError("permutation alignment needs an nn.Sequential of Linear/Conv2d layers")
-    allowed = (nn.Linear, nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.Flatten, nn.Identity,
-               nn.Tanh, nn.GELU, nn.LeakyReLU)  # fmt: skip
+    allowed = (
+        nn.Linear,
+        nn.Conv2d,
+        nn.ReLU,
+        nn.MaxPool2d,
+        nn.AvgPool2d,
+        nn.Flatten,
+        nn.Identity,
+        nn.Tanh,
+        nn.GELU,
+        nn.LeakyReLU,
+    )
     layers, prev_out = [], None
     for name, m in model.named_children():
         if not isinstance(m, allowed):
@@ -182,8 +197,18 @@ def bezier_coeffs(ts) -> np.ndarray:
     return np.stack([2 * ts * (1 - ts), ts**2], 1)
 
 
-def train_bezier(model: nn.Module, a: Params, b: Params, x, y, epochs: int = 2, lr: float = 0.01,
-                 momentum: float = 0.9, batch_size: int = 128, seed: int = 0) -> Params:  # fmt: skip
+def train_bezier(
+    model: nn.Module,
+    a: Params,
+    b: Params,
+    x,
+    y,
+    epochs: int = 2,
+    lr: float = 0.01,
+    momentum: float = 0.9,
+    batch_size: int = 128,
+    seed: int = 0,
+) -> Params:
     """Train the middle point M of a quadratic Bezier curve from A to B (starts at (A+B)/2)."""
     check_same_architecture(a, b)
     for name, v in (("epochs", epochs), ("batch_size", batch_size)):

@@ -99,12 +99,18 @@ def _root() -> Path:
             return root
         for name, actual, expected in bad:
             if attempt == 0:
-                warnings.warn(f"extracted MNIST file {raw / name} is corrupt (sha256 {actual}, "
-                              f"expected {expected}); re-extracting it from data/MNIST/raw",
-                              stacklevel=3)  # fmt: skip
+                warnings.warn(
+                    f"extracted MNIST file {raw / name} is corrupt (sha256 {actual}, "
+                    f"expected {expected}); re-extracting it from data/MNIST/raw",
+                    stacklevel=3,
+                )
             (raw / name).unlink(missing_ok=True)
-    what = (f"{raw / bad[0][0]} is corrupt after re-extraction (sha256 {bad[0][1]}, expected "
-            f"{bad[0][2]})" if bad else f"{raw} keeps changing")  # fmt: skip
+    what = (
+        f"{raw / bad[0][0]} is corrupt after re-extraction (sha256 {bad[0][1]}, expected "
+        f"{bad[0][2]})"
+        if bad
+        else f"{raw} keeps changing"
+    )
     raise OSError(f"MNIST file {what}; delete {root} and retry")
 
 
@@ -114,13 +120,17 @@ def _env_root(root: Path) -> Path:
     fix = "fix that folder, or unset LSLIB_DATA to use the shipped copy"
     missing = [n for n in RAW_SHA256 if not (raw / n).is_file()]
     if missing:
-        raise FileNotFoundError(f"LSLIB_DATA={root} has no MNIST file(s) {missing} in {raw}; "
-                                f"the expected layout is {layout}; {fix}")  # fmt: skip
+        raise FileNotFoundError(
+            f"LSLIB_DATA={root} has no MNIST file(s) {missing} in {raw}; "
+            f"the expected layout is {layout}; {fix}"
+        )
     bad = _mismatches(raw)
     if bad:
         name, actual, expected = bad[0]
-        raise OSError(f"MNIST file {raw / name} (under LSLIB_DATA) is corrupt or truncated "
-                      f"(sha256 {actual}, expected {expected}); {fix}")  # fmt: skip
+        raise OSError(
+            f"MNIST file {raw / name} (under LSLIB_DATA) is corrupt or truncated "
+            f"(sha256 {actual}, expected {expected}); {fix}"
+        )
     return root
 
 
@@ -142,8 +152,9 @@ def _mismatches(raw: Path) -> list[tuple[str, str, str]]:
 
 def _digests(raw: Path) -> dict[str, str]:
     # Hashed once per process and file version (a rewrite changes size, mtime or inode).
-    stamp = tuple((s.st_size, s.st_mtime_ns, s.st_ino) for s in
-                  (os.stat(raw / n) for n in RAW_SHA256))  # fmt: skip
+    stamp = tuple(
+        (s.st_size, s.st_mtime_ns, s.st_ino) for s in (os.stat(raw / n) for n in RAW_SHA256)
+    )
     return _hash_files(str(raw), stamp)
 
 

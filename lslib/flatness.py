@@ -68,16 +68,32 @@ class Ascent:
     method: str
 
 
-def epsilon_sharpness(model: nn.Module, x, y, eps: float = 1e-3, steps: int = 20, seed: int = 0,
-                      params: Params | None = None, loss_fn=F.cross_entropy,
-                      method: str = "sign") -> float:  # fmt: skip
+def epsilon_sharpness(
+    model: nn.Module,
+    x,
+    y,
+    eps: float = 1e-3,
+    steps: int = 20,
+    seed: int = 0,
+    params: Params | None = None,
+    loss_fn=F.cross_entropy,
+    method: str = "sign",
+) -> float:
     """Keskar et al.'s epsilon-sharpness (in percent); see ``sharpness_ascent``."""
     return sharpness_ascent(model, x, y, eps, steps, seed, params, loss_fn, method).value
 
 
-def sharpness_ascent(model: nn.Module, x, y, eps: float = 1e-3, steps: int = 20, seed: int = 0,
-                     params: Params | None = None, loss_fn=F.cross_entropy,
-                     method: str = "sign") -> Ascent:  # fmt: skip
+def sharpness_ascent(
+    model: nn.Module,
+    x,
+    y,
+    eps: float = 1e-3,
+    steps: int = 20,
+    seed: int = 0,
+    params: Params | None = None,
+    loss_fn=F.cross_entropy,
+    method: str = "sign",
+) -> Ascent:
     """Maximize L(theta + delta) over the box |delta_i| <= eps (|theta_i| + 1).
 
     Both methods start from the same seeded uniform point of the box and keep the largest
@@ -121,8 +137,10 @@ def _sign_ascent(model, p, x, y, loss_fn, box, delta, steps):
     for _ in range(steps + 1):
         loss, grads = _loss_and_grad(model, p, delta, x, y, loss_fn)
         best = max(best, loss)
-        delta = {k: torch.clamp(delta[k] + step[k] * g.sign(), -box[k], box[k])
-                 for (k, g) in zip(delta, grads, strict=True)}  # fmt: skip
+        delta = {
+            k: torch.clamp(delta[k] + step[k] * g.sign(), -box[k], box[k])
+            for (k, g) in zip(delta, grads, strict=True)
+        }
     return best, steps + 1, steps
 
 
@@ -139,13 +157,27 @@ def _lbfgsb_ascent(model, p, x, y, loss_fn, box, delta, steps):
 
     hi = flatten(box).double().cpu().numpy()
     x0 = flatten(delta).double().cpu().numpy()
-    res = minimize(objective, x0, jac=True, method="L-BFGS-B",
-                   bounds=np.stack([-hi, hi], 1), options={"maxiter": steps})  # fmt: skip
+    res = minimize(
+        objective,
+        x0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=np.stack([-hi, hi], 1),
+        options={"maxiter": steps},
+    )
     return max(seen), len(seen), int(res.nit)
 
 
-def sharpness_1d(model: nn.Module, x, y, n_dirs: int = 10, window: float = 0.05, points: int = 9,
-                 seed: int = 0, params: Params | None = None) -> dict:  # fmt: skip
+def sharpness_1d(
+    model: nn.Module,
+    x,
+    y,
+    n_dirs: int = 10,
+    window: float = 0.05,
+    points: int = 9,
+    seed: int = 0,
+    params: Params | None = None,
+) -> dict:
     """Curvature L''(0) along ``n_dirs`` filter-normalized directions: values, mean, std."""
     if not window > 0 or not np.isfinite(window):
         raise ValueError(f"window={window!r} is invalid; allowed: finite > 0")
@@ -164,8 +196,15 @@ def sharpness_1d(model: nn.Module, x, y, n_dirs: int = 10, window: float = 0.05,
     return {"values": curv, "mean": float(curv.mean()), "std": float(curv.std(ddof=1))}
 
 
-def perturbation(model: nn.Module, x, y, sigmas=(1e-3, 1e-2, 5e-2), draws: int = 10, seed: int = 0,
-                 params: Params | None = None) -> dict:  # fmt: skip
+def perturbation(
+    model: nn.Module,
+    x,
+    y,
+    sigmas=(1e-3, 1e-2, 5e-2),
+    draws: int = 10,
+    seed: int = 0,
+    params: Params | None = None,
+) -> dict:
     """Loss increase under theta + sigma |theta| xi: per sigma, mean and std over ``draws``."""
     sigmas = np.asarray(sigmas, dtype=np.float64)
     if (sigmas < 0).any() or not np.isfinite(sigmas).all():
@@ -177,17 +216,32 @@ def perturbation(model: nn.Module, x, y, sigmas=(1e-3, 1e-2, 5e-2), draws: int =
     deltas = []
     for i in range(draws):
         xi = gaussian_like(p, seed + i)
-        ev = evaluate_points(model, [{k: p[k].abs() * xi[k] for k in p}], coords, x, y,
-                             origin=p, progress=False)  # fmt: skip
+        ev = evaluate_points(
+            model, [{k: p[k].abs() * xi[k] for k in p}], coords, x, y, origin=p, progress=False
+        )
         deltas.append(ev.loss[1:] - ev.loss[0])
     deltas = np.array(deltas)  # (draws, n_sigma)
-    return {"sigmas": sigmas, "deltas": deltas, "mean": deltas.mean(0),
-            "std": deltas.std(0, ddof=1) if draws > 1 else 0 * deltas[0]}  # fmt: skip
+    return {
+        "sigmas": sigmas,
+        "deltas": deltas,
+        "mean": deltas.mean(0),
+        "std": deltas.std(0, ddof=1) if draws > 1 else 0 * deltas[0],
+    }
 
 
-def pac_bayes_sigma(model: nn.Module, x, y, threshold: float = 0.1, draws: int = 5, lo=1e-5,
-                    hi=1.0, iters: int = 20, seed: int = 0, params: Params | None = None,
-                    criterion: str = "accuracy") -> float:  # fmt: skip
+def pac_bayes_sigma(
+    model: nn.Module,
+    x,
+    y,
+    threshold: float = 0.1,
+    draws: int = 5,
+    lo=1e-5,
+    hi=1.0,
+    iters: int = 20,
+    seed: int = 0,
+    params: Params | None = None,
+    criterion: str = "accuracy",
+) -> float:
     """Jiang et al.'s sigma': the largest sigma in [lo, hi] whose expected damage is <= threshold.
 
     The damage of theta + sigma xi, xi ~ N(0, I) on every parameter (biases included), is

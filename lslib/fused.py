@@ -116,19 +116,32 @@ def available() -> bool:
             finally:
                 log.setLevel(level)
 
-            _module = load_inline(extension_name(), cpp_sources=_SOURCE, functions=["relu_contract"],
-                                  extra_cflags=list(CFLAGS), verbose=False)  # fmt: skip
+            _module = load_inline(
+                extension_name(),
+                cpp_sources=_SOURCE,
+                functions=["relu_contract"],
+                extra_cflags=list(CFLAGS),
+                verbose=False,
+            )
             _state = True
         except Exception as e:  # no compiler, no ninja, a failed build: fall back
-            warnings.warn(f"lslib: fused surface kernel unavailable ({type(e).__name__}: {e}); "
-                          "using the PyTorch path", stacklevel=2)  # fmt: skip
+            warnings.warn(
+                f"lslib: fused surface kernel unavailable ({type(e).__name__}: {e}); "
+                "using the PyTorch path",
+                stacklevel=2,
+            )
             _state = False
     return _state
 
 
-def extension_name(source: str = _SOURCE, cflags=CFLAGS, prefix: str = sys.prefix,
-                   executable: str = sys.executable, torch_version: str = torch.__version__,
-                   cpu: str | None = None) -> str:  # fmt: skip
+def extension_name(
+    source: str = _SOURCE,
+    cflags=CFLAGS,
+    prefix: str = sys.prefix,
+    executable: str = sys.executable,
+    torch_version: str = torch.__version__,
+    cpu: str | None = None,
+) -> str:
     """The build's name: a hash of everything the compiled file depends on.
 
     PyTorch caches a build by name, and its build folder records the interpreter's paths;

@@ -56,8 +56,15 @@ class HVP:
     applies, else ``'graph'``. ``calls`` counts the products computed.
     """
 
-    def __init__(self, model: nn.Module, x, y, params: Params | None = None, method="auto",
-                 loss_fn=F.cross_entropy):  # fmt: skip
+    def __init__(
+        self,
+        model: nn.Module,
+        x,
+        y,
+        params: Params | None = None,
+        method="auto",
+        loss_fn=F.cross_entropy,
+    ):
         check_data(x, y, model, labels=loss_fn is F.cross_entropy)
         self.model, self.x, self.y, self.loss_fn = model, x, y, loss_fn
         _setup(self, model, params, method, loss_fn)
@@ -86,8 +93,16 @@ class DataHVP:
     images run faster than 1,024 for convolutional models (cache).
     """
 
-    def __init__(self, model: nn.Module, x, y, chunk: int = 1024, method="auto",
-                 params: Params | None = None, loss_fn=F.cross_entropy):  # fmt: skip
+    def __init__(
+        self,
+        model: nn.Module,
+        x,
+        y,
+        chunk: int = 1024,
+        method="auto",
+        params: Params | None = None,
+        loss_fn=F.cross_entropy,
+    ):
         if not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1:
             raise ValueError(f"chunk={chunk!r} is invalid; allowed: int >= 1")
         check_data(x, y, model, labels=loss_fn is F.cross_entropy)
@@ -120,8 +135,10 @@ def _setup(op, model, params, method, loss_fn) -> None:
     op.dtype, op.device = first.dtype, first.device
     chain = _linear_relu_chain(model) if loss_fn is F.cross_entropy else None
     if method == "mlp" and chain is None:
-        raise ValueError("method='mlp' needs an nn.Sequential of parameter-free input "
-                         "modules, then Linear layers with ReLU between, and cross-entropy")  # fmt: skip
+        raise ValueError(
+            "method='mlp' needs an nn.Sequential of parameter-free input "
+            "modules, then Linear layers with ReLU between, and cross-entropy"
+        )
     if method == "auto":
         method = "graph" if chain is None else "mlp"
     op.method, op.calls, op._chain = method, 0, chain
@@ -145,8 +162,12 @@ def _product(op, x, y):
 
     def graph(v):
         with torch.enable_grad():
-            hv = torch.autograd.grad(grads, list(leaves.values()), retain_graph=True,
-                                     grad_outputs=list(unflatten(v, op.params).values()))  # fmt: skip
+            hv = torch.autograd.grad(
+                grads,
+                list(leaves.values()),
+                retain_graph=True,
+                grad_outputs=list(unflatten(v, op.params).values()),
+            )
         return torch.cat([h.reshape(-1) for h in hv]).detach()
 
     return graph
@@ -332,8 +353,9 @@ def _unit_random(hvp: HVP, seed: int) -> torch.Tensor:
     return q / q.norm()  # normalized in the working precision
 
 
-def eigenvalue_stats(model, x, y, n_batches: int = 5, batch_size: int = 128, k: int = 3, seed=0,
-                     tol: float = 1e-6) -> dict:  # fmt: skip
+def eigenvalue_stats(
+    model, x, y, n_batches: int = 5, batch_size: int = 128, k: int = 3, seed=0, tol: float = 1e-6
+) -> dict:
     """Top-k eigenvalues on ``n_batches`` disjoint mini-batches of (x, y) (a seeded shuffle).
 
     Returns a dict: ``values`` (n_batches, k), ``mean``/``std``/``min``/``max`` (k,),
@@ -344,8 +366,10 @@ def eigenvalue_stats(model, x, y, n_batches: int = 5, batch_size: int = 128, k: 
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
             raise ValueError(f"{name}={v!r} is invalid; allowed: int >= 1")
     if n_batches * batch_size > len(y):
-        raise ValueError(f"{n_batches} batches of {batch_size} need {n_batches * batch_size} "
-                         f"images; the set has {len(y)}")  # fmt: skip
+        raise ValueError(
+            f"{n_batches} batches of {batch_size} need {n_batches * batch_size} "
+            f"images; the set has {len(y)}"
+        )
     perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed)).to(x.device)
     vals, res, hvps = [], [], []
     for i in range(n_batches):
@@ -355,8 +379,15 @@ def eigenvalue_stats(model, x, y, n_batches: int = 5, batch_size: int = 128, k: 
         res.append(e.residuals)
         hvps.append(e.hvps)
     v = np.array(vals)
-    return {"values": v, "mean": v.mean(0), "std": v.std(0, ddof=1) if n_batches > 1 else 0 * v[0],
-            "min": v.min(0), "max": v.max(0), "residuals": np.array(res), "hvps": np.array(hvps)}  # fmt: skip
+    return {
+        "values": v,
+        "mean": v.mean(0),
+        "std": v.std(0, ddof=1) if n_batches > 1 else 0 * v[0],
+        "min": v.min(0),
+        "max": v.max(0),
+        "residuals": np.array(res),
+        "hvps": np.array(hvps),
+    }
 
 
 def rademacher(n: int, gen: torch.Generator) -> torch.Tensor:
@@ -408,8 +439,10 @@ def trace(op, budget: int, method: str = "hutchpp", seed: int = 0) -> TraceEstim
     per = {"hutchinson": None, "hutchpp": 3, "xtrace": 2}[method]
     if per is not None and budget // per >= op.n:
         hi = per * op.n - 1
-        raise ValueError(f"budget={budget} is too large for method={method!r} on {op.n} "
-                         f"parameters; allowed: {lo} <= budget <= {hi}")  # fmt: skip
+        raise ValueError(
+            f"budget={budget} is too large for method={method!r} on {op.n} "
+            f"parameters; allowed: {lo} <= budget <= {hi}"
+        )
     gen, start = torch.Generator().manual_seed(seed), op.calls
     est = {"hutchinson": _hutchinson, "hutchpp": _hutchpp, "xtrace": _xtrace}[method]
     value, stderr = est(op, budget, gen)

@@ -74,8 +74,17 @@ class Plane:
 
 
 # Modules that act elementwise (in eval mode), so they commute with any memory layout.
-ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.SiLU, nn.ELU, nn.Identity,
-               nn.Dropout)  # fmt: skip
+ELEMENTWISE = (
+    nn.ReLU,
+    nn.LeakyReLU,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.GELU,
+    nn.SiLU,
+    nn.ELU,
+    nn.Identity,
+    nn.Dropout,
+)
 
 
 def _split_first_layer(model: nn.Module, k: int):
@@ -142,8 +151,11 @@ def evaluate_points(
     split = _split_first_layer(model, len(dirs))
     loss_sum = np.zeros(len(coords))
     correct = np.zeros(len(coords))
-    bar = tqdm(total=len(coords) * -(-len(y) // chunk), desc="landscape",
-               disable=None if progress is None else not progress)  # fmt: skip
+    bar = tqdm(
+        total=len(coords) * -(-len(y) // chunk),
+        desc="landscape",
+        disable=None if progress is None else not progress,
+    )
     with eval_mode(model):
         for s in range(0, len(y), chunk):
             xb, yb = to(x[s : s + chunk]), y[s : s + chunk]
@@ -170,8 +182,12 @@ def _loss_and_hits(out, dim, y, loss_fn):
         flat = loss_fn(out.flatten(0, 1), y.repeat(len(out)), reduction="none")
         return flat.view(len(out), -1).sum(1), np.full(len(out), np.nan)
     top = out.amax(dim, keepdim=True)
-    target = out.gather(dim, y.view((1, 1, -1) if dim == 1 else (1, -1, 1)).expand(
-        (len(out), 1, -1) if dim == 1 else (len(out), -1, 1)))  # fmt: skip
+    target = out.gather(
+        dim,
+        y.view((1, 1, -1) if dim == 1 else (1, -1, 1)).expand(
+            (len(out), 1, -1) if dim == 1 else (len(out), -1, 1)
+        ),
+    )
     hits = (target >= top).flatten(1).sum(1).cpu().numpy()
     if loss_fn is F.cross_entropy:  # ``out`` is overwritten: the engine hands over fresh logits
         # exp(t) as exp2(t log2 e): ATen's vectorized exp2 measures ~4x faster than its exp.
@@ -258,9 +274,15 @@ def _logits(model, split, origin, dirs, coords, xb):
 
 def _fusable(basis, classes, z) -> bool:
     """Whether the tail is ReLU then one Linear that lslib.fused handles (float32 on the CPU)."""
-    return (len(basis) == 2 and type(basis[0][0]) is nn.ReLU and basis[1][1] is not None
-            and classes == fused.CLASSES and z.device.type == "cpu" and z.dtype == torch.float32
-            and fused.available())  # fmt: skip
+    return (
+        len(basis) == 2
+        and type(basis[0][0]) is nn.ReLU
+        and basis[1][1] is not None
+        and classes == fused.CLASSES
+        and z.device.type == "cpu"
+        and z.dtype == torch.float32
+        and fused.available()
+    )
 
 
 def _at(stacked, c):
@@ -301,8 +323,9 @@ def _grid_axis(steps: int, span, name: str) -> np.ndarray:
 SIDES = ("both", "one")
 
 
-def line(model, direction: Params, x, y, steps: int = 25, span=1.0, sided: str = "both",
-         **kw) -> Evaluation:  # fmt: skip
+def line(
+    model, direction: Params, x, y, steps: int = 25, span=1.0, sided: str = "both", **kw
+) -> Evaluation:
     """Loss along theta0 + a * direction for ``steps`` values of a.
 
     ``sided="both"``: a on linspace(-span, span) (or span=(lo, hi)); ``sided="one"``: a on
@@ -318,8 +341,9 @@ def line(model, direction: Params, x, y, steps: int = 25, span=1.0, sided: str =
     return evaluate_points(model, [direction], alphas[:, None], x, y, **kw)
 
 
-def plane(model, d1: Params, d2: Params, x, y, nx: int = 21, ny: int = 21, xspan=1.0, yspan=1.0,
-          **kw) -> Plane:  # fmt: skip
+def plane(
+    model, d1: Params, d2: Params, x, y, nx: int = 21, ny: int = 21, xspan=1.0, yspan=1.0, **kw
+) -> Plane:
     """Loss on theta0 + a d1 + b d2 over an nx-by-ny grid; ``loss[j, i]`` is at (xs[i], ys[j])."""
     xs, ys = _grid_axis(nx, xspan, "x"), _grid_axis(ny, yspan, "y")
     a, b = np.meshgrid(xs, ys)  # (ny, nx), a varies along axis 1
@@ -383,8 +407,9 @@ def _ll_steps(p: Params, seed: int, normalization, distance, steps: int, n: int)
     return dirs, [_norm(p) / distance / steps / _norm(d) for d in dirs]
 
 
-def loss_landscapes_line(model, x, y, distance: float, steps: int, seed: int,
-                         normalization="filter", **kw) -> Evaluation:  # fmt: skip
+def loss_landscapes_line(
+    model, x, y, distance: float, steps: int, seed: int, normalization="filter", **kw
+) -> Evaluation:
     """``loss_landscapes.random_line(model, Loss(cross_entropy, x, y), distance, steps,
     normalization)`` after ``torch.manual_seed(seed)``, by this engine.
 
@@ -405,8 +430,17 @@ def loss_landscapes_line(model, x, y, distance: float, steps: int, seed: int,
     return evaluate_points(model, [d], alphas[:, None], x, y, origin=p, **kw)
 
 
-def loss_landscapes_plane(model, x, y, distance: float, steps: int, seed: int,
-                          normalization="filter", staggered: bool = True, **kw) -> Plane:  # fmt: skip
+def loss_landscapes_plane(
+    model,
+    x,
+    y,
+    distance: float,
+    steps: int,
+    seed: int,
+    normalization="filter",
+    staggered: bool = True,
+    **kw,
+) -> Plane:
     """``loss_landscapes.random_plane(model, Loss(cross_entropy, x, y), distance, steps,
     normalization)`` after ``torch.manual_seed(seed)``, by this engine.
 

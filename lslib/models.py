@@ -20,12 +20,17 @@ def SimpleCNN(width: int = 32) -> nn.Sequential:
     """conv3x3(1->w) ReLU pool2, conv3x3(w->2w) ReLU pool2, fc(98w->2w) ReLU, fc(2w->10)."""
     w = width
     return nn.Sequential(
-        nn.Conv2d(1, w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(w, 2 * w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(1, w, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(w, 2 * w, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
         nn.Flatten(),
-        nn.Linear(2 * w * 7 * 7, 2 * w), nn.ReLU(),
+        nn.Linear(2 * w * 7 * 7, 2 * w),
+        nn.ReLU(),
         nn.Linear(2 * w, 10),
-    )  # fmt: skip
+    )
 
 
 def build_model(name: str, width: int, seed: int | None = None) -> nn.Sequential:

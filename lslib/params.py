@@ -56,8 +56,10 @@ def check_data(x, y, model: nn.Module | None = None, labels: bool = True) -> Non
     """
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
         got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"x must be a floating-point tensor, got {got}; convert images with "
-                         "x.float() and normalize them (lslib.data: (x / 255 - 0.1307) / 0.3081)")  # fmt: skip
+        raise ValueError(
+            f"x must be a floating-point tensor, got {got}; convert images with "
+            "x.float() and normalize them (lslib.data: (x / 255 - 0.1307) / 0.3081)"
+        )
     if not isinstance(y, torch.Tensor) or y.dim() < 1:
         raise ValueError(f"y must be a tensor of n labels, got {type(y).__name__}")
     if len(x) < 1 or len(y) != len(x):
@@ -67,8 +69,9 @@ def check_data(x, y, model: nn.Module | None = None, labels: bool = True) -> Non
     if not labels:
         return
     if y.dtype in (torch.bool, torch.uint8) or y.is_floating_point() or y.is_complex():
-        raise ValueError(f"y has dtype {y.dtype}; allowed: integer class labels (torch.long), "
-                         "shape (n,)")  # fmt: skip
+        raise ValueError(
+            f"y has dtype {y.dtype}; allowed: integer class labels (torch.long), shape (n,)"
+        )
     if y.dim() != 1:
         raise ValueError(f"y has shape {tuple(y.shape)}; allowed: integer class labels, shape (n,)")
     classes = _classes(model)

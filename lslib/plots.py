@@ -11,10 +11,18 @@ from matplotlib import colors, ticker
 
 WIDTH = 7.8  # inches: the text column at 100 dpi
 STYLE = {
-    "figure.dpi": 200, "savefig.dpi": 200, "font.size": 10, "axes.titlesize": 10,
-    "axes.labelsize": 10, "xtick.labelsize": 9.5, "ytick.labelsize": 9.5,
-    "legend.fontsize": 9, "axes.grid": True, "grid.alpha": 0.3, "figure.constrained_layout.use": True,
-}  # fmt: skip
+    "figure.dpi": 200,
+    "savefig.dpi": 200,
+    "font.size": 10,
+    "axes.titlesize": 10,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 9.5,
+    "ytick.labelsize": 9.5,
+    "legend.fontsize": 9,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "figure.constrained_layout.use": True,
+}
 
 
 def _norm(lo, hi, log):
@@ -128,8 +136,11 @@ def pca_contour(xs, ys, plane, path, explained, title: str = "") -> plt.Figure:
     cb.set_label("loss (log scale)")
     ax.plot(path[:, 0], path[:, 1], "r.-", lw=1, ms=4, label="training path")
     ax.plot(path[-1, 0], path[-1, 1], "w*", ms=11, mec="k", label="final weights")
-    ax.set(title=title, xlabel=f"PC1 ({100 * explained[0]:.1f} % of variance)",
-           ylabel=f"PC2 ({100 * explained[1]:.1f} %)" if len(explained) > 1 else "PC2")  # fmt: skip
+    ax.set(
+        title=title,
+        xlabel=f"PC1 ({100 * explained[0]:.1f} % of variance)",
+        ylabel=f"PC2 ({100 * explained[1]:.1f} %)" if len(explained) > 1 else "PC2",
+    )
     ax.legend(loc="upper left")
     return fig
 

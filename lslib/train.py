@@ -136,8 +136,12 @@ def train_or_load(config: TrainConfig, progress: bool | None = None) -> TrainRes
     """
     c = config
     n_max = c.epochs or c.max_epochs
-    bar = tqdm(range(1, n_max + 1), desc=f"train {c.model}-{c.width} {c.optimizer} seed {c.seed}",
-               disable=None if progress is None else not progress, leave=False)  # fmt: skip
+    bar = tqdm(
+        range(1, n_max + 1),
+        desc=f"train {c.model}-{c.width} {c.optimizer} seed {c.seed}",
+        disable=None if progress is None else not progress,
+        leave=False,
+    )
     status, ck = ("fixed" if c.epochs else "max_epochs"), None
     for epoch in bar:
         ck = checkpoint(c, epoch)
@@ -175,11 +179,15 @@ def checkpoint(config: TrainConfig, epoch: int) -> dict:
 
 
 def _pack(model, opt, gen, history) -> dict:
-    state = {k: v.detach().to("cpu", memory_format=torch.contiguous_format, copy=True)
-             for k, v in model.state_dict().items()}  # fmt: skip
+    state = {
+        k: v.detach().to("cpu", memory_format=torch.contiguous_format, copy=True)
+        for k, v in model.state_dict().items()
+    }
     optim = opt.state_dict()
-    optim["state"] = {k: {n: t.detach().cpu().clone() if torch.is_tensor(t) else t
-                          for n, t in s.items()} for k, s in optim["state"].items()}  # fmt: skip
+    optim["state"] = {
+        k: {n: t.detach().cpu().clone() if torch.is_tensor(t) else t for n, t in s.items()}
+        for k, s in optim["state"].items()
+    }
     return {"state": state, "optim": optim, "rng": gen.get_state(), "history": history}
 
 

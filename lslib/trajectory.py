@@ -42,8 +42,9 @@ def weight_mask(params: Params) -> torch.Tensor:
     return torch.cat([torch.full((v.numel(),), v.dim() >= 2) for v in params.values()])
 
 
-def trajectory_pca(snapshots: torch.Tensor, k: int = 2, center: bool = False,
-                   mask: torch.Tensor | None = None) -> PCA:  # fmt: skip
+def trajectory_pca(
+    snapshots: torch.Tensor, k: int = 2, center: bool = False, mask: torch.Tensor | None = None
+) -> PCA:
     """PCA of (snapshots[t] - snapshots[-1]); snapshots is (T, n_params) with T >= 2.
 
     Args:
@@ -56,8 +57,10 @@ def trajectory_pca(snapshots: torch.Tensor, k: int = 2, center: bool = False,
     m = (snapshots - snapshots[-1]).double()
     if mask is not None:  # the SVD runs on the kept columns only
         if mask.dtype != torch.bool or tuple(mask.shape) != (m.shape[1],) or not mask.any():
-            raise ValueError(f"mask must be a bool tensor ({m.shape[1]},) with some True entry, "
-                             f"got {mask.dtype} {tuple(mask.shape)}")  # fmt: skip
+            raise ValueError(
+                f"mask must be a bool tensor ({m.shape[1]},) with some True entry, "
+                f"got {mask.dtype} {tuple(mask.shape)}"
+            )
         mask = mask.to(m.device)
         m = m[:, mask]
     fit = m - m.mean(0) if center else m[:-1]  # the final row is zero: no effect uncentred

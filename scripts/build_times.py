@@ -23,11 +23,20 @@ from lslib.paper import analyses
 from lslib.paper.plan import runs_of
 from lslib.paper.profiles import PROFILE_SIZES
 
-KINDS = {"epoch": "training", "lines": "1D lines", "plane": "planes", "hessian": "Hessian top-3",
-         "flatness": "flatness (Table 5)", "density": "spectral density",
-         "connectivity": "connectivity", "trajectory": "trajectory PCA",
-         "trajectory_plane": "trajectory plane", "ll_lines": "loss-landscapes lines",
-         "ll_plane": "loss-landscapes planes", "lambda_batch": "λ1 against batch size"}  # fmt: skip
+KINDS = {
+    "epoch": "training",
+    "lines": "1D lines",
+    "plane": "planes",
+    "hessian": "Hessian top-3",
+    "flatness": "flatness (Table 5)",
+    "density": "spectral density",
+    "connectivity": "connectivity",
+    "trajectory": "trajectory PCA",
+    "trajectory_plane": "trajectory plane",
+    "ll_lines": "loss-landscapes lines",
+    "ll_plane": "loss-landscapes planes",
+    "lambda_batch": "λ1 against batch size",
+}
 
 
 def entries(profile: str):
@@ -44,8 +53,13 @@ def entries(profile: str):
                 continue
             if any(r.get("subset") != subset for r in runs):
                 continue
-            yield (_section(kind, runs[0]), kind, runs[0]["model"], sorted({r["seed"] for r in runs}),
-                   meta["wall_s"])  # fmt: skip
+            yield (
+                _section(kind, runs[0]),
+                kind,
+                runs[0]["model"],
+                sorted({r["seed"] for r in runs}),
+                meta["wall_s"],
+            )
 
 
 def _section(kind: str, run: dict) -> str:

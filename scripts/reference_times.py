@@ -48,8 +48,7 @@ def main(argv=None) -> int:
     # keeps the rate of its entries of older code
     older = P.Records.read(store, fallback=False, keep=lambda m: paper_entry(m, current=False))
     if not records.rate:
-        print(f"error: {store} holds no paper-profile entries of the current code",
-              file=sys.stderr)  # fmt: skip
+        print(f"error: {store} holds no paper-profile entries of the current code", file=sys.stderr)
         return 2
     try:
         notebooks = json.loads((store / P.TIMES).read_text())
@@ -64,8 +63,10 @@ def main(argv=None) -> int:
         "notebooks": {k: v for k, v in sorted(notebooks.items()) if k.endswith(" paper")},
     }
     Path(a.out).write_text(json.dumps(out, indent=1) + "\n")
-    print(f"wrote {Path(a.out).name}: {len(out['rates'])} rates, {len(out['stopped'])} runs, "
-          f"{len(out['notebooks'])} notebooks")  # fmt: skip
+    print(
+        f"wrote {Path(a.out).name}: {len(out['rates'])} rates, {len(out['stopped'])} runs, "
+        f"{len(out['notebooks'])} notebooks"
+    )
     return 0
 
 

@@ -76,16 +76,24 @@ def test_section_defaults_follow_the_report_under_paper():
     assert section("phase1", {"profile": "quick"}).seeds == [0, 1]
 
 
-@pytest.mark.parametrize("notebook, params, message", [
-    ("phase1", {"widht": 3}, "unknown parameter.*widht"),
-    ("phase2", {"span": -1}, "span"),
-    ("phase3", {"hessian_batch_size": 100_000}, "hessian_batch_size"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "notebook, params, message",
+    [
+        ("phase1", {"widht": 3}, "unknown parameter.*widht"),
+        ("phase2", {"span": -1}, "span"),
+        ("phase3", {"hessian_batch_size": 100_000}, "hessian_batch_size"),
+    ],
+)
 def test_a_bad_notebook_parameter_fails_fast_with_its_message(tmp_path, notebook, params, message):
     out = tmp_path / "out.ipynb"
     with pytest.raises(pm.PapermillExecutionError, match=message):
-        pm.execute_notebook(str(REPO / f"notebooks/{notebook}.ipynb"), str(out), kernel_name="python3",
-                            parameters={"profile": "smoke"} | params, progress_bar=False)  # fmt: skip
+        pm.execute_notebook(
+            str(REPO / f"notebooks/{notebook}.ipynb"),
+            str(out),
+            kernel_name="python3",
+            parameters={"profile": "smoke"} | params,
+            progress_bar=False,
+        )
     executed = json.loads(out.read_text())
     # it failed in the validation cell, before any compute cell ran
     ran = [c for c in executed["cells"] if c["cell_type"] == "code" and c.get("execution_count")]
@@ -110,13 +118,26 @@ def smoke_book(tmp_path_factory):
         else:
             shutil.copy(src, root / name)
     env = {"LSLIB_RESULTS": str(root / "book" / "_results")}
-    grid = subprocess.run([sys.executable, "-m", "lslib.paper.grid", "book/grid.yml", "--profile", "smoke",
-                           "--root", str(root)], capture_output=True, text=True,
-                          env={**os.environ, **env})  # fmt: skip
+    grid = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lslib.paper.grid",
+            "book/grid.yml",
+            "--profile",
+            "smoke",
+            "--root",
+            str(root),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+    )
     assert grid.returncode == 0, grid.stdout + grid.stderr
     jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent))
-    build = subprocess.run([jb, "build", str(root), "-W", "-n", "--keep-going"],
-                           capture_output=True, text=True)  # fmt: skip
+    build = subprocess.run(
+        [jb, "build", str(root), "-W", "-n", "--keep-going"], capture_output=True, text=True
+    )
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     return root, grid.stdout
 
@@ -148,8 +169,15 @@ def test_regenerated_tables_are_in_their_pages(smoke_book):
     summary = (html / "summary.html").read_text()
     for model in ("MLP-16", "MLP-32", "SimpleCNN-4", "SimpleCNN-8"):  # the smoke widths
         assert summary.count(model) >= 2, model  # Table 1 and Tables 2-4
-    for header in ("test accuracy (%)", "status", "λ1 batch std (within run)", "mean training loss",
-                   "Bezier", "ΔL, random unit direction", "PAC-Bayes σ′"):  # fmt: skip
+    for header in (
+        "test accuracy (%)",
+        "status",
+        "λ1 batch std (within run)",
+        "mean training loss",
+        "Bezier",
+        "ΔL, random unit direction",
+        "PAC-Bayes σ′",
+    ):
         assert header in summary, header
     assert "epoch cap ×1" in summary  # every smoke run stops at its 2-epoch cap
     assert "<table" in (p1 := (html / "phase1-mlp.html").read_text()) and "test accuracy (%)" in p1
@@ -178,12 +206,23 @@ def test_readings_page_shows_every_reading_next_to_the_report(smoke_book):
     root, _ = smoke_book
     page = (root / "_build" / "html" / "book" / "_executed" / "readings.html").read_text()
     text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
-    for heading in ("“Distance = 1.5”", "“1D sharpness”", "“Perturb. σ (×10⁻⁴)”",
-                    "The stopping rule", "loss and error barriers", "λ1 against the batch size",
-                    "matched training loss"):  # fmt: skip
+    for heading in (
+        "“Distance = 1.5”",
+        "“1D sharpness”",
+        "“Perturb. σ (×10⁻⁴)”",
+        "The stopping rule",
+        "loss and error barriers",
+        "λ1 against the batch size",
+        "matched training loss",
+    ):
         assert heading.strip("“”") in text, heading
-    for reading in ("curvature, gaussian", "rise, loss-landscapes, distance 1.5",
-                    "PAC-Bayes σ′, accuracy", "training loss ≤ 0.05", "uniform, one-sided, 1.5"):  # fmt: skip
+    for reading in (
+        "curvature, gaussian",
+        "rise, loss-landscapes, distance 1.5",
+        "PAC-Bayes σ′, accuracy",
+        "training loss ≤ 0.05",
+        "uniform, one-sided, 1.5",
+    ):
         assert reading in text, reading
     assert "26.6, 4.01e+04" in text  # the report's 1D sharpness next to ours
     assert text.count("<img") == 0 and page.count("<img") >= 2  # both figures rendered
@@ -278,9 +317,23 @@ def test_a_killed_grid_leaves_no_page_the_book_would_render(tmp_path):
     _tiny_notebook(tmp_path / "nb" / "slow.ipynb", "import time\ntime.sleep(60)")
     (tmp_path / "grid.yml").write_text("output: out\njobs:\n  - {notebook: nb/slow.ipynb}\n")
     env = {**os.environ, "LSLIB_RESULTS": str(tmp_path / "results")}
-    proc = subprocess.Popen([sys.executable, "-m", "lslib.paper.grid", "grid.yml", "--profile",
-                             "smoke", "--root", str(tmp_path)], env=env, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lslib.paper.grid",
+            "grid.yml",
+            "--profile",
+            "smoke",
+            "--root",
+            str(tmp_path),
+        ],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.time() + 60
     while time.time() < deadline and not list((tmp_path / "out").glob(".*running*")):
         time.sleep(0.2)
@@ -332,8 +385,10 @@ def test_the_smoke_book_in_a_browser(smoke_book, tmp_path):
     check_book = _check_book_module()
     ok, why = check_book.browser_available()
     if not ok:
-        pytest.skip(f"{why}; install with `apt-get update && apt-get install -y chromium` (as root) "
-                    "and `pip install -r requirements-check.txt`")  # fmt: skip
+        pytest.skip(
+            f"{why}; install with `apt-get update && apt-get install -y chromium` (as root) "
+            "and `pip install -r requirements-check.txt`"
+        )
     root, _ = smoke_book
     problems = check_book.browser_problems(
         root / "_build" / "html", tmp_path / "screenshots", log=lambda *_: None

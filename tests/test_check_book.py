@@ -143,8 +143,10 @@ def test_structural_only_passes_on_a_clean_tree_and_fails_on_a_dead_link(tmp_pat
 def _need_browser():
     ok, why = check_book.browser_available()
     if not ok:
-        pytest.skip(f"{why}; install with `apt-get update && apt-get install -y chromium` (as root) "
-                    "and `pip install -r requirements-check.txt`")  # fmt: skip
+        pytest.skip(
+            f"{why}; install with `apt-get update && apt-get install -y chromium` (as root) "
+            "and `pip install -r requirements-check.txt`"
+        )
 
 
 SIDEBAR_PAGE = """<!DOCTYPE html><html><head><meta name="viewport" content="width=device-width">

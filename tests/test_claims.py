@@ -24,23 +24,56 @@ class World:
         rep = lambda v: [v] * n_seeds  # noqa: E731
         self.R = {}
         for m in ("mlp", "cnn"):
-            rows = [{"width": w, "params": 1000 * w, "seeds": s, "status": rep("converged"),
-                     "epochs": rep(10.0), "test_loss": rep(0.05), "test_acc": rep(0.98),
-                     "l1": rep(10.0), "rise": rep(1.0)} for w in WIDTHS[m]]  # fmt: skip
+            rows = [
+                {
+                    "width": w,
+                    "params": 1000 * w,
+                    "seeds": s,
+                    "status": rep("converged"),
+                    "epochs": rep(10.0),
+                    "test_loss": rep(0.05),
+                    "test_acc": rep(0.98),
+                    "l1": rep(10.0),
+                    "rise": rep(1.0),
+                }
+                for w in WIDTHS[m]
+            ]
             self.R[("phase1", m)] = {"rows": rows}
-            p2 = [{"optimizer": o, "seeds": s, "status": rep("fixed"), "test_acc": rep(0.97),
-                   "test_loss": rep(0.1), "l1": rep(10.0), "rise": rep(1.0),
-                   "train_loss": rep([0.5, 0.3, 0.2])} for o in OPTS]  # fmt: skip
+            p2 = [
+                {
+                    "optimizer": o,
+                    "seeds": s,
+                    "status": rep("fixed"),
+                    "test_acc": rep(0.97),
+                    "test_loss": rep(0.1),
+                    "l1": rep(10.0),
+                    "rise": rep(1.0),
+                    "train_loss": rep([0.5, 0.3, 0.2]),
+                }
+                for o in OPTS
+            ]
             self.R[("phase2", m)] = {"width": 64, "rows": p2}
-            pairs = [{"barrier": 0.5, "endpoint_loss": 0.05, "relative_barrier": 10.0,
-                      "max_loss": 0.6} for _ in range(3)]  # fmt: skip
+            pairs = [
+                {"barrier": 0.5, "endpoint_loss": 0.05, "relative_barrier": 10.0, "max_loss": 0.6}
+                for _ in range(3)
+            ]
             self.R[("phase3", m)] = {
-                "width": 64, "params": 100_000, "seeds": s, "status": rep("fixed"),
-                "test_acc": rep(0.995), "pairs": pairs, "delta_l": rep(0.01),
-                "control_delta_l": rep(0.01), "pc1_r2": rep(0.999), "pc1_vertex": rep(0.0),
-                "flatness": {"lambda1": rep(10.0), "sharpness_1d": rep(1.0),
-                             "perturbation": rep(1e-3)},
-            }  # fmt: skip
+                "width": 64,
+                "params": 100_000,
+                "seeds": s,
+                "status": rep("fixed"),
+                "test_acc": rep(0.995),
+                "pairs": pairs,
+                "delta_l": rep(0.01),
+                "control_delta_l": rep(0.01),
+                "pc1_r2": rep(0.999),
+                "pc1_vertex": rep(0.0),
+                "flatness": {
+                    "lambda1": rep(10.0),
+                    "sharpness_1d": rep(1.0),
+                    "perturbation": rep(1e-3),
+                },
+            }
 
     def seeds(self, mean: float, spread: float) -> list:
         """n values with this mean and sample standard deviation ``spread``."""
@@ -165,8 +198,13 @@ def ranks_inconclusive(W):
 
 
 def _ranks(W, epochs, spread):
-    vals = dict(zip([("mlp", w) for w in WIDTHS["mlp"]] + [("cnn", w) for w in WIDTHS["cnn"]],
-                    epochs, strict=True))  # fmt: skip
+    vals = dict(
+        zip(
+            [("mlp", w) for w in WIDTHS["mlp"]] + [("cnn", w) for w in WIDTHS["cnn"]],
+            epochs,
+            strict=True,
+        )
+    )
     for m in ("mlp", "cnn"):
         W.p1(
             m,
@@ -244,7 +282,12 @@ SCENARIOS = {
     "1.18": (less_predictive, None),
     "2.1": (sgd_vs_others("mlp", "auc", 0.3, 0.2), 2.0),
     "2.2": (sgd_vs_others("mlp", "test_acc", 0.97, -0.04), 0.4),
-    "2.3": (lambda W, s, sp: W.p2("mlp", "test_acc", {"momentum": 0.97, "adam": 0.97 + 0.02 * (s < 0)}, sp), 0.005),
+    "2.3": (
+        lambda W, s, sp: W.p2(
+            "mlp", "test_acc", {"momentum": 0.97, "adam": 0.97 + 0.02 * (s < 0)}, sp
+        ),
+        0.005,
+    ),
     "2.4": (sgd_vs_others("mlp", "l1", 10.0, 5.0), 50.0),
     "2.5": (p2_pair("mlp", "l1", "adam", "momentum", 12.0, 3.0), 30.0),
     "2.6": (sgd_vs_others("mlp", "rise", 1.0, 0.5), 5.0),
@@ -269,7 +312,7 @@ SCENARIOS = {
     "3.14": (p3_pair("lambda1", 10.0, 20.0, 5.0), 50.0),
     "3.15": (p3_pair("sharpness_1d", 1.0, 2.0, 0.5), 5.0),
     "3.16": (p3_pair("perturbation", 1e-3, 1.2e-3, 1e-2), 1e-3),
-}  # fmt: skip
+}
 
 BY_ID = {c.id: c for c in claims.CLAIMS}
 

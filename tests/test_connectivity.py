@@ -141,8 +141,9 @@ class Quadratic(nn.Module):
 def test_epsilon_sharpness_of_a_quadratic_matches_closed_form():
     c = torch.tensor([0.5, -2.0, 0.0, 3.0], dtype=torch.float64)
     a = torch.tensor([1.0, 2.0, 0.5, 4.0], dtype=torch.float64)
-    loss_fn = lambda out, y, reduction="mean": (a * (out - c) ** 2).sum(-1).mean() if reduction != "sum" \
-        else (a * (out - c) ** 2).sum()  # fmt: skip
+    loss_fn = lambda out, y, reduction="mean": (
+        (a * (out - c) ** 2).sum(-1).mean() if reduction != "sum" else (a * (out - c) ** 2).sum()
+    )
     model = Quadratic(c)
     x, y = torch.zeros(1, 1, dtype=torch.float64), torch.zeros(1)
     eps = 1e-2
@@ -202,8 +203,10 @@ def test_flatness_on_a_small_network_is_sane(data):
     p = params_of(m)
     from lslib.directions import gaussian_like
 
-    inc = np.mean([
-        evaluate(m, {k: p[k] + sig * xi[k] for k in p}, x, y)[0] - evaluate(m, p, x, y)[0]
-        for xi in (gaussian_like(p, i) for i in range(2))
-    ])  # fmt: skip
+    inc = np.mean(
+        [
+            evaluate(m, {k: p[k] + sig * xi[k] for k in p}, x, y)[0] - evaluate(m, p, x, y)[0]
+            for xi in (gaussian_like(p, i) for i in range(2))
+        ]
+    )
     assert inc <= 0.1 + 1e-4

@@ -60,8 +60,13 @@ def test_connectivity_on_cuda_matches_the_cpu():
     run = TrainConfig(model="mlp", width=32, subset=1024, eval_subset=256, epochs=2)
     out = {}
     for c in both(run):
-        cfg = ConnectivityConfig(run_a=c, run_b=dataclasses.replace(c, seed=1),
-                                 data=EvalSet("train", 200), points=5, bezier_epochs=1)  # fmt: skip
+        cfg = ConnectivityConfig(
+            run_a=c,
+            run_b=dataclasses.replace(c, seed=1),
+            data=EvalSet("train", 200),
+            points=5,
+            bezier_epochs=1,
+        )
         out[c.device] = A.connectivity(cfg)
     for key in ("test_plain_loss", "test_aligned_loss", "test_bezier_loss"):
         np.testing.assert_allclose(out["cuda"][key], out["cpu"][key], rtol=RTOL, atol=ATOL)

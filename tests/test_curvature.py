@@ -78,8 +78,10 @@ def test_deflation_beats_hutchinson_at_a_fixed_budget_when_the_spectrum_decays_f
     assert ind["xtrace"] < ind["hutchinson"] / 20 and ind["hutchpp"] < ind["hutchinson"] / 20
 
 
-@pytest.mark.parametrize("method,budget,spent", [("hutchinson", 7, 7), ("hutchpp", 10, 10),
-                                                 ("xtrace", 10, 10), ("xtrace", 11, 10)])  # fmt: skip
+@pytest.mark.parametrize(
+    "method,budget,spent",
+    [("hutchinson", 7, 7), ("hutchpp", 10, 10), ("xtrace", 10, 10), ("xtrace", 11, 10)],
+)
 def test_products_are_counted(method, budget, spent):
     op = DenseOp(MATRICES["slow"])
     op(torch.ones(N, dtype=torch.float64))  # earlier calls are not charged to the estimate
@@ -96,10 +98,16 @@ def test_hutchinson_trace_is_the_hutchinson_estimator():
 
 @pytest.mark.parametrize(
     "method,budget,match",
-    [("hutchinson", 1, "budget=1 .*>= 2"), ("hutchpp", 3, "budget=3 .*>= 4"),
-     ("xtrace", 3, "budget=3 .*>= 4"), ("xtrace", 2.0, "budget"), ("hutchpp", 3 * N, "budget=900 .*<= 899"),
-     ("xtrace", 2 * N, "budget=600 .*<= 599"), ("lanczos", 10, "method='lanczos'")],
-)  # fmt: skip
+    [
+        ("hutchinson", 1, "budget=1 .*>= 2"),
+        ("hutchpp", 3, "budget=3 .*>= 4"),
+        ("xtrace", 3, "budget=3 .*>= 4"),
+        ("xtrace", 2.0, "budget"),
+        ("hutchpp", 3 * N, "budget=900 .*<= 899"),
+        ("xtrace", 2 * N, "budget=600 .*<= 599"),
+        ("lanczos", 10, "method='lanczos'"),
+    ],
+)
 def test_trace_rejects_bad_budgets_and_methods(method, budget, match):
     with pytest.raises(ValueError, match=match):
         H.trace(DenseOp(MATRICES["slow"]), budget, method)
@@ -174,8 +182,9 @@ def test_eigensolver_and_estimators_take_a_data_hvp_unchanged():
     x, y = tiny_data()
     model = build_model("mlp", 2, seed=0).double()
     full, op = H.HVP(model, x, y), H.DataHVP(model, x, y, chunk=8)
-    np.testing.assert_allclose(H.top_eigen(op, 3, tol=1e-10).values, H.top_eigen(full, 3, tol=1e-10).values,
-                               rtol=1e-9)  # fmt: skip
+    np.testing.assert_allclose(
+        H.top_eigen(op, 3, tol=1e-10).values, H.top_eigen(full, 3, tol=1e-10).values, rtol=1e-9
+    )
     for m in METHODS:
         a, b = H.trace(op, 12, m, seed=2), H.trace(full, 12, m, seed=2)
         assert a.products == b.products and a.value == pytest.approx(b.value, rel=1e-9)

@@ -162,8 +162,12 @@ def test_the_local_cluster_and_its_dashboard_listen_on_127_0_0_1_only(cluster):
     addresses = [info["address"], *info["workers"], *(w["nanny"] for w in info["workers"].values())]
     assert all(a.startswith("tcp://127.0.0.1:") for a in addresses), addresses
     assert cluster.dashboard_link.startswith("http://127.0.0.1:")
-    listening = [c.laddr.ip for p in [psutil.Process(), *children()]
-                 for c in p.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]  # fmt: skip
+    listening = [
+        c.laddr.ip
+        for p in [psutil.Process(), *children()]
+        for c in p.net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN
+    ]
     assert listening and set(listening) <= {"127.0.0.1"}, listening
 
 
@@ -263,8 +267,9 @@ def _slow_entry(path: str) -> dict:
     """One store entry that takes a second to compute, counted."""
     os.environ["LSLIB_CACHE"] = path
     before = cache.stats.computed
-    value = cache.cached("slow", {"case": "once"}, lambda: (time.sleep(1.0), os.getpid())[1],
-                         ("paths",))  # fmt: skip
+    value = cache.cached(
+        "slow", {"case": "once"}, lambda: (time.sleep(1.0), os.getpid())[1], ("paths",)
+    )
     return {"computed": cache.stats.computed - before, "value": value, "pid": os.getpid()}
 
 
@@ -351,8 +356,10 @@ def test_the_plan_knows_what_is_stored_and_schedules_on_workers(reference, tmp_p
     assert all(it.seconds > 0 for it in cold.values() if it.task.fn is not T.train or it.epochs)
     # a chain a -> b of 2 + 3 s and a 4 s task c: 9 s alone, 5 s on two workers
     t = lambda k, *deps: T.Task(k, print, (), k, deps)  # noqa: E731
-    items = {k: P.Item(t(k, *d), False, s, "") for k, s, d in
-             (("a", 2.0, ()), ("b", 3.0, ("a",)), ("c", 4.0, ()))}  # fmt: skip
+    items = {
+        k: P.Item(t(k, *d), False, s, "")
+        for k, s, d in (("a", 2.0, ()), ("b", 3.0, ("a",)), ("c", 4.0, ()))
+    }
     assert P.schedule(items, [], 1)["wall_s"] == 9.0
     two = P.schedule(items, [(1.0, ["b"])], 2)
     assert two["wall_s"] == 6.0 and two["critical_s"] == 6.0 and two["work_s"] == 10.0
@@ -412,7 +419,9 @@ def test_tasks_that_share_the_cores_or_get_fewer_threads_are_stretched():
     assert P.share(4, 1, 2, 2) == 4.0  # four workers on 2 cores: half a core each
     assert P.share(8, 4, 32, 2) == 1.0  # more threads than recorded: no speed-up counted
     t = lambda k, *deps: T.Task(k, print, (), k, deps)  # noqa: E731
-    items = {k: P.Item(t(k, *d), False, s, "") for k, s, d in
-             (("a", 2.0, ()), ("b", 3.0, ("a",)), ("c", 4.0, ()))}  # fmt: skip
+    items = {
+        k: P.Item(t(k, *d), False, s, "")
+        for k, s, d in (("a", 2.0, ()), ("b", 3.0, ("a",)), ("c", 4.0, ()))
+    }
     plain, stretched = P.schedule(items, [], 2), P.schedule(items, [], 2, stretch=2.0)
     assert stretched["wall_s"] == 2 * plain["wall_s"] and stretched["work_s"] == 18.0

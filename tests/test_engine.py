@@ -60,7 +60,10 @@ def test_directions_are_gaussian_seeded_and_normalized_by_layer_and_model():
     mod = D.normalize(raw, p, "model", "filter")
     torch.testing.assert_close(
         torch.sqrt(sum(v.pow(2).sum() for v in mod.values())),
-        torch.sqrt(sum(v.pow(2).sum() for v in p.values())), rtol=1e-5, atol=0)  # fmt: skip
+        torch.sqrt(sum(v.pow(2).sum() for v in p.values())),
+        rtol=1e-5,
+        atol=0,
+    )
 
 
 def test_orthogonalization_after_normalization():
@@ -89,12 +92,16 @@ def test_surface_centre_is_the_plain_loss_and_points_are_exact(name, tiny_data):
 
 
 FAST_PATH_TAILS = {
-    "relu-linear-tanh-linear": lambda b: [nn.ReLU(), nn.Linear(16, 12, bias=b), nn.Tanh(),
-                                          nn.Linear(12, 10, bias=b)],
+    "relu-linear-tanh-linear": lambda b: [
+        nn.ReLU(),
+        nn.Linear(16, 12, bias=b),
+        nn.Tanh(),
+        nn.Linear(12, 10, bias=b),
+    ],
     "relu-linear": lambda b: [nn.ReLU(), nn.Linear(16, 10, bias=b)],
     "relu-linear-tanh": lambda b: [nn.ReLU(), nn.Linear(16, 10, bias=b), nn.Tanh()],
     "tanh": lambda b: [nn.Tanh()],
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("use_fused", [True, False])
@@ -126,8 +133,10 @@ def test_mlp_fast_path_equals_one_forward_per_point(use_fused, bias, tail, tiny_
 def test_fused_kernel_is_used_for_relu_linear_tails_and_can_be_switched_off(monkeypatch):
     model = build_model("mlp", 4, seed=0)
     z = torch.zeros(4, 16, dtype=torch.float32)
-    basis = [(m, L._stack(params_of(model), [params_of(model)], m, f"{i}."))
-             for i, m in model[2:].named_children()]  # fmt: skip
+    basis = [
+        (m, L._stack(params_of(model), [params_of(model)], m, f"{i}."))
+        for i, m in model[2:].named_children()
+    ]
     if fused.available():
         assert L._fusable(basis, 10, z)
     assert not L._fusable(basis, 10, z.double())
@@ -172,8 +181,19 @@ def test_non_square_grid_lands_on_the_right_axes():
     mse = lambda out, y, reduction: F.mse_loss(out, y, reduction=reduction)
     d1 = {"w": torch.tensor([1.0, 0.0, 0.0])}
     d2 = {"w": torch.tensor([0.0, 1.0, 0.0])}
-    pl = L.plane(model, d1, d2, x, t, nx=7, ny=4, xspan=(-1.0, 2.0), yspan=(-3.0, 0.0),
-                 loss_fn=mse, progress=False)  # fmt: skip
+    pl = L.plane(
+        model,
+        d1,
+        d2,
+        x,
+        t,
+        nx=7,
+        ny=4,
+        xspan=(-1.0, 2.0),
+        yspan=(-3.0, 0.0),
+        loss_fn=mse,
+        progress=False,
+    )
     A, B = np.meshgrid(pl.xs, pl.ys)
     expected = ((A - 1.0) ** 2 + (B + 2.0) ** 2 + 0.5**2) / 3
     assert pl.loss.shape == (4, 7)
@@ -243,19 +263,36 @@ def dense_hessian(model, x, y):
 
 
 def deep_mlp(bias):
-    return nn.Sequential(nn.Flatten(), nn.Linear(784, 3, bias=bias), nn.ReLU(),
-                         nn.Linear(3, 4, bias=bias), nn.ReLU(), nn.Linear(4, 10, bias=bias))  # fmt: skip
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(784, 3, bias=bias),
+        nn.ReLU(),
+        nn.Linear(3, 4, bias=bias),
+        nn.ReLU(),
+        nn.Linear(4, 10, bias=bias),
+    )
 
 
-MODELS = {"mlp": lambda: build_model("mlp", 2, seed=0), "cnn": lambda: build_model("cnn", 2, seed=0),
-          "deep": lambda: deep_mlp(True), "deep-nobias": lambda: deep_mlp(False)}  # fmt: skip
+MODELS = {
+    "mlp": lambda: build_model("mlp", 2, seed=0),
+    "cnn": lambda: build_model("cnn", 2, seed=0),
+    "deep": lambda: deep_mlp(True),
+    "deep-nobias": lambda: deep_mlp(False),
+}
 
 
 @pytest.mark.parametrize(
     "name,method",
-    [("mlp", "graph"), ("mlp", "func"), ("cnn", "graph"), ("mlp", "mlp"), ("deep", "mlp"),
-     ("deep-nobias", "mlp"), ("deep", "graph")],
-)  # fmt: skip
+    [
+        ("mlp", "graph"),
+        ("mlp", "func"),
+        ("cnn", "graph"),
+        ("mlp", "mlp"),
+        ("deep", "mlp"),
+        ("deep-nobias", "mlp"),
+        ("deep", "graph"),
+    ],
+)
 def test_hvp_and_top3_match_dense_hessian(name, method, tiny_data):
     x, y = tiny_data
     torch.manual_seed(0)

@@ -94,8 +94,15 @@ def test_runs_on_one_trajectory_share_epochs_bit_for_bit(model, width, optimizer
     """A 3-epoch run after a 1-epoch run trains 2 more epochs, and equals training straight
     through (optimizer and sampler state restored exactly); a run stopped by the rule reuses
     the stored epochs of a fixed-length run on the same trajectory."""
-    small = dict(model=model, width=width, optimizer=optimizer, subset=512, eval_subset=256,
-                 batch_size=64, seed=3)  # fmt: skip
+    small = dict(
+        model=model,
+        width=width,
+        optimizer=optimizer,
+        subset=512,
+        eval_subset=256,
+        batch_size=64,
+        seed=3,
+    )
     ref = train(TrainConfig(epochs=3, **small))
     steps = []
     advance = T._advance
@@ -116,8 +123,15 @@ def test_stopping_rule():
     assert not converged([1.0, 0.9], patience=2, rel_tol=0.01)
     assert converged([1.0, 0.5, 0.499, 0.5], patience=2, rel_tol=0.01)
     assert not converged([1.0, 0.5, 0.499, 0.48], patience=2, rel_tol=0.01)
-    cfg = TrainConfig(model="mlp", width=16, epochs=None, max_epochs=3, patience=1, rel_tol=0.5,
-                      **{k: v for k, v in SMALL.items() if k != "epochs"})  # fmt: skip
+    cfg = TrainConfig(
+        model="mlp",
+        width=16,
+        epochs=None,
+        max_epochs=3,
+        patience=1,
+        rel_tol=0.5,
+        **{k: v for k, v in SMALL.items() if k != "epochs"},
+    )
     r = train(cfg)
     assert r.status in ("converged", "max_epochs") and 1 <= r.epochs <= 3
     assert r.status == "max_epochs" or converged([h["val_loss"] for h in r.history], 1, 0.5)

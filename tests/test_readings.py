@@ -16,13 +16,18 @@ def hist(val_losses, train_losses=None, val_accs=None):
     n = len(val_losses)
     train_losses = train_losses or [1.0] * n
     val_accs = val_accs or [0.9] * n
-    return [{"val_loss": v, "train_loss": t, "val_acc": a}
-            for v, t, a in zip(val_losses, train_losses, val_accs, strict=True)]  # fmt: skip
+    return [
+        {"val_loss": v, "train_loss": t, "val_acc": a}
+        for v, t, a in zip(val_losses, train_losses, val_accs, strict=True)
+    ]
 
 
 def test_stop_epoch_plateau_targets_and_censoring():
-    h = hist([1.0, 0.5, 0.4, 0.399, 0.398, 0.397], [0.9, 0.3, 0.1, 0.04, 0.03, 0.02],
-             [0.9, 0.95, 0.97, 0.976, 0.977, 0.978])  # fmt: skip
+    h = hist(
+        [1.0, 0.5, 0.4, 0.399, 0.398, 0.397],
+        [0.9, 0.3, 0.1, 0.04, 0.03, 0.02],
+        [0.9, 0.95, 0.97, 0.976, 0.977, 0.978],
+    )
     # patience 2, 1 %: the last two (0.399, 0.398) do not beat 0.4 by 1 % -> epoch 5
     assert sections.stop_epoch(h, "converged", ("plateau", 2, 0.01)) == (5, "converged")
     # patience 1: epoch 4 (0.399 vs best 0.4)
@@ -54,8 +59,9 @@ def test_sigma_at_is_exact_on_a_power_law():
 def test_line_readings_are_parts_of_the_lines():
     a = np.linspace(-1.5, 1.5, 31)
     lines = np.stack([a**2, 2 * a]) + 0.5  # two directions, centre loss 0.5
-    got = sections.line_readings({"gaussian": {"alphas": a, "lines": lines, "centre": 0.5}},
-                                 [1.0, 1.5])  # fmt: skip
+    got = sections.line_readings(
+        {"gaussian": {"alphas": a, "lines": lines, "centre": 0.5}}, [1.0, 1.5]
+    )
     for span in (1.0, 1.5):
         both = np.abs(a) <= span + 1e-9
         one = both & (a >= -1e-9)
@@ -121,7 +127,7 @@ def test_consistency_with_the_reports_order_of_magnitude():
             "same": W.seeds(t5[m] * 1.2, t5[m] * 0.01),  # within sqrt(10), ratio kept
             "flat ratio": W.seeds(30.0, 0.3),  # MLP close, CNN 1,000x off
             "noisy": W.seeds(t5[m], t5[m] * 2),  # intervals too wide to decide
-        }  # fmt: skip
+        }
     table = readings.consistency(W.R, ref, "sharpness").set_index("reading")
     assert table.loc["same", "verdict"] == readings.CONSISTENT
     assert table.loc["flat ratio", "verdict"] == readings.INCONSISTENT
@@ -144,10 +150,18 @@ def test_reading_parameters_are_validated():
     assert S.line_reading == "loss-landscapes, distance 1.5"
     assert S.sharpness_reading == "rise, loss-landscapes, distance 1.5"
     assert S.sharpness_reading in sharpness_names(S) and S.perturb_reading in perturb_names()
-    bad = {"line_reading": "cauchy, one-sided, 1.5", "eval_sample": "first",
-           "pac_criterion": "error", "trace_method": "exact", "pca_center": 1,
-           "sharpness_reading": "rise, cauchy", "perturb_reading": "σ", "batch_sizes": [0],
-           "rel_tol": 1.0, "patience": 0}  # fmt: skip
+    bad = {
+        "line_reading": "cauchy, one-sided, 1.5",
+        "eval_sample": "first",
+        "pac_criterion": "error",
+        "trace_method": "exact",
+        "pca_center": 1,
+        "sharpness_reading": "rise, cauchy",
+        "perturb_reading": "σ",
+        "batch_sizes": [0],
+        "rel_tol": 1.0,
+        "patience": 0,
+    }
     for key, value in bad.items():
         with pytest.raises(ValueError, match=f"parameter {key}="):
             section("phase3", {"model": "mlp", "profile": "smoke", key: value})

@@ -72,8 +72,10 @@ def test_uniform_directions_are_the_global_rng_stream_and_normalize_like_gaussia
     d1, d2 = D.random_plane(p, 7, dist="uniform")
     assert torch.equal(d1["1.weight"], d["1.weight"])
     assert torch.equal(d2["1.weight"], D.random_direction(p, 10_007, dist="uniform")["1.weight"])
-    for bad in (lambda: D.random_direction(p, 0, dist="normal"),
-                lambda: D.random_plane(p, 0, dist="U")):  # fmt: skip
+    for bad in (
+        lambda: D.random_direction(p, 0, dist="normal"),
+        lambda: D.random_plane(p, 0, dist="U"),
+    ):
         with pytest.raises(ValueError, match=r"dist=.*allowed: \('gaussian', 'uniform'\)"):
             bad()
 
@@ -134,8 +136,9 @@ def test_loss_landscapes_line_and_plane_reproduce_the_package(dtype):
         pl = L.loss_landscapes_plane(model, x, y, 0.7, steps, 5, norm, progress=False)
         np.testing.assert_allclose(pl.loss.T, ref, **tol)
         if norm == "filter":  # the grid spans [-1/2, 1/2 - 1/steps] / distance
-            np.testing.assert_allclose(pl.xs, (np.arange(steps) - steps / 2) / (0.7 * steps),
-                                       rtol=1e-6)  # fmt: skip
+            np.testing.assert_allclose(
+                pl.xs, (np.arange(steps) - steps / 2) / (0.7 * steps), rtol=1e-6
+            )
     regular = L.loss_landscapes_plane(model, x, y, 0.7, 6, 5, staggered=False, progress=False)
     ref = package(LL.random_plane, distance=0.7, steps=6, normalization="filter")
     np.testing.assert_allclose(regular.loss.T[1::2], ref[1::2], **tol)  # odd columns: on grid
@@ -165,8 +168,12 @@ def separable(n=60):
 
 def acc_drop(model, p, x, y, sigma, draws, seed):
     base = evaluate(model, p, x, y)[1]
-    return np.mean([base - evaluate(model, {k: p[k] + sigma * xi[k] for k in p}, x, y)[1]
-                    for xi in (D.gaussian_like(p, seed + i) for i in range(draws))])  # fmt: skip
+    return np.mean(
+        [
+            base - evaluate(model, {k: p[k] + sigma * xi[k] for k in p}, x, y)[1]
+            for xi in (D.gaussian_like(p, seed + i) for i in range(draws))
+        ]
+    )
 
 
 def test_pac_bayes_sigma_by_accuracy_brackets_the_threshold():
@@ -182,8 +189,10 @@ def test_pac_bayes_sigma_by_accuracy_brackets_the_threshold():
     assert acc_drop(model, p, x, y, sig * step, draws, 3) > 0.1
     by_loss = FL.pac_bayes_sigma(model, x, y, 0.1, draws, lo, hi, iters, seed=3, criterion="loss")
     assert by_loss != sig
-    assert FL.pac_bayes_sigma(model, x, y, 0.1, draws, lo, hi, iters, seed=3,
-                              criterion="accuracy") == sig  # fmt: skip
+    assert (
+        FL.pac_bayes_sigma(model, x, y, 0.1, draws, lo, hi, iters, seed=3, criterion="accuracy")
+        == sig
+    )
     assert unchanged(model, snap)
     with pytest.raises(ValueError, match=r"criterion='error'.*allowed: \('accuracy', 'loss'\)"):
         FL.pac_bayes_sigma(model, x, y, criterion="error")
@@ -192,8 +201,12 @@ def test_pac_bayes_sigma_by_accuracy_brackets_the_threshold():
 def test_pac_bayes_sigma_is_hi_when_accuracy_cannot_drop():
     x = torch.randn(16, 4, generator=torch.Generator().manual_seed(0))
     one_class = nn.Sequential(nn.Linear(4, 1))  # argmax is always class 0: accuracy 1 always
-    assert FL.pac_bayes_sigma(one_class, x, torch.zeros(16, dtype=torch.long), draws=2,
-                              iters=3, hi=50.0) == 50.0  # fmt: skip
+    assert (
+        FL.pac_bayes_sigma(
+            one_class, x, torch.zeros(16, dtype=torch.long), draws=2, iters=3, hi=50.0
+        )
+        == 50.0
+    )
     wrong = nn.Sequential(nn.Linear(4, 2))  # always predicts class 0, every label is 1
     with torch.no_grad():
         wrong[0].weight.zero_()
@@ -211,8 +224,9 @@ def test_pac_bayes_sigma_is_hi_when_accuracy_cannot_drop():
 def test_lbfgsb_sharpness_finds_the_corner_of_a_quadratic():
     c = torch.tensor([0.5, -2.0, 0.0, 3.0], dtype=torch.float64)
     a = torch.tensor([1.0, 2.0, 0.5, 4.0], dtype=torch.float64)
-    loss_fn = lambda out, y, reduction="mean": (a * (out - c) ** 2).sum() / (
-        1 if reduction == "sum" else len(out))  # fmt: skip
+    loss_fn = lambda out, y, reduction="mean": (
+        (a * (out - c) ** 2).sum() / (1 if reduction == "sum" else len(out))
+    )
     model = Quadratic(c)
     x, y = torch.zeros(1, 1, dtype=torch.float64), torch.zeros(1)
     eps = 1e-2
@@ -222,8 +236,9 @@ def test_lbfgsb_sharpness_finds_the_corner_of_a_quadratic():
     assert 1 <= r.iterations <= 10 and r.evaluations >= r.iterations
     s = FL.sharpness_ascent(model, x, y, eps, 10, 0, loss_fn=loss_fn)
     assert (s.evaluations, s.iterations) == (11, 10)
-    assert FL.epsilon_sharpness(model, x, y, eps, 10, 0, loss_fn=loss_fn, method="lbfgsb") \
-        == r.value  # fmt: skip
+    assert (
+        FL.epsilon_sharpness(model, x, y, eps, 10, 0, loss_fn=loss_fn, method="lbfgsb") == r.value
+    )
     with pytest.raises(ValueError, match=r"method='adam'.*allowed: \('sign', 'lbfgsb'\)"):
         FL.epsilon_sharpness(model, x, y, method="adam", loss_fn=loss_fn)
 
@@ -276,8 +291,9 @@ def test_centred_pca_of_points_on_a_line_has_one_component_at_any_offset():
         assert pca.explained[0] == pytest.approx(1.0, abs=1e-9)
         u = (end - start) / (end - start).norm()
         assert abs(float(pca.components[0] @ u)) == pytest.approx(1.0, abs=1e-6)
-        np.testing.assert_allclose(pca.path[:, 0], ((t[:, 0] - 1) * (end - start).norm()).numpy(),
-                                   rtol=1e-5, atol=1e-5)  # fmt: skip
+        np.testing.assert_allclose(
+            pca.path[:, 0], ((t[:, 0] - 1) * (end - start).norm()).numpy(), rtol=1e-5, atol=1e-5
+        )
 
 
 def test_centred_and_uncentred_pca_differ_on_an_offset_cloud_as_expected():
@@ -290,8 +306,9 @@ def test_centred_and_uncentred_pca_differ_on_an_offset_cloud_as_expected():
     g = torch.Generator().manual_seed(0)
     spread = torch.linspace(-5, 5, 30)[:, None]
     final = torch.randn(n, generator=g)
-    snaps = torch.cat([final + 10 * o + spread * e + 0.01 * torch.randn(30, n, generator=g),
-                       final[None]])  # fmt: skip
+    snaps = torch.cat(
+        [final + 10 * o + spread * e + 0.01 * torch.randn(30, n, generator=g), final[None]]
+    )
     unc, cen = T.trajectory_pca(snaps), T.trajectory_pca(snaps, center=True)
     assert abs(float(unc.components[0] @ o)) > 0.99 and unc.explained[0] > 0.9
     assert abs(float(cen.components[0] @ e)) > 0.99 and cen.explained[0] > 0.6
@@ -301,8 +318,9 @@ def test_centred_and_uncentred_pca_differ_on_an_offset_cloud_as_expected():
         assert abs(float(cen.components[j].double() @ torch.from_numpy(vt[j]))) == pytest.approx(
             1.0, abs=1e-6
         )
-    np.testing.assert_allclose(cen.path, m @ cen.components.double().numpy().T, rtol=1e-5,
-                               atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        cen.path, m @ cen.components.double().numpy().T, rtol=1e-5, atol=1e-6
+    )
     np.testing.assert_allclose(cen.path[-1], 0.0)
     assert (cen.path[0] <= 0).all()
 

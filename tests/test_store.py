@@ -136,8 +136,9 @@ def test_full_disk_is_a_clear_error_and_leaves_no_temporary(monkeypatch):
     assert not list(folder.glob("*.tmp*")) and not entry_path("store", cfg).exists()
     monkeypatch.undo()
     monkeypatch.setenv("LSLIB_CACHE", str(cache.cache_dir()))
-    assert torch.equal(cache.cached("store", cfg, lambda: {"w": torch.ones(10)}, MODULES)["w"],
-                       torch.ones(10))  # fmt: skip
+    assert torch.equal(
+        cache.cached("store", cfg, lambda: {"w": torch.ones(10)}, MODULES)["w"], torch.ones(10)
+    )
 
 
 def test_temporaries_of_crashed_writers_are_removed_on_the_next_write():
@@ -174,10 +175,13 @@ def test_lock_waiter_names_the_holder_and_times_out(monkeypatch):
         monkeypatch.setattr(cache, "NOTICE_S", 0.2)
         t0 = time.monotonic()
         with (
-            pytest.warns(UserWarning, match=rf"waiting for store entry \w+: computed by pid "
-                         rf"{os.getpid()} on .* since"),
+            pytest.warns(
+                UserWarning,
+                match=rf"waiting for store entry \w+: computed by pid "
+                rf"{os.getpid()} on .* since",
+            ),
             pytest.raises(TimeoutError, match=f"pid {os.getpid()}.*LSLIB_LOCK_TIMEOUT"),
-        ):  # fmt: skip
+        ):
             cache.cached("store", cfg, lambda: 0, MODULES, lock_timeout=0.8)
         assert 0.8 <= time.monotonic() - t0 < 3
         monkeypatch.setenv("LSLIB_LOCK_TIMEOUT", "0.3")
@@ -206,8 +210,12 @@ def test_fused_extension_name_depends_on_interpreter_cpu_and_flags():
     base = dict(prefix="/venv/a", executable="/venv/a/bin/python", cpu="model x; flags: avx2")
     name = fused.extension_name(**base)
     assert name == fused.extension_name(**base) and name.isidentifier()
-    for change in (dict(prefix="/venv/b", executable="/venv/b/bin/python"),
-                   dict(cpu="model y; flags: avx512f"), dict(cflags=("-O3",)),
-                   dict(torch_version="0.0"), dict(source=fused._SOURCE + "\n")):  # fmt: skip
+    for change in (
+        dict(prefix="/venv/b", executable="/venv/b/bin/python"),
+        dict(cpu="model y; flags: avx512f"),
+        dict(cflags=("-O3",)),
+        dict(torch_version="0.0"),
+        dict(source=fused._SOURCE + "\n"),
+    ):
         assert fused.extension_name(**(base | change)) != name, change
     assert fused.cpu_identity()  # never empty: /proc/cpuinfo or the machine type

@@ -60,10 +60,14 @@ RUN = TrainConfig(device="cpu")
         (lambda: LandscapeConfig(RUN, span=0.0), "span"),
         (lambda: HessianConfig(RUN, batch_size=0), "batch_size"),
         (lambda: HessianConfig(RUN, tol=NAN), "tol"),
-        (lambda: ConnectivityConfig(RUN, dataclasses.replace(RUN, seed=1), bezier_epochs=0),
-         "bezier_epochs"),
-        (lambda: ConnectivityConfig(RUN, dataclasses.replace(RUN, seed=1), bezier_lr=INF),
-         "bezier_lr"),
+        (
+            lambda: ConnectivityConfig(RUN, dataclasses.replace(RUN, seed=1), bezier_epochs=0),
+            "bezier_epochs",
+        ),
+        (
+            lambda: ConnectivityConfig(RUN, dataclasses.replace(RUN, seed=1), bezier_lr=INF),
+            "bezier_lr",
+        ),
         (lambda: TrajectoryConfig(RUN, pc1_span=NAN), "pc1_span"),
         (lambda: TrajectoryConfig(RUN, pc1_steps=1), "pc1_steps"),
         (lambda: TrajectoryConfig(RUN, grid=1), "grid"),
@@ -82,7 +86,7 @@ RUN = TrainConfig(device="cpu")
         (lambda: FlatnessConfig(RUN, pac_threshold=0.0), "pac_threshold"),
         (lambda: FlatnessConfig(RUN, sigmas=(1e-3, NAN)), "sigmas"),
     ],
-)  # fmt: skip
+)
 def test_analysis_configs_reject(make, field):
     with pytest.raises(ValueError, match=rf"Config\.{field}=.*allowed"):
         make()

@@ -21,7 +21,7 @@ from lslib.config import (
     EvalSet,
     FlatnessConfig,
     HessianConfig,
-    LandscapeConfig,  # fmt: skip
+    LandscapeConfig,
     TrainConfig,
     TrajectoryConfig,
 )
@@ -34,8 +34,22 @@ from lslib.subsets import sample
 from lslib.train import train_or_load
 from lslib.trajectory import total_variation, trajectory_pca, weight_mask
 
-CODE = ("config", "data", "models", "params", "train", "directions", "landscape", "fused",
-        "hessian", "connectivity", "trajectory", "flatness", "subsets", "paper.analyses")  # fmt: skip
+CODE = (
+    "config",
+    "data",
+    "models",
+    "params",
+    "train",
+    "directions",
+    "landscape",
+    "fused",
+    "hessian",
+    "connectivity",
+    "trajectory",
+    "flatness",
+    "subsets",
+    "paper.analyses",
+)
 CONTROL_DIRS = 5  # random unit directions compared with PC1
 
 
@@ -67,14 +81,30 @@ def lines(c: LandscapeConfig) -> dict:
         p = params_of(model)
         lo = -c.span if c.sided == "both" else 0.0
         alphas = np.linspace(lo, c.span, c.line_steps)
-        lines = np.array([line(model, random_direction(p, c.seed + 100 + i, c.norm, c.bias, c.dist),
-                               x, y, steps=c.line_steps, span=c.span, sided=c.sided,
-                               progress=False).loss
-                          for i in range(c.n_dirs)])  # fmt: skip
+        lines = np.array(
+            [
+                line(
+                    model,
+                    random_direction(p, c.seed + 100 + i, c.norm, c.bias, c.dist),
+                    x,
+                    y,
+                    steps=c.line_steps,
+                    span=c.span,
+                    sided=c.sided,
+                    progress=False,
+                ).loss
+                for i in range(c.n_dirs)
+            ]
+        )
         centre, acc = evaluate(model, p, x, y)
-        return {"alphas": alphas, "lines": lines, "centre": centre, "centre_acc": acc,
-                "rise": float(np.nanmean(lines - centre)),
-                "nonfinite": int(np.isnan(lines).sum())}  # fmt: skip
+        return {
+            "alphas": alphas,
+            "lines": lines,
+            "centre": centre,
+            "centre_acc": acc,
+            "rise": float(np.nanmean(lines - centre)),
+            "nonfinite": int(np.isnan(lines).sum()),
+        }
 
     return cache.cached("lines", c, compute, CODE)
 
@@ -86,10 +116,15 @@ def plane(c: LandscapeConfig) -> dict:
         model = train_or_load(c.run).model(c.run.device)
         x, y = eval_data(c.data, c.run.device)
         d1, d2 = random_plane(params_of(model), c.seed, c.norm, c.bias, dist=c.dist)
-        pl = _plane(model, d1, d2, x, y, nx=c.grid, ny=c.grid, xspan=c.span, yspan=c.span,
-                    progress=False)  # fmt: skip
-        return {"xs": pl.xs, "ys": pl.ys, "plane": pl.loss,
-                "nonfinite": int(np.isnan(pl.loss).sum())}  # fmt: skip
+        pl = _plane(
+            model, d1, d2, x, y, nx=c.grid, ny=c.grid, xspan=c.span, yspan=c.span, progress=False
+        )
+        return {
+            "xs": pl.xs,
+            "ys": pl.ys,
+            "plane": pl.loss,
+            "nonfinite": int(np.isnan(pl.loss).sum()),
+        }
 
     return cache.cached("plane", c, compute, CODE)
 
@@ -102,11 +137,19 @@ def ll_lines(c: LandscapeConfig) -> dict:
     def compute():
         model = train_or_load(c.run).model(c.run.device)
         x, y = eval_data(c.data, c.run.device)
-        evs = [loss_landscapes_line(model, x, y, c.span, c.line_steps, c.seed + 100 + i,
-                                    progress=False) for i in range(c.n_dirs)]  # fmt: skip
+        evs = [
+            loss_landscapes_line(
+                model, x, y, c.span, c.line_steps, c.seed + 100 + i, progress=False
+            )
+            for i in range(c.n_dirs)
+        ]
         centre, acc = evaluate(model, params_of(model), x, y)
-        return {"alphas": evs[0].coords[:, 0], "lines": np.array([e.loss for e in evs]),
-                "centre": centre, "centre_acc": acc}  # fmt: skip
+        return {
+            "alphas": evs[0].coords[:, 0],
+            "lines": np.array([e.loss for e in evs]),
+            "centre": centre,
+            "centre_acc": acc,
+        }
 
     return cache.cached("ll_lines", c, compute, CODE)
 
@@ -118,10 +161,15 @@ def ll_plane(c: LandscapeConfig) -> dict:
     def compute():
         model = train_or_load(c.run).model(c.run.device)
         x, y = eval_data(c.data, c.run.device)
-        pl = loss_landscapes_plane(model, x, y, c.span, c.grid, c.seed, staggered=False,
-                                   progress=False)  # fmt: skip
-        return {"xs": pl.xs, "ys": pl.ys, "plane": pl.loss,
-                "nonfinite": int(np.isnan(pl.loss).sum())}  # fmt: skip
+        pl = loss_landscapes_plane(
+            model, x, y, c.span, c.grid, c.seed, staggered=False, progress=False
+        )
+        return {
+            "xs": pl.xs,
+            "ys": pl.ys,
+            "plane": pl.loss,
+            "nonfinite": int(np.isnan(pl.loss).sum()),
+        }
 
     return cache.cached("ll_plane", c, compute, CODE)
 
@@ -155,8 +203,17 @@ def connectivity(c: ConnectivityConfig) -> dict:
                 out[f"{source}_{tag}_loss"], out[f"{source}_{tag}_acc"] = ev.loss, ev.acc
                 out[f"{source}_{tag}_barrier"] = C.barrier(alphas, ev.loss)
         train = load_mnist(c.run_a.subset, device=dev).train
-        mid = C.train_bezier(model, a, b, train.x, train.y, epochs=c.bezier_epochs,
-                             lr=c.bezier_lr, batch_size=c.run_a.batch_size, seed=c.run_a.seed)  # fmt: skip
+        mid = C.train_bezier(
+            model,
+            a,
+            b,
+            train.x,
+            train.y,
+            epochs=c.bezier_epochs,
+            lr=c.bezier_lr,
+            batch_size=c.run_a.batch_size,
+            seed=c.run_a.seed,
+        )
         x, y = eval_data(dataclasses.replace(c.data, source="test"), dev)
         ev = C.curve(model, a, mid, b, x, y, ts=alphas, progress=False)
         out["test_bezier_loss"], out["test_bezier_acc"] = ev.loss, ev.acc
@@ -195,11 +252,16 @@ def trajectory(c: TrajectoryConfig) -> dict:
             v = v if mask is None else v * mask.cpu()
             d = unflatten((v / v.norm()).to(x.device), like)
             control.append(evaluate_points(model, [d], alphas[:, None], x, y, progress=False).loss)
-        return {"explained": pca.explained, "path": pca.path, "alphas": alphas,
-                "pc1_loss": ev.loss, "delta_l": total_variation(ev.loss),
-                "range_l": float(np.nanmax(ev.loss) - np.nanmin(ev.loss)),
-                "control_loss": np.array(control),
-                "control_delta_l": np.array([total_variation(v) for v in control])}  # fmt: skip
+        return {
+            "explained": pca.explained,
+            "path": pca.path,
+            "alphas": alphas,
+            "pc1_loss": ev.loss,
+            "delta_l": total_variation(ev.loss),
+            "range_l": float(np.nanmax(ev.loss) - np.nanmin(ev.loss)),
+            "control_loss": np.array(control),
+            "control_delta_l": np.array([total_variation(v) for v in control]),
+        }
 
     return cache.cached("trajectory", c, compute, CODE)
 
@@ -210,16 +272,32 @@ def trajectory_plane(c: TrajectoryConfig) -> dict:
     def compute():
         model, x, y, pca, pcs, _ = _pcs(c)
         lim = 1.2 * np.abs(pca.path).max(0) + 1e-3
-        pl = _plane(model, pcs[0], pcs[1], x, y, nx=c.grid, ny=c.grid,
-                    xspan=float(lim[0]), yspan=float(lim[1]), progress=False)  # fmt: skip
-        return {"xs": pl.xs, "ys": pl.ys, "plane": pl.loss, "path": pca.path,
-                "explained": pca.explained}  # fmt: skip
+        pl = _plane(
+            model,
+            pcs[0],
+            pcs[1],
+            x,
+            y,
+            nx=c.grid,
+            ny=c.grid,
+            xspan=float(lim[0]),
+            yspan=float(lim[1]),
+            progress=False,
+        )
+        return {
+            "xs": pl.xs,
+            "ys": pl.ys,
+            "plane": pl.loss,
+            "path": pca.path,
+            "explained": pca.explained,
+        }
 
     return cache.cached("trajectory_plane", c, compute, CODE)
 
 
-def curvature_1d(model, p, x, y, dist: str, n_dirs: int, window: float, seed: int,
-                 points: int = 9) -> np.ndarray:  # fmt: skip
+def curvature_1d(
+    model, p, x, y, dist: str, n_dirs: int, window: float, seed: int, points: int = 9
+) -> np.ndarray:
     """L''(0) along ``n_dirs`` filter-normalized directions of ``dist``, each from a
     least-squares parabola on [-window, window] (``points`` points)."""
     alphas = np.linspace(-window, window, points)
@@ -236,12 +314,17 @@ def absolute_perturbation(model, p, x, y, sigmas, draws: int, seed: int) -> dict
     coords = np.concatenate([[0.0], np.asarray(sigmas, float)])[:, None]
     d = []
     for i in range(draws):
-        ev = evaluate_points(model, [gaussian_like(p, seed + i)], coords, x, y, origin=p,
-                             progress=False)  # fmt: skip
+        ev = evaluate_points(
+            model, [gaussian_like(p, seed + i)], coords, x, y, origin=p, progress=False
+        )
         d.append(ev.loss[1:] - ev.loss[0])
     d = np.array(d)
-    return {"sigmas": np.asarray(sigmas, float), "deltas": d, "mean": d.mean(0),
-            "se": d.std(0, ddof=1) / np.sqrt(draws)}  # fmt: skip
+    return {
+        "sigmas": np.asarray(sigmas, float),
+        "deltas": d,
+        "mean": d.mean(0),
+        "se": d.std(0, ddof=1) / np.sqrt(draws),
+    }
 
 
 def flatness(c: FlatnessConfig) -> dict:
@@ -262,23 +345,37 @@ def flatness(c: FlatnessConfig) -> dict:
         rel = FL.perturbation(model, x, y, c.sigmas, c.draws, c.seed)
         steps = sorted({*c.ascent_grid, c.ascent_steps})
         eps = [FL.epsilon_sharpness(model, x, y, c.eps, s, c.seed) for s in steps]
-        pac = {k: FL.pac_bayes_sigma(model, x, y, c.pac_threshold, draws=c.pac_draws, iters=12,
-                                     criterion=k, seed=c.seed) for k in ("accuracy", "loss")}  # fmt: skip
+        pac = {
+            k: FL.pac_bayes_sigma(
+                model, x, y, c.pac_threshold, draws=c.pac_draws, iters=12, criterion=k, seed=c.seed
+            )
+            for k in ("accuracy", "loss")
+        }
         return {
             "test_loss": evaluate(model, p, test.x, test.y)[0],
             "lambda1": hs["values"][:, 0],
-            "trace": tr.value, "trace_se": tr.stderr, "trace_products": tr.products,
-            "curvature": {d: curvature_1d(model, p, x, y, d, c.n_dirs, c.window, c.seed)
-                          for d in ("gaussian", "uniform")},
-            "perturbation": {"sigmas": rel["sigmas"], "mean": rel["mean"],
-                             "se": rel["std"] / np.sqrt(c.draws)},
+            "trace": tr.value,
+            "trace_se": tr.stderr,
+            "trace_products": tr.products,
+            "curvature": {
+                d: curvature_1d(model, p, x, y, d, c.n_dirs, c.window, c.seed)
+                for d in ("gaussian", "uniform")
+            },
+            "perturbation": {
+                "sigmas": rel["sigmas"],
+                "mean": rel["mean"],
+                "se": rel["std"] / np.sqrt(c.draws),
+            },
             "perturbation_abs": absolute_perturbation(model, p, x, y, c.sigmas, c.draws, c.seed),
-            "eps_steps": steps, "eps_sign": eps,
-            "eps_lbfgsb": FL.epsilon_sharpness(model, x, y, c.eps, c.ascent_steps, c.seed,
-                                               method="lbfgsb"),
+            "eps_steps": steps,
+            "eps_sign": eps,
+            "eps_lbfgsb": FL.epsilon_sharpness(
+                model, x, y, c.eps, c.ascent_steps, c.seed, method="lbfgsb"
+            ),
             "eps_sharpness": eps[steps.index(c.ascent_steps)],
-            "pac_sigma": pac[c.pac_criterion], "pac_sigmas": pac,
-        }  # fmt: skip
+            "pac_sigma": pac[c.pac_criterion],
+            "pac_sigmas": pac,
+        }
 
     return cache.cached("flatness", c, compute, CODE)
 
@@ -304,11 +401,20 @@ def lambda_vs_batch(
     def compute():
         model = train_or_load(c.run).model(c.run.device)
         d = load_mnist(device=c.run.device).test
-        per = [H.eigenvalue_stats(model, d.x, d.y, min(c.n_batches, len(d.y) // b), b, 1,
-                                  c.seed, c.tol)["values"][:, 0] for b in sizes]  # fmt: skip
+        per = [
+            H.eigenvalue_stats(
+                model, d.x, d.y, min(c.n_batches, len(d.y) // b), b, 1, c.seed, c.tol
+            )["values"][:, 0]
+            for b in sizes
+        ]
         x, y = _test_sample(full, c.seed, c.run.device)
         top = H.top_eigen(H.DataHVP(model, x, y), k=1, tol=c.tol, seed=c.seed)
-        return {"sizes": list(sizes), "values": per, "full": float(top.values[0]),
-                "full_images": full, "full_residual": float(top.residuals[0])}  # fmt: skip
+        return {
+            "sizes": list(sizes),
+            "values": per,
+            "full": float(top.values[0]),
+            "full_images": full,
+            "full_residual": float(top.residuals[0]),
+        }
 
     return cache.cached("lambda_batch", (c, tuple(sizes), full), compute, CODE)

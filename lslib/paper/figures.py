@@ -27,10 +27,16 @@ def curves(histories: dict):
 
 
 def connectivity(conn: dict, title: str):
-    return plots.paths(conn["alphas"], {
-        "train, straight": conn["train_plain_loss"], "test, straight": conn["test_plain_loss"],
-        "test, after weight matching": conn["test_aligned_loss"],
-        "test, Bezier curve": conn["test_bezier_loss"]}, title=title)  # fmt: skip
+    return plots.paths(
+        conn["alphas"],
+        {
+            "train, straight": conn["train_plain_loss"],
+            "test, straight": conn["test_plain_loss"],
+            "test, after weight matching": conn["test_aligned_loss"],
+            "test, Bezier curve": conn["test_bezier_loss"],
+        },
+        title=title,
+    )
 
 
 def pc1(traj: dict, title: str):
@@ -61,14 +67,30 @@ def interactive_surface(row: dict):
     import plotly.graph_objects as go
     from IPython.display import HTML
 
-    fig = go.Figure(go.Surface(
-        x=row["xs"], y=row["ys"], z=np.log10(row["plane"]), colorscale="Viridis",
-        customdata=row["plane"], colorbar={"title": {"text": "log₁₀ loss"}},
-        hovertemplate="α %{x:.3f}<br>β %{y:.3f}<br>loss %{customdata:.4g}<extra></extra>"))  # fmt: skip
-    fig.update_layout(title=row["title"], height=460, margin={"l": 0, "r": 0, "t": 40, "b": 0},
-                      scene={"xaxis_title": "α", "yaxis_title": "β", "zaxis_title": "log₁₀ loss"})  # fmt: skip
-    return HTML(fig.to_html(full_html=False, include_plotlyjs=False,
-                            config={"responsive": True, "displaylogo": False}))  # fmt: skip
+    fig = go.Figure(
+        go.Surface(
+            x=row["xs"],
+            y=row["ys"],
+            z=np.log10(row["plane"]),
+            colorscale="Viridis",
+            customdata=row["plane"],
+            colorbar={"title": {"text": "log₁₀ loss"}},
+            hovertemplate="α %{x:.3f}<br>β %{y:.3f}<br>loss %{customdata:.4g}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=row["title"],
+        height=460,
+        margin={"l": 0, "r": 0, "t": 40, "b": 0},
+        scene={"xaxis_title": "α", "yaxis_title": "β", "zaxis_title": "log₁₀ loss"},
+    )
+    return HTML(
+        fig.to_html(
+            full_html=False,
+            include_plotlyjs=False,
+            config={"responsive": True, "displaylogo": False},
+        )
+    )
 
 
 def perturb_curves(results: dict, report: dict):
@@ -107,11 +129,22 @@ def lambda_batch(results: dict):
         if not p:
             continue
         lb = p["lambda_batch"]
-        ax.errorbar(lb["sizes"], [np.mean(v) for v in lb["values"]], fmt="o-", color=f"C{i}",
-                    yerr=[np.std(v, ddof=1) if len(v) > 1 else 0 for v in lb["values"]],
-                    capsize=3, label=label(model, p["width"]))  # fmt: skip
+        ax.errorbar(
+            lb["sizes"],
+            [np.mean(v) for v in lb["values"]],
+            fmt="o-",
+            color=f"C{i}",
+            yerr=[np.std(v, ddof=1) if len(v) > 1 else 0 for v in lb["values"]],
+            capsize=3,
+            label=label(model, p["width"]),
+        )
         ax.axhline(lb["full"], color=f"C{i}", ls="--", lw=1)
-    ax.set(xscale="log", yscale="log", xlabel="batch size (test images)", ylabel="λ1",
-           title="dashed: the Hessian of the mean loss over many test images")  # fmt: skip
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="batch size (test images)",
+        ylabel="λ1",
+        title="dashed: the Hessian of the mean loss over many test images",
+    )
     ax.legend()
     return fig

@@ -113,9 +113,15 @@ def _execute(nb: Path, out: Path, params: dict, root: Path) -> str | None:
     out.unlink(missing_ok=True)  # a stale page must not survive a failed rerun
     failed.unlink(missing_ok=True)
     try:
-        pm.execute_notebook(str(nb), str(tmp), parameters=params, cwd=str(root),
-                            kernel_name="python3", progress_bar=False,
-                            kernel_manager_class=_kernel_manager())  # fmt: skip
+        pm.execute_notebook(
+            str(nb),
+            str(tmp),
+            parameters=params,
+            cwd=str(root),
+            kernel_name="python3",
+            progress_bar=False,
+            kernel_manager_class=_kernel_manager(),
+        )
     except pm.PapermillExecutionError as e:
         error = f"cell {e.exec_count}: {e.ename}: {e.evalue}"
     except Exception as e:  # a dead kernel (killed, out of memory), a timeout, ...
@@ -171,8 +177,12 @@ class Progress:
         if getattr(self.stream, "isatty", lambda: False)():
             from tqdm import tqdm
 
-            self.bar = tqdm(total=len(estimates), file=self.stream, dynamic_ncols=True,
-                            bar_format="{n_fmt}/{total_fmt} |{bar:16}| {desc}")  # fmt: skip
+            self.bar = tqdm(
+                total=len(estimates),
+                file=self.stream,
+                dynamic_ncols=True,
+                bar_format="{n_fmt}/{total_fmt} |{bar:16}| {desc}",
+            )
 
     def left(self) -> float:
         """The plan's seconds of what is not finished, over the plan's parallelism, corrected
@@ -182,8 +192,11 @@ class Progress:
             took = sum(self.done.values())
             speed = min(max(took / est_done, 0.25), 4.0) if est_done > 30 else 1.0
             now = time.monotonic()
-            rest = sum(max(self.est.get(k, 0.0) * speed - (now - self.began.get(k, now)), 0.0)
-                       for k in self.est if k not in self.done)  # fmt: skip
+            rest = sum(
+                max(self.est.get(k, 0.0) * speed - (now - self.began.get(k, now)), 0.0)
+                for k in self.est
+                if k not in self.done
+            )
         return rest / self.parallel
 
     def status(self, text: str) -> str:
@@ -348,8 +361,14 @@ class OnDask:
     """The tasks as one Dask graph (dependencies as Dask dependencies); the cache is the
     hand-off, so a task returns only what it computed and how long it took."""
 
-    def __init__(self, graph: dict, client, cluster=None, threads: int | None = None,
-                 store: str | None = None):  # fmt: skip
+    def __init__(
+        self,
+        graph: dict,
+        client,
+        cluster=None,
+        threads: int | None = None,
+        store: str | None = None,
+    ):
         self.graph, self.client, self.cluster = graph, client, cluster
         self.threads, self.store = threads, store
         self.futures: dict = {}
@@ -374,9 +393,20 @@ class OnDask:
             deps = [self.futures[d] for d in task.deps if d in self.futures]
             fixed = task.run is not None and task.run.epochs is not None
             self.futures[task.key] = self.client.submit(
-                _remote, task.fn, task.args, task.label, task.epochs, fixed, task.key,
-                self.threads, self.store, *deps, key=task.key, pure=False,
-                priority=round(self.levels.get(task.key, 0.0) * 1000) * len(todo) + len(todo) - i)  # fmt: skip
+                _remote,
+                task.fn,
+                task.args,
+                task.label,
+                task.epochs,
+                fixed,
+                task.key,
+                self.threads,
+                self.store,
+                *deps,
+                key=task.key,
+                pure=False,
+                priority=round(self.levels.get(task.key, 0.0) * 1000) * len(todo) + len(todo) - i,
+            )
             self.futures[task.key].add_done_callback(self._done)
 
     def _done(self, future) -> None:
@@ -463,9 +493,14 @@ def local_cluster(workers: int, threads: int | None = None):
     saved = dict(os.environ)
     try:
         with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   host="127.0.0.1", dashboard_address="127.0.0.1:8787",
-                                   silence_logs=logging.ERROR)  # fmt: skip
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address="127.0.0.1:8787",
+                silence_logs=logging.ERROR,
+            )
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -485,12 +520,19 @@ def security(ca: str | None, cert: str | None, key: str | None):
         return None
     from distributed.security import Security
 
-    return Security(tls_ca_file=ca, tls_client_cert=cert, tls_client_key=key,
-                    require_encryption=True)  # fmt: skip
+    return Security(
+        tls_ca_file=ca, tls_client_cert=cert, tls_client_key=key, require_encryption=True
+    )
 
 
-def executor(graph, workers: int = 0, scheduler: str | None = None, threads: int | None = None,
-             tls=None, slurm: str | None = None):  # fmt: skip
+def executor(
+    graph,
+    workers: int = 0,
+    scheduler: str | None = None,
+    threads: int | None = None,
+    tls=None,
+    slurm: str | None = None,
+):
     """Where the tasks run: here (no workers, no scheduler), a LocalCluster, an existing
     scheduler, or SLURM jobs."""
     scheduler = scheduler or os.environ.get("LSLIB_DASK_SCHEDULER") or None
@@ -524,28 +566,46 @@ def _tasks(todo) -> tuple[dict, list[list[str]]]:
     return graph, [[t.key for t in ts] for ts in per_job]
 
 
-def make_plan(todo, profile: str, workers: int, cold: bool = False, timings: str | None = None,
-              threads: int | None = None):  # fmt: skip
+def make_plan(
+    todo,
+    profile: str,
+    workers: int,
+    cold: bool = False,
+    timings: str | None = None,
+    threads: int | None = None,
+):
     """The build's tasks and notebooks with their estimates, and the predicted wall time of
     running them here with ``threads`` per task (``workers``: on a local cluster of that
     many; 0: sequentially), or, with ``threads=None``, on ``workers`` that each have the
     cores a task was recorded with. Also returns the factor applied to each task's time and
     the records the estimates came from."""
     if timings and not Path(timings).is_dir():
-        raise ValueError(f"--timings {timings}: no such folder (a run store's, e.g. an "
-                         "earlier build's LSLIB_CACHE)")  # fmt: skip
+        raise ValueError(
+            f"--timings {timings}: no such folder (a run store's, e.g. an "
+            "earlier build's LSLIB_CACHE)"
+        )
     graph, needs = _tasks(todo)
     records = P.Records.read(Path(timings) if timings else None)
     items = P.items(graph, cold=cold, records=records)
-    notebooks = [(P.notebook_seconds(out.stem, profile, timings), keys)
-                 for (_, out, _), keys in zip(todo, needs, strict=True)]  # fmt: skip
+    notebooks = [
+        (P.notebook_seconds(out.stem, profile, timings), keys)
+        for (_, out, _), keys in zip(todo, needs, strict=True)
+    ]
     stretch = P.share(workers, threads, cores(), records.threads) if threads else 1.0
     pred = P.schedule(items, notebooks, workers, stretch)
     return graph, needs, items, notebooks, pred, stretch, records
 
 
-def print_plan(todo, profile: str, workers: int, cold: bool = False, timings: str | None = None,
-               stream=None, threads: int | None = None, local: bool = True) -> None:  # fmt: skip
+def print_plan(
+    todo,
+    profile: str,
+    workers: int,
+    cold: bool = False,
+    timings: str | None = None,
+    stream=None,
+    threads: int | None = None,
+    local: bool = True,
+) -> None:
     """The plan: every task, stored or its estimate; the predicted wall time here (this
     machine's cores, ``threads`` per task, sequentially and, with ``workers`` and
     ``local``, on a local cluster) and on a cluster whose workers have cores of their own."""
@@ -557,28 +617,46 @@ def print_plan(todo, profile: str, workers: int, cold: bool = False, timings: st
         state = "stored" if it.cached else f"~{P.clock(it.seconds):>7}  ({it.basis})"
         epochs = f", {it.epochs} epochs to train" if it.epochs else ""
         print(f"  {'✓' if it.cached else '·'} {it.task.label}{epochs}  {state}", file=stream)
-    print(f"{len(items)} tasks: {len(items) - len(missing)} stored, {len(missing)} to compute "
-          f"({P.clock(sum(it.seconds for it in missing))} of work as recorded); "
-          f"{len(notebooks)} notebooks (~{P.clock(sum(s for s, _ in notebooks))})", file=stream)  # fmt: skip
+    print(
+        f"{len(items)} tasks: {len(items) - len(missing)} stored, {len(missing)} to compute "
+        f"({P.clock(sum(it.seconds for it in missing))} of work as recorded); "
+        f"{len(notebooks)} notebooks (~{P.clock(sum(s for s, _ in notebooks))})",
+        file=stream,
+    )
     print(f"predicted wall time here ({cores()} cores, {t} threads per task):", file=stream)
     print(f"  {'sequential (no Dask)':>26}: {P.clock(pred['wall_s'])}", file=stream)
     if workers and local:
         stretch = P.share(workers, t, cores(), records.threads)
         here = P.schedule(items, notebooks, workers, stretch)
-        print(f"  {f'local cluster, {workers} worker' + 's' * (workers > 1):>26}: {P.clock(here['wall_s'])}  "
-              f"(each task {stretch:.2g}x as recorded)", file=stream)  # fmt: skip
+        print(
+            f"  {f'local cluster, {workers} worker' + 's' * (workers > 1):>26}: {P.clock(here['wall_s'])}  "
+            f"(each task {stretch:.2g}x as recorded)",
+            file=stream,
+        )
     apart = P.schedule(items, notebooks, 1)
-    print("on a cluster, each worker with the cores a task was recorded with (critical path "
-          f"{P.clock(apart['critical_s'])}):", file=stream)  # fmt: skip
+    print(
+        "on a cluster, each worker with the cores a task was recorded with (critical path "
+        f"{P.clock(apart['critical_s'])}):",
+        file=stream,
+    )
     for n in sorted({1, 2, 8, 32, 128} | ({workers} if workers and not local else set())):
         wall = P.schedule(items, notebooks, n)["wall_s"]
         mark = "  <- --workers" if n == workers and not local else ""
         print(f"  {f'{n} worker' + 's' * (n > 1):>26}: {P.clock(wall)}{mark}", file=stream)
 
 
-def run(grid_file: str, profile: str, only: list[str] | None = None, root: Path = REPO,
-        workers: int = 0, scheduler: str | None = None, threads: int | None = None,
-        tls=None, slurm: str | None = None, timings: str | None = None) -> int:  # fmt: skip
+def run(
+    grid_file: str,
+    profile: str,
+    only: list[str] | None = None,
+    root: Path = REPO,
+    workers: int = 0,
+    scheduler: str | None = None,
+    threads: int | None = None,
+    tls=None,
+    slurm: str | None = None,
+    timings: str | None = None,
+) -> int:
     root = Path(root).resolve()
     # the kernels inherit this: the sections save their numbers next to the book they feed
     os.environ.setdefault("LSLIB_RESULTS", str(root / "book" / "_results"))
@@ -594,17 +672,25 @@ def run(grid_file: str, profile: str, only: list[str] | None = None, root: Path 
     # the progress counts in the times the tasks take here, so that its parallelism is
     # the schedule's (work over wall) and its correction starts at 1
     estimates = {k: it.seconds * stretch for k, it in items.items() if not it.cached}
-    estimates |= {f"notebook:{out.stem}": s for (_, out, _), (s, _) in zip(todo, notebooks, strict=True)}  # fmt: skip
+    estimates |= {
+        f"notebook:{out.stem}": s for (_, out, _), (s, _) in zip(todo, notebooks, strict=True)
+    }
     parallel = max(pred["work_s"], 1.0) / max(pred["wall_s"], 1.0)
     n_stored = sum(it.cached for it in items.values())
-    print(f"plan: {len(items)} tasks ({n_stored} stored, {len(items) - n_stored} to compute) "
-          f"and {len(todo)} notebooks; predicted {P.clock(pred['wall_s'])}", flush=True)  # fmt: skip
+    print(
+        f"plan: {len(items)} tasks ({n_stored} stored, {len(items) - n_stored} to compute) "
+        f"and {len(todo)} notebooks; predicted {P.clock(pred['wall_s'])}",
+        flush=True,
+    )
     if workers and not remote and workers * task_threads(threads) > cores():
         t, c = task_threads(threads), cores()
         faster = f"--workers {c} --threads 1" if workers > c else f"--threads {c // workers}"
-        print(f"note: {workers} workers x {t} threads share {c} cores, so that the results are "
-              f"the sequential build's bit for bit; {faster} would give each worker cores of "
-              "its own (and the bits of a sequential build with that --threads)", flush=True)  # fmt: skip
+        print(
+            f"note: {workers} workers x {t} threads share {c} cores, so that the results are "
+            f"the sequential build's bit for bit; {faster} would give each worker cores of "
+            "its own (and the bits of a sequential build with that --threads)",
+            flush=True,
+        )
     start = time.perf_counter()
     ex = executor(graph, workers, scheduler, threads, tls, slurm)
     progress = Progress(estimates, parallel)
@@ -624,8 +710,11 @@ def run(grid_file: str, profile: str, only: list[str] | None = None, root: Path 
             key, i = f"notebook:{out.stem}", len([k for k in progress.done if k[:9] == "notebook:"])
             progress.started(key, f"notebook {nb.relative_to(root)} {params}", quiet=True)
             if progress.bar is None:
-                print(f"[{i + 1}/{len(todo)}] {nb.relative_to(root)} {params} ... "
-                      f"({progress.status('').split(' — ', 1)[1]})", flush=True)  # fmt: skip
+                print(
+                    f"[{i + 1}/{len(todo)}] {nb.relative_to(root)} {params} ... "
+                    f"({progress.status('').split(' — ', 1)[1]})",
+                    flush=True,
+                )
             t = time.perf_counter()
             error = _execute(nb, out, params, root)
             if error:
@@ -633,13 +722,18 @@ def run(grid_file: str, profile: str, only: list[str] | None = None, root: Path 
                 where = (
                     f" (the executed copy with the traceback: {failed})" if failed.exists() else ""
                 )
-                print(f"FAILED: {nb.relative_to(root)} with {params}: {error}{where}",
-                      file=sys.stderr, flush=True)  # fmt: skip
+                print(
+                    f"FAILED: {nb.relative_to(root)} with {params}: {error}{where}",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 return 1
             progress.finished(key)
             P.record_notebook(out.stem, profile, time.perf_counter() - t)
-            print(f"      done in {time.perf_counter() - t:.0f} s -> {out.relative_to(root)}",
-                  flush=True)  # fmt: skip
+            print(
+                f"      done in {time.perf_counter() - t:.0f} s -> {out.relative_to(root)}",
+                flush=True,
+            )
     finally:
         progress.close()
         ex.close()
@@ -654,29 +748,50 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", default="paper", choices=PROFILES)
     ap.add_argument("--only", nargs="*", help="notebook names to run (e.g. phase1 summary)")
     ap.add_argument("--root", default=str(REPO), help="folder the grid's paths are relative to")
-    ap.add_argument("--workers", type=int, default=0,
-                    help="run the tasks on a local Dask cluster of N processes (0: in this "
-                    "process, no Dask); with --slurm, the number of jobs")  # fmt: skip
-    ap.add_argument("--threads", type=int, default=None,
-                    help="torch threads of every task, here, on a local cluster's workers and, "
-                    "if given, on remote workers; it decides the results' last bits (default: "
-                    "LSLIB_THREADS, else torch's default here, the cores; a remote worker's "
-                    "own LSLIB_THREADS)")  # fmt: skip
-    ap.add_argument("--scheduler", default=None,
-                    help="address of an existing Dask scheduler (tcp:// or tls://; default "
-                    "LSLIB_DASK_SCHEDULER)")  # fmt: skip
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="run the tasks on a local Dask cluster of N processes (0: in this "
+        "process, no Dask); with --slurm, the number of jobs",
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads of every task, here, on a local cluster's workers and, "
+        "if given, on remote workers; it decides the results' last bits (default: "
+        "LSLIB_THREADS, else torch's default here, the cores; a remote worker's "
+        "own LSLIB_THREADS)",
+    )
+    ap.add_argument(
+        "--scheduler",
+        default=None,
+        help="address of an existing Dask scheduler (tcp:// or tls://; default "
+        "LSLIB_DASK_SCHEDULER)",
+    )
     ap.add_argument("--tls-ca", help="CA certificate for a tls:// scheduler")
     ap.add_argument("--tls-cert", help="client certificate for a tls:// scheduler")
     ap.add_argument("--tls-key", help="client key for a tls:// scheduler")
     ap.add_argument("--slurm", help="a dask-jobqueue SLURMCluster config, e.g. cluster/slurm.yaml")
-    ap.add_argument("--plan", action="store_true",
-                    help="print the tasks, which are stored and the predicted time; run nothing")  # fmt: skip
+    ap.add_argument(
+        "--plan",
+        action="store_true",
+        help="print the tasks, which are stored and the predicted time; run nothing",
+    )
     ap.add_argument("--cold", action="store_true", help="with --plan: as if the store were empty")
-    ap.add_argument("--timings", default=None,
-                    help="the run store whose recorded times make the estimates (default: the "
-                    "store in use); e.g. an earlier build's, for a build into an empty store")  # fmt: skip
-    ap.add_argument("--seeds", type=int, default=None,
-                    help="with --plan: plan for seeds 0..N-1 in every section")  # fmt: skip
+    ap.add_argument(
+        "--timings",
+        default=None,
+        help="the run store whose recorded times make the estimates (default: the "
+        "store in use); e.g. an earlier build's, for a build into an empty store",
+    )
+    ap.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="with --plan: plan for seeds 0..N-1 in every section",
+    )
     a = ap.parse_args(argv)
     try:
         if a.plan:
@@ -684,15 +799,28 @@ def main(argv=None) -> int:
             todo = jobs(grid, a.profile, a.only, Path(a.root))
             if a.seeds:
                 seeds = list(range(a.seeds))
-                todo = [(nb, out, p | ({"seeds": seeds} if nb.stem in T.BUILDERS else {}))
-                        for nb, out, p in todo]  # fmt: skip
+                todo = [
+                    (nb, out, p | ({"seeds": seeds} if nb.stem in T.BUILDERS else {}))
+                    for nb, out, p in todo
+                ]
             remote = bool(a.scheduler or os.environ.get("LSLIB_DASK_SCHEDULER") or a.slurm)
-            print_plan(todo, a.profile, a.workers, a.cold, a.timings, threads=a.threads,
-                       local=not remote)  # fmt: skip
+            print_plan(
+                todo, a.profile, a.workers, a.cold, a.timings, threads=a.threads, local=not remote
+            )
             return 0
         tls = security(a.tls_ca, a.tls_cert, a.tls_key)
-        return run(a.grid, a.profile, a.only, Path(a.root), a.workers, a.scheduler, a.threads,
-                   tls, a.slurm, a.timings)  # fmt: skip
+        return run(
+            a.grid,
+            a.profile,
+            a.only,
+            Path(a.root),
+            a.workers,
+            a.scheduler,
+            a.threads,
+            tls,
+            a.slurm,
+            a.timings,
+        )
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

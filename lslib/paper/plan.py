@@ -92,10 +92,12 @@ def work(kind: str, config) -> float:
     if kind == "epoch":
         return per_image * (runs[0].get("subset") or N_TRAIN)
     points = {
-        "lines": g("n_dirs") * g("line_steps"), "plane": g("grid") ** 2,
-        "trajectory_plane": g("grid") ** 2, "trajectory": g("pc1_steps") * 6,
+        "lines": g("n_dirs") * g("line_steps"),
+        "plane": g("grid") ** 2,
+        "trajectory_plane": g("grid") ** 2,
+        "trajectory": g("pc1_steps") * 6,
         "connectivity": g("points") * 4,
-    }.get(kind)  # fmt: skip
+    }.get(kind)
     if points is not None:
         extra = g("bezier_epochs", 0) * (runs[0].get("subset") or N_TRAIN) if runs else 0
         return per_image * (points * images + extra)
@@ -312,8 +314,12 @@ def share(workers: int, threads: int, cores: int, recorded: int | None = None) -
     return max(1.0, (recorded or threads) / gets)
 
 
-def schedule(items: dict[str, Item], notebooks: list[tuple[float, list[str]]],
-             workers: int, stretch: float = 1.0) -> dict:  # fmt: skip
+def schedule(
+    items: dict[str, Item],
+    notebooks: list[tuple[float, list[str]]],
+    workers: int,
+    stretch: float = 1.0,
+) -> dict:
     """Predicted wall time of a build.
 
     notebooks: (seconds, keys of the tasks it needs) in the order the grid runs them.

@@ -26,10 +26,12 @@ from lslib.data import N_TRAIN
 PROFILES = ("smoke", "quick", "paper")
 N_TEST = 10_000
 # the report's widths per family (Phase 1) and its Phase 2-3 model and Phase 3 epochs
-MODEL_DEFAULTS = MappingProxyType({
-    "mlp": MappingProxyType({"widths": (32, 64, 128), "width": 128, "phase3_epochs": 15}),
-    "cnn": MappingProxyType({"widths": (16, 32, 64), "width": 32, "phase3_epochs": 10}),
-})  # fmt: skip
+MODEL_DEFAULTS = MappingProxyType(
+    {
+        "mlp": MappingProxyType({"widths": (32, 64, 128), "width": 128, "phase3_epochs": 15}),
+        "cnn": MappingProxyType({"widths": (16, 32, 64), "width": 32, "phase3_epochs": 10}),
+    }
+)
 # Each section's parameters and their defaults; None means "from the profile" (or, for
 # widths, the report's).
 # The reading of the report's lines the paper adopts (see book/readings.ipynb): "distance =
@@ -39,43 +41,146 @@ _READING = dict(span=1.5, line_reading=None, plane_span=1.0)
 _STOP = dict(patience=2, rel_tol=0.01, eval_sample="random")
 # Each section's parameters and their defaults; None means "from the profile" (or, for
 # widths, the report's).
-SECTION_DEFAULTS = MappingProxyType({
-    "phase1": dict(widths=None, optimizer="momentum", seeds=None, epochs=None, max_epochs=None,
-                   n_dirs=None, line_steps=None, grid=None, **_READING, eval_source="train",
-                   eval_size=None, hessian_batches=None, hessian_batch_size=None, subset=None,
-                   **_STOP),
-    "phase2": dict(width=None, optimizers=["sgd", "momentum", "adam"], seeds=None, epochs=None,
-                   n_dirs=None, line_steps=None, grid=None, **_READING, eval_source="train",
-                   eval_size=None, hessian_batches=None, hessian_batch_size=None, subset=None,
-                   **_STOP),
-    "phase3": dict(width=None, optimizer="momentum", seeds=None, epochs=None, points=25,
-                   eval_size=None, bezier_epochs=None, pc1_span=1.0, grid=None, n_dirs=None,
-                   line_steps=None, **_READING, hessian_batches=None, hessian_batch_size=None,
-                   flat_batches=None, trace_budget=None, trace_method="xtrace",
-                   curvature_images=None, batch_sizes=None, full_hessian_images=None,
-                   compare_eval_size=None,
-                   pca_center=True, pca_biases=False, pac_criterion="accuracy", subset=None,
-                   sharpness_reading=None, perturb_reading="ΔL at absolute σ of 0.001", **_STOP),
-})  # fmt: skip
+SECTION_DEFAULTS = MappingProxyType(
+    {
+        "phase1": dict(
+            widths=None,
+            optimizer="momentum",
+            seeds=None,
+            epochs=None,
+            max_epochs=None,
+            n_dirs=None,
+            line_steps=None,
+            grid=None,
+            **_READING,
+            eval_source="train",
+            eval_size=None,
+            hessian_batches=None,
+            hessian_batch_size=None,
+            subset=None,
+            **_STOP,
+        ),
+        "phase2": dict(
+            width=None,
+            optimizers=["sgd", "momentum", "adam"],
+            seeds=None,
+            epochs=None,
+            n_dirs=None,
+            line_steps=None,
+            grid=None,
+            **_READING,
+            eval_source="train",
+            eval_size=None,
+            hessian_batches=None,
+            hessian_batch_size=None,
+            subset=None,
+            **_STOP,
+        ),
+        "phase3": dict(
+            width=None,
+            optimizer="momentum",
+            seeds=None,
+            epochs=None,
+            points=25,
+            eval_size=None,
+            bezier_epochs=None,
+            pc1_span=1.0,
+            grid=None,
+            n_dirs=None,
+            line_steps=None,
+            **_READING,
+            hessian_batches=None,
+            hessian_batch_size=None,
+            flat_batches=None,
+            trace_budget=None,
+            trace_method="xtrace",
+            curvature_images=None,
+            batch_sizes=None,
+            full_hessian_images=None,
+            compare_eval_size=None,
+            pca_center=True,
+            pca_biases=False,
+            pac_criterion="accuracy",
+            subset=None,
+            sharpness_reading=None,
+            perturb_reading="ΔL at absolute σ of 0.001",
+            **_STOP,
+        ),
+    }
+)
 # How big each profile makes the work. paper: the report's settings, sized for a 2-core CPU.
-PROFILE_SIZES = MappingProxyType({
-    "smoke": dict(subset=1000, eval_subset=500, max_epochs=2, phase2_epochs=1, phase3_epochs=2,
-                  line_steps=7, grid=5, eval_size=200, hessian_batch_size=32, bezier_epochs=1,
-                  flat_batches=2, trace_budget=6, widths={"mlp": [16, 32], "cnn": [4, 8]},
-                  width={"mlp": 32, "cnn": 8}, n_dirs=3, hessian_batches=2, seeds=[0],
-                  phase3_seeds=[0, 1], curvature_images=256, batch_sizes=[32, 64],
-                  compare_eval_size=400, full_hessian_images=1000),
-    "quick": dict(subset=10_000, eval_subset=2000, max_epochs=6, phase2_epochs=2, phase3_epochs=3,
-                  line_steps=13, grid=9, eval_size=300, hessian_batch_size=64, bezier_epochs=1,
-                  flat_batches=3, trace_budget=12, n_dirs=4, hessian_batches=3, seeds=[0, 1],
-                  phase3_seeds=[0, 1], curvature_images=512, batch_sizes=[32, 128, 512],
-                  compare_eval_size=1500, full_hessian_images=2000),
-    "paper": dict(subset=None, eval_subset=None, max_epochs=30, phase2_epochs=5, phase3_epochs=None,
-                  line_steps=19, grid=21, eval_size=500, hessian_batch_size=128, bezier_epochs=2,
-                  flat_batches=20, trace_budget=99, n_dirs=10, hessian_batches=5, seeds=[0, 1, 2],
-                  phase3_seeds=[0, 1, 2], curvature_images=1024, batch_sizes=[32, 128, 512, 2048],
-                  compare_eval_size=5000, full_hessian_images=10_000),
-})  # fmt: skip
+PROFILE_SIZES = MappingProxyType(
+    {
+        "smoke": dict(
+            subset=1000,
+            eval_subset=500,
+            max_epochs=2,
+            phase2_epochs=1,
+            phase3_epochs=2,
+            line_steps=7,
+            grid=5,
+            eval_size=200,
+            hessian_batch_size=32,
+            bezier_epochs=1,
+            flat_batches=2,
+            trace_budget=6,
+            widths={"mlp": [16, 32], "cnn": [4, 8]},
+            width={"mlp": 32, "cnn": 8},
+            n_dirs=3,
+            hessian_batches=2,
+            seeds=[0],
+            phase3_seeds=[0, 1],
+            curvature_images=256,
+            batch_sizes=[32, 64],
+            compare_eval_size=400,
+            full_hessian_images=1000,
+        ),
+        "quick": dict(
+            subset=10_000,
+            eval_subset=2000,
+            max_epochs=6,
+            phase2_epochs=2,
+            phase3_epochs=3,
+            line_steps=13,
+            grid=9,
+            eval_size=300,
+            hessian_batch_size=64,
+            bezier_epochs=1,
+            flat_batches=3,
+            trace_budget=12,
+            n_dirs=4,
+            hessian_batches=3,
+            seeds=[0, 1],
+            phase3_seeds=[0, 1],
+            curvature_images=512,
+            batch_sizes=[32, 128, 512],
+            compare_eval_size=1500,
+            full_hessian_images=2000,
+        ),
+        "paper": dict(
+            subset=None,
+            eval_subset=None,
+            max_epochs=30,
+            phase2_epochs=5,
+            phase3_epochs=None,
+            line_steps=19,
+            grid=21,
+            eval_size=500,
+            hessian_batch_size=128,
+            bezier_epochs=2,
+            flat_batches=20,
+            trace_budget=99,
+            n_dirs=10,
+            hessian_batches=5,
+            seeds=[0, 1, 2],
+            phase3_seeds=[0, 1, 2],
+            curvature_images=1024,
+            batch_sizes=[32, 128, 512, 2048],
+            compare_eval_size=5000,
+            full_hessian_images=10_000,
+        ),
+    }
+)
 # Names IPython puts in a notebook's namespace, never parameters.
 _IPYTHON = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 
@@ -146,9 +251,15 @@ class Section:
 
     def train(self, **over) -> TrainConfig:
         """The training config of one run of this section (``over`` sets width, seed, ...)."""
-        base = dict(model=self.model, optimizer=getattr(self, "optimizer", "momentum"),
-                    subset=self.subset, eval_subset=self.eval_subset, seed=self.seeds[0],
-                    patience=self.patience, rel_tol=self.rel_tol)  # fmt: skip
+        base = dict(
+            model=self.model,
+            optimizer=getattr(self, "optimizer", "momentum"),
+            subset=self.subset,
+            eval_subset=self.eval_subset,
+            seed=self.seeds[0],
+            patience=self.patience,
+            rel_tol=self.rel_tol,
+        )
         if getattr(self, "epochs", None) is not None:
             base["epochs"] = self.epochs
         if getattr(self, "max_epochs", None) is not None:
@@ -171,9 +282,14 @@ def section(name: str, namespace: dict) -> Section:
     if name not in SECTION_DEFAULTS:
         raise ValueError(f"section {name!r} is unknown; allowed: {sorted(SECTION_DEFAULTS)}")
     defaults = SECTION_DEFAULTS[name]
-    given = {k: v for k, v in namespace.items()
-             if not k.startswith("_") and k not in _IPYTHON and not callable(v)
-             and type(v).__name__ != "module"}  # fmt: skip
+    given = {
+        k: v
+        for k, v in namespace.items()
+        if not k.startswith("_")
+        and k not in _IPYTHON
+        and not callable(v)
+        and type(v).__name__ != "module"
+    }
     known = {"model", "profile"} | set(defaults)
     unknown = sorted(set(given) - known)
     if unknown:
@@ -225,13 +341,23 @@ def _finite_positive(v) -> bool:
 
 # parameter -> (check, allowed); sizes are bounded by the data they draw from
 _INTS = {
-    "epochs": (1, 1000), "max_epochs": (1, 1000), "n_dirs": (1, 1000), "line_steps": (2, 10_001),
-    "grid": (2, 1001), "points": (2, 10_001), "bezier_epochs": (1, 1000),
-    "hessian_batches": (1, N_TEST), "hessian_batch_size": (1, N_TEST), "flat_batches": (1, N_TEST),
-    "trace_budget": (3, 100_000), "subset": (1, N_TRAIN), "patience": (1, 1000),
-    "curvature_images": (1, N_TEST), "compare_eval_size": (1, N_TRAIN),
+    "epochs": (1, 1000),
+    "max_epochs": (1, 1000),
+    "n_dirs": (1, 1000),
+    "line_steps": (2, 10_001),
+    "grid": (2, 1001),
+    "points": (2, 10_001),
+    "bezier_epochs": (1, 1000),
+    "hessian_batches": (1, N_TEST),
+    "hessian_batch_size": (1, N_TEST),
+    "flat_batches": (1, N_TEST),
+    "trace_budget": (3, 100_000),
+    "subset": (1, N_TRAIN),
+    "patience": (1, 1000),
+    "curvature_images": (1, N_TEST),
+    "compare_eval_size": (1, N_TRAIN),
     "full_hessian_images": (1, N_TEST),
-}  # fmt: skip
+}
 
 
 def _validate(name: str, v: dict) -> None:
@@ -240,22 +366,37 @@ def _validate(name: str, v: dict) -> None:
             _check(_int(v[key], lo, hi), name, key, v[key], f"an int in [{lo}, {hi}]")
     if "widths" in v:
         w = v["widths"]
-        _check(isinstance(w, list) and w and all(_int(i, 1) for i in w)
-               and len(set(w)) == len(w), name, "widths", w,
-               "a non-empty list of distinct positive ints")  # fmt: skip
+        _check(
+            isinstance(w, list) and w and all(_int(i, 1) for i in w) and len(set(w)) == len(w),
+            name,
+            "widths",
+            w,
+            "a non-empty list of distinct positive ints",
+        )
     if "width" in v:
         _check(_int(v["width"], 1), name, "width", v["width"], "an int >= 1")
     if "optimizers" in v:
         o = v["optimizers"]
-        _check(isinstance(o, list) and o and all(i in OPTIMIZERS for i in o)
-               and len(set(o)) == len(o), name, "optimizers", o,
-               f"a non-empty list of distinct names from {OPTIMIZERS}")  # fmt: skip
+        _check(
+            isinstance(o, list) and o and all(i in OPTIMIZERS for i in o) and len(set(o)) == len(o),
+            name,
+            "optimizers",
+            o,
+            f"a non-empty list of distinct names from {OPTIMIZERS}",
+        )
     if "optimizer" in v:
         _check(v["optimizer"] in OPTIMIZERS, name, "optimizer", v["optimizer"], str(OPTIMIZERS))
     s = v["seeds"]
-    _check(isinstance(s, list) and s and all(_int(i, 0, 2**31 - 1) for i in s)
-           and len(set(s)) == len(s), name, "seeds", s,
-           "a non-empty list of distinct ints >= 0")  # fmt: skip
+    _check(
+        isinstance(s, list)
+        and s
+        and all(_int(i, 0, 2**31 - 1) for i in s)
+        and len(set(s)) == len(s),
+        name,
+        "seeds",
+        s,
+        "a non-empty list of distinct ints >= 0",
+    )
     if name == "phase3":
         _check(
             len(s) >= 2, name, "seeds", s, "at least 2 distinct seeds (connectivity needs pairs)"
@@ -263,15 +404,25 @@ def _validate(name: str, v: dict) -> None:
     for key in ("span", "pc1_span", "plane_span"):
         if key in v:
             _check(_finite_positive(v[key]), name, key, v[key], "a finite number > 0")
-    _check(isinstance(v["rel_tol"], int | float) and not isinstance(v["rel_tol"], bool)
-           and 0 <= v["rel_tol"] < 1, name, "rel_tol", v["rel_tol"], "a number in [0, 1)")  # fmt: skip
+    _check(
+        isinstance(v["rel_tol"], int | float)
+        and not isinstance(v["rel_tol"], bool)
+        and 0 <= v["rel_tol"] < 1,
+        name,
+        "rel_tol",
+        v["rel_tol"],
+        "a number in [0, 1)",
+    )
     if "line_reading" in v and _finite_positive(v["span"]):
         names = line_names(Section(name, v))
         _check(
             v["line_reading"] in names, name, "line_reading", v["line_reading"], f"one of {names}"
         )
-    for key, allowed in (("eval_sample", SAMPLES), ("pac_criterion", PAC_CRITERIA),
-                         ("trace_method", TRACE_METHODS)):  # fmt: skip
+    for key, allowed in (
+        ("eval_sample", SAMPLES),
+        ("pac_criterion", PAC_CRITERIA),
+        ("trace_method", TRACE_METHODS),
+    ):
         if key in v:
             _check(v[key] in allowed, name, key, v[key], str(allowed))
     for key in ("pca_center", "pca_biases"):
@@ -279,25 +430,51 @@ def _validate(name: str, v: dict) -> None:
             _check(isinstance(v[key], bool), name, key, v[key], "True or False")
     if "sharpness_reading" in v:
         S = Section(name, v)
-        for key, names in (("sharpness_reading", sharpness_names(S)),
-                           ("perturb_reading", perturb_names())):  # fmt: skip
+        for key, names in (
+            ("sharpness_reading", sharpness_names(S)),
+            ("perturb_reading", perturb_names()),
+        ):
             _check(v[key] in names, name, key, v[key], f"one of {names}")
     if "batch_sizes" in v:
         b = v["batch_sizes"]
-        _check(isinstance(b, list) and b and all(_int(i, 1, N_TEST) for i in b)
-               and len(set(b)) == len(b), name, "batch_sizes", b,
-               f"a non-empty list of distinct ints in [1, {N_TEST}]")  # fmt: skip
+        _check(
+            isinstance(b, list)
+            and b
+            and all(_int(i, 1, N_TEST) for i in b)
+            and len(set(b)) == len(b),
+            name,
+            "batch_sizes",
+            b,
+            f"a non-empty list of distinct ints in [1, {N_TEST}]",
+        )
     source = v.get("eval_source", "train")
     _check(source in SOURCES, name, "eval_source", source, str(SOURCES))
     available = (v["subset"] or N_TRAIN) if source == "train" else N_TEST
-    _check(_int(v["eval_size"], 1, available), name, "eval_size", v["eval_size"],
-           f"an int in [1, {available}] (the images of the {source!r} split in use)")  # fmt: skip
+    _check(
+        _int(v["eval_size"], 1, available),
+        name,
+        "eval_size",
+        v["eval_size"],
+        f"an int in [1, {available}] (the images of the {source!r} split in use)",
+    )
     if "compare_eval_size" in v:
-        _check(_int(v["compare_eval_size"], 1, available), name, "compare_eval_size",
-               v["compare_eval_size"], f"an int in [1, {available}] (the {source!r} images in use)")  # fmt: skip
-    for n_key, size_key in (("hessian_batches", "hessian_batch_size"),
-                            ("flat_batches", "hessian_batch_size")):  # fmt: skip
+        _check(
+            _int(v["compare_eval_size"], 1, available),
+            name,
+            "compare_eval_size",
+            v["compare_eval_size"],
+            f"an int in [1, {available}] (the {source!r} images in use)",
+        )
+    for n_key, size_key in (
+        ("hessian_batches", "hessian_batch_size"),
+        ("flat_batches", "hessian_batch_size"),
+    ):
         if n_key in v and size_key in v:
             size = v[size_key] if n_key == "hessian_batches" else 128
-            _check(v[n_key] * size <= N_TEST, name, n_key, v[n_key],
-                   f"at most {N_TEST // size} batches of {size} (the {N_TEST} test images)")  # fmt: skip
+            _check(
+                v[n_key] * size <= N_TEST,
+                name,
+                n_key,
+                v[n_key],
+                f"at most {N_TEST // size} batches of {size} (the {N_TEST} test images)",
+            )

@@ -49,33 +49,56 @@ def variants(R: dict, quantity: str) -> dict:
             [r.get("rise_readings") for s in ("phase1", "phase2") for _, r in _rows(R, s)]
         )
         for n in names:
-            out[n] = _sub(R, lambda R2, n=n: [r.__setitem__("rise", r["rise_readings"][n])
-                                              for s in ("phase1", "phase2")
-                                              for _, r in _rows(R2, s)])  # fmt: skip
+            out[n] = _sub(
+                R,
+                lambda R2, n=n: [
+                    r.__setitem__("rise", r["rise_readings"][n])
+                    for s in ("phase1", "phase2")
+                    for _, r in _rows(R2, s)
+                ],
+            )
     elif quantity in ("sharpness", "perturb"):
-        src, dst = {"sharpness": ("sharpness_readings", "sharpness_1d"),
-                    "perturb": ("perturb_readings", "perturbation")}[quantity]  # fmt: skip
+        src, dst = {
+            "sharpness": ("sharpness_readings", "sharpness_1d"),
+            "perturb": ("perturb_readings", "perturbation"),
+        }[quantity]
         p3 = [p["flatness"] for (s, _), p in R.items() if s == "phase3" and "flatness" in p]
         for n in _keys([f.get(src) for f in p3]):
-            out[n] = _sub(R, lambda R2, n=n: [p["flatness"].__setitem__(dst, p["flatness"][src][n])
-                                              for (s, _), p in R2.items() if s == "phase3"])  # fmt: skip
+            out[n] = _sub(
+                R,
+                lambda R2, n=n: [
+                    p["flatness"].__setitem__(dst, p["flatness"][src][n])
+                    for (s, _), p in R2.items()
+                    if s == "phase3"
+                ],
+            )
     elif quantity == "stopping":
         for n in _keys([r.get("stop_rules") for _, r in _rows(R, "phase1")]):
-            out[n] = _sub(R, lambda R2, n=n: [r.update(r["stop_rules"][n])
-                                              for _, r in _rows(R2, "phase1")])  # fmt: skip
+            out[n] = _sub(
+                R, lambda R2, n=n: [r.update(r["stop_rules"][n]) for _, r in _rows(R2, "phase1")]
+            )
     elif quantity == "matched":
         if all("matched" in r for _, r in _rows(R, "phase2")) and _rows(R, "phase2"):
             out["final weights (adopted)"] = R
-            out["matched training loss"] = _sub(R, lambda R2: [
-                r.update(l1=r["matched"]["l1"], rise=r["matched"]["rise"])
-                for _, r in _rows(R2, "phase2")])  # fmt: skip
+            out["matched training loss"] = _sub(
+                R,
+                lambda R2: [
+                    r.update(l1=r["matched"]["l1"], rise=r["matched"]["rise"])
+                    for _, r in _rows(R2, "phase2")
+                ],
+            )
     else:
         p3 = [p for (s, _), p in R.items() if s == "phase3"]
         if p3 and all("delta_l_other" in p for p in p3):
             out["centred, no biases (adopted)"] = R
-            out["uncentred, with biases"] = _sub(R, lambda R2: [
-                p.update(delta_l=p["delta_l_other"], explained=p["explained_other"])
-                for (s, _), p in R2.items() if s == "phase3"])  # fmt: skip
+            out["uncentred, with biases"] = _sub(
+                R,
+                lambda R2: [
+                    p.update(delta_l=p["delta_l_other"], explained=p["explained_other"])
+                    for (s, _), p in R2.items()
+                    if s == "phase3"
+                ],
+            )
     return out
 
 
@@ -139,8 +162,10 @@ def consistency(R: dict, ref: dict, quantity: str) -> pd.DataFrame:
     """Table 5's ``quantity`` ('sharpness' or 'perturb'): each reading's value per model
     and CNN/MLP ratio next to the report's, and whether it reproduces their order of
     magnitude."""
-    src, col = {"sharpness": ("sharpness_readings", "sharpness_1d"),
-                "perturb": ("perturb_readings", "perturb")}[quantity]  # fmt: skip
+    src, col = {
+        "sharpness": ("sharpness_readings", "sharpness_1d"),
+        "perturb": ("perturb_readings", "perturb"),
+    }[quantity]
     t5 = {t["model"]: t[col] for t in ref["table5"]}
     p3 = {m: p for (s, m), p in R.items() if s == "phase3"}
     if set(p3) != {"mlp", "cnn"}:
@@ -152,22 +177,34 @@ def consistency(R: dict, ref: dict, quantity: str) -> pd.DataFrame:
         mlp, cnn = (stats.values(p3[m]["flatness"][src][n]) for m in ("mlp", "cnn"))
         parts = [_near(mlp, t5["mlp"]), _near(cnn, t5["cnn"])]
         ratio = stats.log_ratio(cnn, mlp)
-        parts.append(stats.Interval(ratio.value - math.log(t5["cnn"] / t5["mlp"]),
-                                    ratio.lo - math.log(t5["cnn"] / t5["mlp"]),
-                                    ratio.hi - math.log(t5["cnn"] / t5["mlp"]), ratio.n))  # fmt: skip
+        parts.append(
+            stats.Interval(
+                ratio.value - math.log(t5["cnn"] / t5["mlp"]),
+                ratio.lo - math.log(t5["cnn"] / t5["mlp"]),
+                ratio.hi - math.log(t5["cnn"] / t5["mlp"]),
+                ratio.n,
+            )
+        )
         words = [_WORDS[claims.decide(i, -lim, lim)] if i.finite else UNDECIDED for i in parts]
-        overall = (INCONSISTENT if INCONSISTENT in words
-                   else CONSISTENT if all(w == CONSISTENT for w in words) else UNDECIDED)  # fmt: skip
-        rows.append({
-            "reading": n,
-            f"{label('mlp', p3['mlp']['width'])}": _pm(mlp),
-            f"{label('cnn', p3['cnn']['width'])}": _pm(cnn),
-            "CNN / MLP": _ratio(ratio),
-            "report (MLP, CNN, ratio)": f"{t5['mlp']:.3g}, {t5['cnn']:.3g}, "
-                                        f"{t5['cnn'] / t5['mlp']:.3g}",
-            "order of magnitude (MLP, CNN, ratio)": ", ".join(words),
-            "verdict": overall,
-        })  # fmt: skip
+        overall = (
+            INCONSISTENT
+            if INCONSISTENT in words
+            else CONSISTENT
+            if all(w == CONSISTENT for w in words)
+            else UNDECIDED
+        )
+        rows.append(
+            {
+                "reading": n,
+                f"{label('mlp', p3['mlp']['width'])}": _pm(mlp),
+                f"{label('cnn', p3['cnn']['width'])}": _pm(cnn),
+                "CNN / MLP": _ratio(ratio),
+                "report (MLP, CNN, ratio)": f"{t5['mlp']:.3g}, {t5['cnn']:.3g}, "
+                f"{t5['cnn'] / t5['mlp']:.3g}",
+                "order of magnitude (MLP, CNN, ratio)": ", ".join(words),
+                "verdict": overall,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -215,11 +252,18 @@ def matched_table(R: dict) -> pd.DataFrame:
         m = r.get("matched")
         if not m:
             continue
-        out.append({"model": label(model, R[("phase2", model)]["width"]),
-                    "optimizer": r["optimizer"], "training loss level": f"{m['level']:.4g}",
-                    "epoch reached": _pm(m["epochs"]), "λ1, final": _pm(r["l1"]),
-                    "λ1, matched": _pm(m["l1"]), "1D rise, final": _pm(r["rise"]),
-                    "1D rise, matched": _pm(m["rise"])})  # fmt: skip
+        out.append(
+            {
+                "model": label(model, R[("phase2", model)]["width"]),
+                "optimizer": r["optimizer"],
+                "training loss level": f"{m['level']:.4g}",
+                "epoch reached": _pm(m["epochs"]),
+                "λ1, final": _pm(r["l1"]),
+                "λ1, matched": _pm(m["l1"]),
+                "1D rise, final": _pm(r["rise"]),
+                "1D rise, matched": _pm(m["rise"]),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -239,14 +283,19 @@ def barrier_table(R: dict) -> pd.DataFrame:
     out = []
     for model, p in _p3(R):
         q = p["pairs"]
-        out.append({"model": label(model, p["width"]), "seed pairs": len(q),
-                    "loss barrier": _pm([x["barrier"] for x in q]),
-                    "error barrier (%)": _pm([100 * x["error_barrier"] for x in q]),
-                    "connected (< 2 %)": f"{sum(x['error_connected'] for x in q)} of {len(q)}",
-                    "error barrier after alignment (%)":
-                        _pm([100 * x["aligned_error_barrier"] for x in q]),
-                    "connected after alignment":
-                        f"{sum(x['aligned_error_connected'] for x in q)} of {len(q)}"})  # fmt: skip
+        out.append(
+            {
+                "model": label(model, p["width"]),
+                "seed pairs": len(q),
+                "loss barrier": _pm([x["barrier"] for x in q]),
+                "error barrier (%)": _pm([100 * x["error_barrier"] for x in q]),
+                "connected (< 2 %)": f"{sum(x['error_connected'] for x in q)} of {len(q)}",
+                "error barrier after alignment (%)": _pm(
+                    [100 * x["aligned_error_barrier"] for x in q]
+                ),
+                "connected after alignment": f"{sum(x['aligned_error_connected'] for x in q)} of {len(q)}",
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -256,9 +305,11 @@ def flatness_definitions(R: dict) -> pd.DataFrame:
     out = []
     for model, p in _p3(R):
         f = p["flatness"]
-        row = {"model": label(model, p["width"]),
-               "σ′, accuracy (adopted)": _pm(f["pac_sigma"]),
-               "σ′, loss": _pm(f["pac_sigma_loss"])}  # fmt: skip
+        row = {
+            "model": label(model, p["width"]),
+            "σ′, accuracy (adopted)": _pm(f["pac_sigma"]),
+            "σ′, loss": _pm(f["pac_sigma_loss"]),
+        }
         for i, s in enumerate(f["eps_steps"]):
             row[f"ε-sharpness, {s} steps"] = _pm([v[i] for v in f["eps_by_steps"]])
         row["ε-sharpness, L-BFGS-B"] = _pm(f["eps_lbfgsb"])
@@ -269,12 +320,15 @@ def flatness_definitions(R: dict) -> pd.DataFrame:
 def pca_table(R: dict) -> pd.DataFrame:
     out = []
     for model, p in _p3(R):
-        out.append({"model": label(model, p["width"]),
-                    "PC1+PC2 variance, centred (%)": _pm([100 * sum(e) for e in p["explained"]]),
-                    "ΔL along PC1, centred": _pm(p["delta_l"]),
-                    "PC1+PC2 share, uncentred (%)":
-                        _pm([100 * sum(e) for e in p["explained_other"]]),
-                    "ΔL along PC1, uncentred": _pm(p["delta_l_other"])})  # fmt: skip
+        out.append(
+            {
+                "model": label(model, p["width"]),
+                "PC1+PC2 variance, centred (%)": _pm([100 * sum(e) for e in p["explained"]]),
+                "ΔL along PC1, centred": _pm(p["delta_l"]),
+                "PC1+PC2 share, uncentred (%)": _pm([100 * sum(e) for e in p["explained_other"]]),
+                "ΔL along PC1, uncentred": _pm(p["delta_l_other"]),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -286,12 +340,16 @@ def eval_size_table(R: dict) -> pd.DataFrame:
     for model, p in _p3(R):
         e = p["eval_size"]
         d = [b - a for a, b in zip(e["rise_small"], e["rise_large"], strict=True)]
-        out.append({"model": label(model, p["width"]),
-                    f"rise, {e['small']:,} images": _pm(e["rise_small"]),
-                    f"rise, {e['large']:,} images": _pm(e["rise_large"]),
-                    "difference": _pm(d),
-                    "plane: largest |difference|": f"{e['plane_max_diff']:.3g}",
-                    "plane: mean difference": f"{e['plane_mean_diff']:.3g}"})  # fmt: skip
+        out.append(
+            {
+                "model": label(model, p["width"]),
+                f"rise, {e['small']:,} images": _pm(e["rise_small"]),
+                f"rise, {e['large']:,} images": _pm(e["rise_large"]),
+                "difference": _pm(d),
+                "plane: largest |difference|": f"{e['plane_max_diff']:.3g}",
+                "plane: mean difference": f"{e['plane_mean_diff']:.3g}",
+            }
+        )
     return pd.DataFrame(out)
 
 

@@ -46,9 +46,14 @@ def save(section: str, model: str, profile: str, seeds: list, payload: dict) -> 
     folder = results_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{section}-{model}.json"
-    meta = {"section": section, "model": model, "profile": profile, "seeds": list(seeds),
-            "code": code_fingerprint(),
-            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}  # fmt: skip
+    meta = {
+        "section": section,
+        "model": model,
+        "profile": profile,
+        "seeds": list(seeds),
+        "code": code_fingerprint(),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps(_plain({"meta": meta, **payload}), indent=1))
     os.replace(tmp, path)
@@ -59,11 +64,14 @@ def _read(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as e:
-        raise StaleResults(f"results file {path} is unreadable ({type(e).__name__}: {e}); "
-                           f"rebuild it with `make book`") from e  # fmt: skip
+        raise StaleResults(
+            f"results file {path} is unreadable ({type(e).__name__}: {e}); "
+            f"rebuild it with `make book`"
+        ) from e
     if "meta" not in data:
-        raise StaleResults(f"results file {path} has no provenance (an older format); "
-                           f"rebuild it with `make book`")  # fmt: skip
+        raise StaleResults(
+            f"results file {path} has no provenance (an older format); rebuild it with `make book`"
+        )
     return data
 
 
@@ -82,9 +90,11 @@ def load_all(profile: str | None = None, folder: Path | None = None) -> dict:
         return out
     want_profile = profile or _majority([d["meta"]["profile"] for d in out.values()])
     want_code = code_fingerprint()
-    stale = [f"{s}-{m} (profile {d['meta']['profile']}, code {d['meta']['code']})"
-             for (s, m), d in out.items()
-             if d["meta"]["profile"] != want_profile or d["meta"]["code"] != want_code]  # fmt: skip
+    stale = [
+        f"{s}-{m} (profile {d['meta']['profile']}, code {d['meta']['code']})"
+        for (s, m), d in out.items()
+        if d["meta"]["profile"] != want_profile or d["meta"]["code"] != want_code
+    ]
     if stale:
         raise StaleResults(
             f"results in {folder} do not belong to one build (wanted profile {want_profile}, "
@@ -101,6 +111,8 @@ def _majority(values):
 def provenance(results: dict) -> dict:
     """The profile, seeds per section and code fingerprint of a consistent set of results."""
     metas = [r["meta"] for r in results.values()]
-    return {"profile": metas[0]["profile"] if metas else None,
-            "code": metas[0]["code"] if metas else None,
-            "seeds": {f"{m['section']}-{m['model']}": m["seeds"] for m in metas}}  # fmt: skip
+    return {
+        "profile": metas[0]["profile"] if metas else None,
+        "code": metas[0]["code"] if metas else None,
+        "seeds": {f"{m['section']}-{m['model']}": m["seeds"] for m in metas},
+    }

@@ -50,8 +50,15 @@ def _landscape(S: Section, run, dist: str = "gaussian", size=None) -> LandscapeC
     """The lines of a run: always over [-span, span], so every reading is a slice of them
     (and, with the same settings, loss-landscapes' own lines at distance ``span``)."""
     data = S.eval_set if size is None else dataclasses.replace(S.eval_set, size=size)
-    return LandscapeConfig(run=run, data=data, n_dirs=S.n_dirs, line_steps=S.line_steps,
-                           grid=S.grid, span=S.span, dist=dist)  # fmt: skip
+    return LandscapeConfig(
+        run=run,
+        data=data,
+        n_dirs=S.n_dirs,
+        line_steps=S.line_steps,
+        grid=S.grid,
+        span=S.span,
+        dist=dist,
+    )
 
 
 def _plane(S: Section, run, size: int | None = None) -> dict:
@@ -60,8 +67,9 @@ def _plane(S: Section, run, size: int | None = None) -> dict:
 
 
 def _hessian(S: Section, run, **over) -> HessianConfig:
-    return HessianConfig(run=run, n_batches=S.hessian_batches, batch_size=S.hessian_batch_size,
-                         **over)  # fmt: skip
+    return HessianConfig(
+        run=run, n_batches=S.hessian_batches, batch_size=S.hessian_batch_size, **over
+    )
 
 
 def _select(alphas, sided: str, span: float) -> np.ndarray:
@@ -115,22 +123,35 @@ def plane_call(S: Section, run, size: int | None = None) -> tuple:
 
 
 def connectivity_config(S: Section, a, b) -> ConnectivityConfig:
-    return ConnectivityConfig(run_a=a, run_b=b, data=S.eval_set, points=S.points,
-                              bezier_epochs=S.bezier_epochs)  # fmt: skip
+    return ConnectivityConfig(
+        run_a=a, run_b=b, data=S.eval_set, points=S.points, bezier_epochs=S.bezier_epochs
+    )
 
 
 def trajectory_configs(S: Section, c) -> tuple:
     """The adopted PCA reading of a run's path, and the other (for the readings page)."""
-    t = TrajectoryConfig(run=c, data=S.eval_set, pc1_span=S.pc1_span, grid=S.grid,
-                         center=S.pca_center, biases=S.pca_biases)  # fmt: skip
+    t = TrajectoryConfig(
+        run=c,
+        data=S.eval_set,
+        pc1_span=S.pc1_span,
+        grid=S.grid,
+        center=S.pca_center,
+        biases=S.pca_biases,
+    )
     return t, dataclasses.replace(t, center=not t.center, biases=not t.biases)
 
 
 def flatness_config(S: Section, c) -> FlatnessConfig:
-    return FlatnessConfig(run=c, data=S.eval_set, hessian_batches=S.flat_batches,
-                          trace_budget=S.trace_budget, trace_method=S.trace_method,
-                          curvature_images=S.curvature_images, pac_criterion=S.pac_criterion,
-                          n_dirs=S.n_dirs)  # fmt: skip
+    return FlatnessConfig(
+        run=c,
+        data=S.eval_set,
+        hessian_batches=S.flat_batches,
+        trace_budget=S.trace_budget,
+        trace_method=S.trace_method,
+        curvature_images=S.curvature_images,
+        pac_criterion=S.pac_criterion,
+        n_dirs=S.n_dirs,
+    )
 
 
 def lambda_args(S: Section, c) -> tuple:
@@ -147,8 +168,10 @@ def _lines(S: Section, runs: list, size: int | None = None) -> tuple[list, dict]
     calls = [line_calls(S, c, size) for c in runs]
     per = [{d: fn(cfg) for d, (fn, cfg) in zip(DISTS, cl, strict=False)} for cl in calls]
     ll = [cl[-1][0](cl[-1][1]) for cl in calls]
-    rr = [line_readings(p, _spans(S)) | {ll_reading(S.span): _rise(q)}
-          for p, q in zip(per, ll, strict=True)]  # fmt: skip
+    rr = [
+        line_readings(p, _spans(S)) | {ll_reading(S.span): _rise(q)}
+        for p, q in zip(per, ll, strict=True)
+    ]
     return per, {k: [r[k] for r in rr] for k in rr[0]}
 
 
@@ -174,11 +197,17 @@ def adopted_lines(S: Section, run, size: int | None = None) -> dict:
     fn, cfg = adopted_call(S, run, size)
     ln = fn(cfg)
     if parsed is None:
-        return {"alphas": np.asarray(ln["alphas"]), "lines": np.asarray(ln["lines"]),
-                "centre": ln["centre"]}  # fmt: skip
+        return {
+            "alphas": np.asarray(ln["alphas"]),
+            "lines": np.asarray(ln["lines"]),
+            "centre": ln["centre"],
+        }
     sel = _select(ln["alphas"], parsed[1], parsed[2])
-    return {"alphas": np.asarray(ln["alphas"])[sel], "lines": np.asarray(ln["lines"])[:, sel],
-            "centre": ln["centre"]}  # fmt: skip
+    return {
+        "alphas": np.asarray(ln["alphas"])[sel],
+        "lines": np.asarray(ln["lines"])[:, sel],
+        "centre": ln["centre"],
+    }
 
 
 def _run_numbers(S: Section, runs: list, every_reading: bool = True) -> dict:
@@ -191,27 +220,37 @@ def _run_numbers(S: Section, runs: list, every_reading: bool = True) -> dict:
     else:
         readings, rise = None, [_rise(adopted_lines(S, c)) for c in runs]
     out = {
-        "seeds": [c.seed for c in runs], "status": [f["status"] for f in fits],
-        "epochs": [f["epochs"] for f in fits], "test_loss": [f["test_loss"] for f in fits],
+        "seeds": [c.seed for c in runs],
+        "status": [f["status"] for f in fits],
+        "epochs": [f["epochs"] for f in fits],
+        "test_loss": [f["test_loss"] for f in fits],
         "test_acc": [f["test_acc"] for f in fits],
         "train_loss": [[h["train_loss"] for h in f["history"]] for f in fits],
-        "rise": rise, "rise_readings": readings,
-    }  # fmt: skip
+        "rise": rise,
+        "rise_readings": readings,
+    }
     hess = [A.hessian(_hessian(S, c)) for c in runs]
     vals = [np.asarray(h["values"]) for h in hess]  # (batches, k) per seed
     return out | {
-        "l1": [float(v[:, 0].mean()) for v in vals], "l2": [float(v[:, 1].mean()) for v in vals],
+        "l1": [float(v[:, 0].mean()) for v in vals],
+        "l2": [float(v[:, 1].mean()) for v in vals],
         "l3": [float(v[:, 2].mean()) for v in vals],
         "l1_batch_std": [float(v[:, 0].std(ddof=1)) if len(v) > 1 else None for v in vals],
-        "l1_min": [float(v[:, 0].min()) for v in vals], "l1_max": [float(v[:, 0].max()) for v in vals],
+        "l1_min": [float(v[:, 0].min()) for v in vals],
+        "l1_max": [float(v[:, 0].max()) for v in vals],
         "residual_max": float(max(np.max(h["residuals"]) for h in hess)),
-    }  # fmt: skip
+    }
 
 
 def _stop_rules(S: Section, runs: list) -> dict:
     fits = [A.run_summary(c) for c in runs]
-    rules = {f"plateau, patience {S.patience}, rel_tol {S.rel_tol:g} (adopted)":
-             ("plateau", S.patience, S.rel_tol)} | STOP_RULES  # fmt: skip
+    rules = {
+        f"plateau, patience {S.patience}, rel_tol {S.rel_tol:g} (adopted)": (
+            "plateau",
+            S.patience,
+            S.rel_tol,
+        )
+    } | STOP_RULES
     out = {}
     for name, rule in rules.items():
         got = [stop_epoch(f["history"], f["status"], rule) for f in fits]
@@ -221,8 +260,15 @@ def _stop_rules(S: Section, runs: list) -> dict:
 
 def _figure(S: Section, run, title: str) -> dict:
     ln, pl = adopted_lines(S, run), _plane(S, run)
-    return {"title": title, "alphas": ln["alphas"], "lines": ln["lines"], "xs": pl["xs"],
-            "ys": pl["ys"], "plane": pl["plane"], "reading": adopted(S)}  # fmt: skip
+    return {
+        "title": title,
+        "alphas": ln["alphas"],
+        "lines": ln["lines"],
+        "xs": pl["xs"],
+        "ys": pl["ys"],
+        "plane": pl["plane"],
+        "reading": adopted(S),
+    }
 
 
 def label(model: str, width) -> str:
@@ -239,8 +285,11 @@ def phase1(S: Section) -> tuple[dict, dict]:
     for w in S.widths:
         runs = [S.train(width=w, seed=s) for s in S.seeds]
         params = n_params(build_model(S.model, w))
-        rows.append({"width": w, "params": params} | _run_numbers(S, runs)
-                    | {"stop_rules": _stop_rules(S, runs)})  # fmt: skip
+        rows.append(
+            {"width": w, "params": params}
+            | _run_numbers(S, runs)
+            | {"stop_rules": _stop_rules(S, runs)}
+        )
         figs.append(_figure(S, runs[0], label(S.model, w)))
     return {"rows": rows, "reading": adopted(S), "span": S.span}, {"landscapes": figs}
 
@@ -256,24 +305,35 @@ def phase2(S: Section) -> tuple[dict, dict]:
         curves[o] = A.run_summary(runs[o][0])["history"]
     for r, m in zip(rows, matched(S, runs).values(), strict=True):
         r["matched"] = m
-    return {"width": S.width, "params": n_params(build_model(S.model, S.width)), "rows": rows,
-            "reading": adopted(S)}, {"landscapes": figs, "curves": curves}  # fmt: skip
+    return {
+        "width": S.width,
+        "params": n_params(build_model(S.model, S.width)),
+        "rows": rows,
+        "reading": adopted(S),
+    }, {"landscapes": figs, "curves": curves}
 
 
 def matched(S: Section, runs: dict) -> dict:
     """Each optimizer's runs at the first epoch their training loss reaches the lowest
     level every run reaches (so sharpness is compared at equal progress): per optimizer the
     level, epochs, training losses, lambda_1 and adopted 1D rise."""
-    losses = {o: [[h["train_loss"] for h in A.run_summary(c)["history"]] for c in cs]
-              for o, cs in runs.items()}  # fmt: skip
+    losses = {
+        o: [[h["train_loss"] for h in A.run_summary(c)["history"]] for c in cs]
+        for o, cs in runs.items()
+    }
     level = max(min(t) for ts in losses.values() for t in ts)
     out = {}
     for o, cs in runs.items():
         epochs = [next(i + 1 for i, v in enumerate(t) if v <= level) for t in losses[o]]
         at = [dataclasses.replace(c, epochs=e) for c, e in zip(cs, epochs, strict=True)]
         m = _run_numbers(S, at, every_reading=False)
-        out[o] = {"level": level, "epochs": epochs, "l1": m["l1"], "rise": m["rise"],
-                  "train_loss": [t[e - 1] for t, e in zip(losses[o], epochs, strict=True)]}  # fmt: skip
+        out[o] = {
+            "level": level,
+            "epochs": epochs,
+            "l1": m["l1"],
+            "rise": m["rise"],
+            "train_loss": [t[e - 1] for t, e in zip(losses[o], epochs, strict=True)],
+        }
     return out
 
 
@@ -345,21 +405,30 @@ def phase3(S: Section) -> tuple[dict, dict]:
         conns.append(conn)
         b = conn["test_plain_barrier"]
         eb, ea = error_barrier(conn["test_plain_acc"]), error_barrier(conn["test_aligned_acc"])
-        pairs.append({"seeds": [S.seeds[i], S.seeds[j]], "endpoint_loss": (b["loss_a"] + b["loss_b"]) / 2,
-                      "barrier": b["height"], "relative_barrier": b["relative"],
-                      "max_loss": float(np.max(conn["test_plain_loss"])),
-                      "aligned_barrier": conn["test_aligned_barrier"]["height"],
-                      "bezier_barrier": conn["test_bezier_barrier"]["height"],
-                      "error_barrier": eb["height"], "error_connected": eb["connected"],
-                      "aligned_error_barrier": ea["height"], "aligned_error_connected": ea["connected"],
-                      "units_moved": float(np.mean(conn["units_moved"]))})  # fmt: skip
+        pairs.append(
+            {
+                "seeds": [S.seeds[i], S.seeds[j]],
+                "endpoint_loss": (b["loss_a"] + b["loss_b"]) / 2,
+                "barrier": b["height"],
+                "relative_barrier": b["relative"],
+                "max_loss": float(np.max(conn["test_plain_loss"])),
+                "aligned_barrier": conn["test_aligned_barrier"]["height"],
+                "bezier_barrier": conn["test_bezier_barrier"]["height"],
+                "error_barrier": eb["height"],
+                "error_connected": eb["connected"],
+                "aligned_error_barrier": ea["height"],
+                "aligned_error_connected": ea["connected"],
+                "units_moved": float(np.mean(conn["units_moved"])),
+            }
+        )
     tcfg = [trajectory_configs(S, c) for c in runs]
     trajs = [A.trajectory(t) for t, _ in tcfg]
     other = [A.trajectory(o) for _, o in tcfg]  # the other PCA reading, for the readings page
     flats = [A.flatness(flatness_config(S, c)) for c in runs]
     _, small_r = _lines(S, runs)
-    sharp = [sharpness_readings(f, {k: v[i] for k, v in small_r.items()})
-             for i, f in enumerate(flats)]  # fmt: skip
+    sharp = [
+        sharpness_readings(f, {k: v[i] for k, v in small_r.items()}) for i, f in enumerate(flats)
+    ]
     pert = [perturb_readings(f) for f in flats]
     lam = A.lambda_vs_batch(*lambda_args(S, runs[0]))  # first seed: spread over batches
     # eval_size vs compare_eval_size images, first seed: the adopted lines direction by
@@ -369,33 +438,45 @@ def phase3(S: Section) -> tuple[dict, dict]:
     small_pl, big_pl = _plane(S, runs[0]), _plane(S, runs[0], S.compare_eval_size)
     fits_p = [parabola(t["alphas"], t["pc1_loss"]) for t in trajs]
     payload = {
-        "width": S.width, "params": n_params(build_model(S.model, S.width)), "seeds": S.seeds,
-        "status": [f["status"] for f in fits], "epochs": [f["epochs"] for f in fits],
-        "test_loss": [f["test_loss"] for f in fits], "test_acc": [f["test_acc"] for f in fits],
+        "width": S.width,
+        "params": n_params(build_model(S.model, S.width)),
+        "seeds": S.seeds,
+        "status": [f["status"] for f in fits],
+        "epochs": [f["epochs"] for f in fits],
+        "test_loss": [f["test_loss"] for f in fits],
+        "test_acc": [f["test_acc"] for f in fits],
         "pairs": pairs,
-        "readings": {"lines": adopted(S), "sharpness": S.sharpness_reading,
-                     "perturb": S.perturb_reading},
+        "readings": {
+            "lines": adopted(S),
+            "sharpness": S.sharpness_reading,
+            "perturb": S.perturb_reading,
+        },
         "explained": [[float(e) for e in t["explained"]] for t in trajs],
         "explained_other": [[float(e) for e in t["explained"]] for t in other],
         "delta_l": [t["delta_l"] for t in trajs],
         "delta_l_other": [t["delta_l"] for t in other],
         "control_delta_l": [float(np.mean(t["control_delta_l"])) for t in trajs],
-        "pc1_r2": [f["r2"] for f in fits_p], "pc1_vertex": [f["vertex"] for f in fits_p],
+        "pc1_r2": [f["r2"] for f in fits_p],
+        "pc1_vertex": [f["vertex"] for f in fits_p],
         "flatness": {
             "test_loss": [f["test_loss"] for f in flats],
             "lambda1": [float(np.mean(f["lambda1"])) for f in flats],
             "lambda1_batch_std": [float(np.std(f["lambda1"], ddof=1)) for f in flats],
-            "trace": [f["trace"] for f in flats], "trace_se": [f["trace_se"] for f in flats],
+            "trace": [f["trace"] for f in flats],
+            "trace_se": [f["trace_se"] for f in flats],
             "trace_products": flats[0]["trace_products"],
             "sharpness_1d": [r[S.sharpness_reading] for r in sharp],
             "sharpness_readings": {k: [r[k] for r in sharp] for k in sharp[0]},
             "perturbation": [r[S.perturb_reading] for r in pert],
             "perturb_readings": {k: [r[k] for r in pert] for k in pert[0]},
-            "perturb_curve": {kind: {"sigmas": [float(v) for v in flats[0][key]["sigmas"]],
-                                     "mean": [[float(v) for v in f[key]["mean"]] for f in flats],
-                                     "se": [[float(v) for v in f[key]["se"]] for f in flats]}
-                              for kind, key in (("relative", "perturbation"),
-                                                ("absolute", "perturbation_abs"))},
+            "perturb_curve": {
+                kind: {
+                    "sigmas": [float(v) for v in flats[0][key]["sigmas"]],
+                    "mean": [[float(v) for v in f[key]["mean"]] for f in flats],
+                    "se": [[float(v) for v in f[key]["se"]] for f in flats],
+                }
+                for kind, key in (("relative", "perturbation"), ("absolute", "perturbation_abs"))
+            },
             "eps_sharpness": [f["eps_sharpness"] for f in flats],
             "eps_steps": [int(v) for v in flats[0]["eps_steps"]],
             "eps_by_steps": [[float(v) for v in f["eps_sign"]] for f in flats],
@@ -403,21 +484,32 @@ def phase3(S: Section) -> tuple[dict, dict]:
             "pac_sigma": [f["pac_sigma"] for f in flats],
             "pac_sigma_loss": [f["pac_sigmas"]["loss"] for f in flats],
         },
-        "lambda_batch": {"sizes": list(S.batch_sizes), "seed": S.seeds[0],
-                         "values": [[float(x) for x in v] for v in lam["values"]],
-                         "full": lam["full"], "full_images": S.full_hessian_images},
-        "eval_size": {"small": S.eval_size, "large": S.compare_eval_size,
-                      "rise_small": [float(v) for v in rise_dir(small_ln)],
-                      "rise_large": [float(v) for v in rise_dir(big_ln)],
-                      "plane_max_diff": float(np.nanmax(np.abs(big_pl["plane"] - small_pl["plane"]))),
-                      "plane_mean_diff": float(np.nanmean(big_pl["plane"] - small_pl["plane"]))},
-    }  # fmt: skip
+        "lambda_batch": {
+            "sizes": list(S.batch_sizes),
+            "seed": S.seeds[0],
+            "values": [[float(x) for x in v] for v in lam["values"]],
+            "full": lam["full"],
+            "full_images": S.full_hessian_images,
+        },
+        "eval_size": {
+            "small": S.eval_size,
+            "large": S.compare_eval_size,
+            "rise_small": [float(v) for v in rise_dir(small_ln)],
+            "rise_large": [float(v) for v in rise_dir(big_ln)],
+            "plane_max_diff": float(np.nanmax(np.abs(big_pl["plane"] - small_pl["plane"]))),
+            "plane_mean_diff": float(np.nanmean(big_pl["plane"] - small_pl["plane"])),
+        },
+    }
     density = A.spectral_density(*density_args(S, runs[0]))
     payload["density_near_zero"] = near_zero_share(density, payload["flatness"]["lambda1"][0])
-    figures = {"connectivity": conns[0], "trajectory": trajs[0],
-               "trajectory_plane": A.trajectory_plane(tcfg[0][0]), "density": density,
-               "perturb_curve": payload["flatness"]["perturb_curve"],
-               "lambda_batch": payload["lambda_batch"]}  # fmt: skip
+    figures = {
+        "connectivity": conns[0],
+        "trajectory": trajs[0],
+        "trajectory_plane": A.trajectory_plane(tcfg[0][0]),
+        "density": density,
+        "perturb_curve": payload["flatness"]["perturb_curve"],
+        "lambda_batch": payload["lambda_batch"],
+    }
     return payload, figures
 
 

@@ -16,8 +16,12 @@ from lslib.paper import stats
 from lslib.paper.sections import NAMES, label
 from lslib.paths import REPO
 
-STATUS = {"converged": "converged", "max_epochs": "epoch cap", "fixed": "fixed epochs",
-          "diverged": "diverged"}  # fmt: skip
+STATUS = {
+    "converged": "converged",
+    "max_epochs": "epoch cap",
+    "fixed": "fixed epochs",
+    "diverged": "diverged",
+}
 
 
 def status(values: list) -> str:
@@ -55,10 +59,17 @@ def table1(results: dict, styled: bool = True):
     rows = []
     for model in NAMES:
         for r in results.get(("phase1", model), {}).get("rows", []):
-            rows.append({"model": label(model, r["width"]), "parameters": f"{r['params']:,}",
-                         "seeds": len(r["seeds"]), "status": status(r["status"]),
-                         "epochs": pm(r["epochs"], 3), "test loss": pm(r["test_loss"]),
-                         "test accuracy (%)": pct(r["test_acc"])})  # fmt: skip
+            rows.append(
+                {
+                    "model": label(model, r["width"]),
+                    "parameters": f"{r['params']:,}",
+                    "seeds": len(r["seeds"]),
+                    "status": status(r["status"]),
+                    "epochs": pm(r["epochs"], 3),
+                    "test loss": pm(r["test_loss"]),
+                    "test accuracy (%)": pct(r["test_acc"]),
+                }
+            )
     return _frame(rows) if styled else pd.DataFrame(rows)
 
 
@@ -74,9 +85,16 @@ def eigen_table(results: dict, section: str = "phase1", styled: bool = True):
                 else f"{label(model, res['width'])}, {r['optimizer']}"
             )
             bstd = [s for s in r["l1_batch_std"] if s is not None]
-            rows.append({"model": name, "λ1": pm(r["l1"]), "λ2": pm(r["l2"]), "λ3": pm(r["l3"]),
-                         "λ1 batch std (within run)": f"{np.mean(bstd):.3g}" if bstd else "—",
-                         "λ1 range over batches": f"[{min(r['l1_min']):.4g}, {max(r['l1_max']):.4g}]"})  # fmt: skip
+            rows.append(
+                {
+                    "model": name,
+                    "λ1": pm(r["l1"]),
+                    "λ2": pm(r["l2"]),
+                    "λ3": pm(r["l3"]),
+                    "λ1 batch std (within run)": f"{np.mean(bstd):.3g}" if bstd else "—",
+                    "λ1 range over batches": f"[{min(r['l1_min']):.4g}, {max(r['l1_max']):.4g}]",
+                }
+            )
     return _frame(rows) if styled else pd.DataFrame(rows)
 
 
@@ -86,11 +104,18 @@ def table_phase2(results: dict, styled: bool = True):
         res = results.get(("phase2", model), {})
         for r in res.get("rows", []):
             auc = [float(np.mean(t)) for t in r["train_loss"]]
-            rows.append({"model": label(model, res["width"]), "optimizer": r["optimizer"],
-                         "status": status(r["status"]),
-                         "test accuracy (%)": pct(r["test_acc"]),
-                         "test loss": pm(r["test_loss"]), "mean training loss": pm(auc),
-                         "λ1": pm(r["l1"]), "1D rise": pm(r["rise"], 3)})  # fmt: skip
+            rows.append(
+                {
+                    "model": label(model, res["width"]),
+                    "optimizer": r["optimizer"],
+                    "status": status(r["status"]),
+                    "test accuracy (%)": pct(r["test_acc"]),
+                    "test loss": pm(r["test_loss"]),
+                    "mean training loss": pm(auc),
+                    "λ1": pm(r["l1"]),
+                    "1D rise": pm(r["rise"], 3),
+                }
+            )
     return _frame(rows) if styled else pd.DataFrame(rows)
 
 
@@ -102,18 +127,24 @@ def table_phase3(results: dict, styled: bool = True):
             continue
         p = r["pairs"]
         col = lambda k, p=p: [q[k] for q in p]  # noqa: E731
-        rows.append({"model": label(model, r["width"]), "seed pairs": len(p),
-                     "endpoint test loss": pm(col("endpoint_loss")), "barrier": pm(col("barrier")),
-                     "relative barrier": pm(col("relative_barrier"), 3),
-                     "error barrier (%)": pm(col("error_barrier"), 3, 100)
-                     if "error_barrier" in p[0] else "—",
-                     "pairs connected (error barrier < 2 %)":
-                     f"{sum(q.get('error_connected', False) for q in p)} of {len(p)}",
-                     "after alignment": pm(col("aligned_barrier")),
-                     "Bezier": pm(col("bezier_barrier")),
-                     "PC1+PC2 variance (%)": pm([sum(e) for e in r["explained"]], 3, 100),
-                     "ΔL along PC1": pm(r["delta_l"], 3),
-                     "ΔL, random unit direction": pm(r["control_delta_l"], 3)})  # fmt: skip
+        rows.append(
+            {
+                "model": label(model, r["width"]),
+                "seed pairs": len(p),
+                "endpoint test loss": pm(col("endpoint_loss")),
+                "barrier": pm(col("barrier")),
+                "relative barrier": pm(col("relative_barrier"), 3),
+                "error barrier (%)": pm(col("error_barrier"), 3, 100)
+                if "error_barrier" in p[0]
+                else "—",
+                "pairs connected (error barrier < 2 %)": f"{sum(q.get('error_connected', False) for q in p)} of {len(p)}",
+                "after alignment": pm(col("aligned_barrier")),
+                "Bezier": pm(col("bezier_barrier")),
+                "PC1+PC2 variance (%)": pm([sum(e) for e in r["explained"]], 3, 100),
+                "ΔL along PC1": pm(r["delta_l"], 3),
+                "ΔL, random unit direction": pm(r["control_delta_l"], 3),
+            }
+        )
     return _frame(rows) if styled else pd.DataFrame(rows)
 
 
@@ -124,12 +155,17 @@ def table5(results: dict, styled: bool = True):
         if not r:
             continue
         f = r["flatness"]
-        row = {"model": label(model, r["width"]), "test CE": pm(f["test_loss"]),
-               "λ1 (batch avg)": pm(f["lambda1"]), "trace": pm(f["trace"], 3),
-               "trace, estimator's s.e.": pm(f["trace_se"], 2),
-               "1D sharpness": pm(f["sharpness_1d"], 3), "Perturb.": pm(f["perturbation"], 3),
-               "ε-sharpness (%)": pm(f["eps_sharpness"], 3),
-               "PAC-Bayes σ′": pm(f["pac_sigma"], 3)}  # fmt: skip
+        row = {
+            "model": label(model, r["width"]),
+            "test CE": pm(f["test_loss"]),
+            "λ1 (batch avg)": pm(f["lambda1"]),
+            "trace": pm(f["trace"], 3),
+            "trace, estimator's s.e.": pm(f["trace_se"], 2),
+            "1D sharpness": pm(f["sharpness_1d"], 3),
+            "Perturb.": pm(f["perturbation"], 3),
+            "ε-sharpness (%)": pm(f["eps_sharpness"], 3),
+            "PAC-Bayes σ′": pm(f["pac_sigma"], 3),
+        }
         rows.append(row)
     return _frame(rows) if styled else pd.DataFrame(rows)
 
@@ -207,16 +243,20 @@ def compare_phase3(results: dict, ref: dict):
 
 
 BADGES = {
-    "holds": ("✓", "#1a7f37"), "does not hold": ("✗", "#cf222e"),
-    "inconclusive": ("~", "#9a6700"), "not evaluable": ("–", "#57606a"),
-}  # fmt: skip
+    "holds": ("✓", "#1a7f37"),
+    "does not hold": ("✗", "#cf222e"),
+    "inconclusive": ("~", "#9a6700"),
+    "not evaluable": ("–", "#57606a"),
+}
 
 
 def badge(outcome: str) -> str:
     """A verdict as a coloured badge with its symbol and word (readable without colour)."""
     symbol, color = BADGES[outcome]
-    return (f'<span style="background:{color};color:#fff;border-radius:0.6em;padding:0 0.5em;'
-            f'white-space:nowrap;font-size:0.9em">{symbol} {outcome}</span>')  # fmt: skip
+    return (
+        f'<span style="background:{color};color:#fff;border-radius:0.6em;padding:0 0.5em;'
+        f'white-space:nowrap;font-size:0.9em">{symbol} {outcome}</span>'
+    )
 
 
 def _flag(cid: str, flips: dict | None) -> str:
@@ -265,10 +305,20 @@ def claims_html(rows: list, flips: dict | None = None):
 def commit() -> str:
     """The repository's commit (short), '+ changes' when the tree differs, or 'unknown'."""
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
-                              capture_output=True, check=True).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                               text=True, capture_output=True, check=True).stdout.strip()  # fmt: skip
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            text=True,
+            capture_output=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO,
+            text=True,
+            capture_output=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + (" + uncommitted changes" if dirty else "")
@@ -279,22 +329,37 @@ def made_with(S):
     from IPython.display import HTML
 
     model = label(S.model, S.width) if hasattr(S, "width") else NAMES[S.model]
-    return HTML(f'<p style="font-size:0.9em;opacity:0.8">Made with: profile <b>{S.profile}</b>, '
-                f"seeds {', '.join(map(str, S.seeds))}, model {model}, commit {commit()}.</p>")  # fmt: skip
+    return HTML(
+        f'<p style="font-size:0.9em;opacity:0.8">Made with: profile <b>{S.profile}</b>, '
+        f"seeds {', '.join(map(str, S.seeds))}, model {model}, commit {commit()}.</p>"
+    )
 
 
 def categories(rows: list):
     """Claim ids per category (holds in both, contradicted by the report's numbers, ...)."""
     cats = dict.fromkeys(r["category"] for r in rows)
-    return _frame([{"category": c, "claims": ", ".join(r["id"] for r in rows if r["category"] == c)}
-                   for c in cats])  # fmt: skip
+    return _frame(
+        [
+            {"category": c, "claims": ", ".join(r["id"] for r in rows if r["category"] == c)}
+            for c in cats
+        ]
+    )
 
 
 def provenance(results: dict):
     """Which profile, seeds and time each section's results come from."""
-    return _frame([{"section": s, "model": m, "profile": r["meta"]["profile"],
-                    "seeds": ", ".join(map(str, r["meta"]["seeds"])), "made": r["meta"]["created"]}
-                   for (s, m), r in results.items()])  # fmt: skip
+    return _frame(
+        [
+            {
+                "section": s,
+                "model": m,
+                "profile": r["meta"]["profile"],
+                "seeds": ", ".join(map(str, r["meta"]["seeds"])),
+                "made": r["meta"]["created"],
+            }
+            for (s, m), r in results.items()
+        ]
+    )
 
 
 def banner(profile: str, results: dict):
@@ -304,8 +369,10 @@ def banner(profile: str, results: dict):
     if profile == "paper":
         return None
     n = sorted({len(r["meta"]["seeds"]) for r in results.values()})
-    return HTML('<div class="admonition warning"><p class="admonition-title">Not the paper</p>'
-                f"<p>This page judges a <strong>{profile}</strong> build ({' to '.join(map(str, n))} "
-                "seeds per model), not the paper: its models are trained on fewer images for fewer "
-                "epochs, so its verdicts say whether the pipeline works, not whether the report's "
-                "claims hold. <code>make book</code> builds the paper.</p></div>")  # fmt: skip
+    return HTML(
+        '<div class="admonition warning"><p class="admonition-title">Not the paper</p>'
+        f"<p>This page judges a <strong>{profile}</strong> build ({' to '.join(map(str, n))} "
+        "seeds per model), not the paper: its models are trained on fewer images for fewer "
+        "epochs, so its verdicts say whether the pipeline works, not whether the report's "
+        "claims hold. <code>make book</code> builds the paper.</p></div>"
+    )

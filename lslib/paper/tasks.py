@@ -30,12 +30,20 @@ from lslib.paper.sections import _hessian, label
 from lslib.train import path_of, train_or_load
 
 # What each task computes, in words (unknown functions are named by their own name).
-WHAT = {"lines": "1D lines", "plane": "2D plane", "hessian": "Hessian top-3",
-        "connectivity": "connectivity", "trajectory": "trajectory PCA",
-        "trajectory_plane": "trajectory plane", "flatness": "flatness",
-        "spectral_density": "spectral density", "ll_lines": "loss-landscapes lines",
-        "ll_plane": "loss-landscapes plane", "lambda_vs_batch": "λ1 against batch size",
-        "matched": "Phase 2 at matched training loss"}  # fmt: skip
+WHAT = {
+    "lines": "1D lines",
+    "plane": "2D plane",
+    "hessian": "Hessian top-3",
+    "connectivity": "connectivity",
+    "trajectory": "trajectory PCA",
+    "trajectory_plane": "trajectory plane",
+    "flatness": "flatness",
+    "spectral_density": "spectral density",
+    "ll_lines": "loss-landscapes lines",
+    "ll_plane": "loss-landscapes plane",
+    "lambda_vs_batch": "λ1 against batch size",
+    "matched": "Phase 2 at matched training loss",
+}
 
 
 def train(c: TrainConfig) -> None:
@@ -98,8 +106,9 @@ class TaskList:
 
     def train(self, c: TrainConfig) -> str:
         key = key_of(train, (c,))
-        self.tasks.setdefault(key, Task(key, train, (c,), f"training {describe(c)}",
-                                        epochs=c.epochs or c.max_epochs))  # fmt: skip
+        self.tasks.setdefault(
+            key, Task(key, train, (c,), f"training {describe(c)}", epochs=c.epochs or c.max_epochs)
+        )
         return key
 
     def add(self, fn: Callable, *args) -> str:
@@ -107,8 +116,14 @@ class TaskList:
         runs = runs_in(args)
         deps = tuple(dict.fromkeys(self.train(c) for c in runs))
         seeds = sorted({c.seed for c in runs})
-        who = describe(runs[0]) if len(seeds) < 2 else (
-            describe(runs[0]).rsplit(", seed", 1)[0] + f", seeds {' and '.join(map(str, seeds))}")  # fmt: skip
+        who = (
+            describe(runs[0])
+            if len(seeds) < 2
+            else (
+                describe(runs[0]).rsplit(", seed", 1)[0]
+                + f", seeds {' and '.join(map(str, seeds))}"
+            )
+        )
         key = key_of(fn, args)
         what = WHAT.get(fn.__name__, fn.__name__.replace("_", " "))
         self.tasks.setdefault(key, Task(key, fn, args, f"{what} of {who}", deps))
