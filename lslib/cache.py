@@ -74,13 +74,13 @@ def fingerprint(*modules: str) -> str:
     return h.hexdigest()[:16]
 
 
-def _canonical(obj: Any) -> Any:
+def canonical(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {"__type__": type(obj).__name__, **{k: _canonical(v) for k, v in vars(obj).items()}}
+        return {"__type__": type(obj).__name__, **{k: canonical(v) for k, v in vars(obj).items()}}
     if isinstance(obj, dict):
-        return {str(k): _canonical(v) for k, v in sorted(obj.items())}
+        return {str(k): canonical(v) for k, v in sorted(obj.items())}
     if isinstance(obj, list | tuple):
-        return [_canonical(v) for v in obj]
+        return [canonical(v) for v in obj]
     if isinstance(obj, float | int | str | bool) or obj is None:
         return obj
     raise TypeError(f"cannot hash {type(obj).__name__} into a cache key")
@@ -96,7 +96,7 @@ def data_identity() -> str:
 def key_of(kind: str, config: Any, code: str, data: str | None = None) -> str:
     data = data_identity() if data is None else data
     blob = json.dumps(
-        {"kind": kind, "config": _canonical(config), "code": code, "data": data}, sort_keys=True
+        {"kind": kind, "config": canonical(config), "code": code, "data": data}, sort_keys=True
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
@@ -121,7 +121,7 @@ class Missing(LookupError):
 
     def __init__(self, kind: str, config: Any):
         super().__init__(f"{kind} entry is not stored")
-        self.kind, self.config = kind, _canonical(config)
+        self.kind, self.config = kind, canonical(config)
 
 
 @contextlib.contextmanager
@@ -174,7 +174,7 @@ def cached(
     folder = cache_dir() / kind
     want = {
         "kind": kind,
-        "config": _canonical(config),
+        "config": canonical(config),
         "code": fingerprint(*modules),
         "data": data_identity(),
     }

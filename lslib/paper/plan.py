@@ -240,7 +240,7 @@ def items(graph: dict[str, Task], cold: bool = False, records: Records | None = 
         before = max((reach[d] for d in task.deps if d in reach), default=0)
         end = _end(task, records)
         todo = max(0, end - max(start, before))
-        run = {"run": cache._canonical(_path(task)), "epoch": 1}
+        run = {"run": cache.canonical(_path(task)), "epoch": 1}
         per, how = records.seconds("epoch", run, exact=False)
         reach[task.key] = max(end, start, before)
         out[task.key] = Item(task, False, per * todo, how, todo)
@@ -269,7 +269,7 @@ def _end(task: Task, records: Records, own: bool = False) -> int:
     c = task.run
     if c.epochs:
         return c.epochs
-    stored = records.stopped.get(_blob("run", _strip(cache._canonical(_path(task)))), {})
+    stored = records.stopped.get(_blob("run", _strip(cache.canonical(_path(task)))), {})
     if own and c.seed in stored:
         return stored[c.seed]
     others = [e for s, e in stored.items() if s != c.seed] or list(stored.values())

@@ -21,7 +21,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
-from lslib.cache import _canonical
+from lslib.cache import canonical
 from lslib.config import TrainConfig
 from lslib.paper import analyses as A
 from lslib.paper import sections
@@ -77,7 +77,7 @@ class Task:
 
 
 def key_of(fn: Callable, args: tuple) -> str:
-    blob = json.dumps([fn.__name__, _canonical(list(args))], sort_keys=True)
+    blob = json.dumps([fn.__name__, canonical(list(args))], sort_keys=True)
     return f"{fn.__name__}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
 
@@ -211,7 +211,7 @@ def graph(tasks: Iterable[Task]) -> dict[str, Task]:
     chains = defaultdict(list)
     for task in out.values():
         if task.run is not None:
-            chains[json.dumps(_canonical(path_of(task.run)), sort_keys=True)].append(task)
+            chains[json.dumps(canonical(path_of(task.run)), sort_keys=True)].append(task)
     for chain in chains.values():
         chain.sort(key=lambda task: (task.epochs, task.key))
         for prev, task in itertools.pairwise(chain):
