@@ -1,11 +1,15 @@
 """lslib: loss-landscape geometry of neural networks, in PyTorch."""
 
+from lslib import codeid
+
+codeid.install()  # first: every lslib module's source is recorded as it is loaded
+
 __version__ = "0.1.0"
 
-from lslib.config import TrainConfig
-from lslib.data import load_mnist
-from lslib.models import MLP, SimpleCNN, build_model, n_params
-from lslib.train import TrainResult, train_or_load
+from lslib.config import TrainConfig  # noqa: E402
+from lslib.data import load_mnist  # noqa: E402
+from lslib.models import MLP, SimpleCNN, build_model, n_params  # noqa: E402
+from lslib.train import TrainResult, train_or_load  # noqa: E402
 
 __all__ = [
     "MLP",

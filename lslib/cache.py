@@ -1,9 +1,12 @@
 """Content-addressed result store.
 
 key = sha256(kind, config, fingerprint of the code that computes it, identity of the
-MNIST files read). The fingerprint hashes the AST of the named lslib modules with
-docstrings removed, so editing a comment or docstring keeps the cache, while any change
-to the code that produces the numbers invalidates it: a stale result is never served.
+MNIST files read). The fingerprint (``lslib.codeid``) hashes the module that computes the
+value and every lslib module it imports, transitively, as this process loaded them, with
+docstrings removed: editing a comment or docstring keeps the cache, while any change to
+the code that produces the numbers invalidates it, and a process whose code changed on
+disk after it was loaded refuses to store what it computes (StaleCode): a stale result is
+never served.
 
 An entry is one file, ``<kind>/<key>.pt``: a header line with the SHA-256 of its payload,
 then the payload (``torch.save`` of ``{"meta", "value"}``). On read the digest is checked
@@ -23,19 +26,17 @@ tells, without computing anything, whether a call is served by the store and wha
 would compute first.
 """
 
-import ast
 import contextlib
 import dataclasses
 import datetime
 import errno
 import fcntl
-import functools
 import hashlib
-import importlib
 import io
 import json
 import os
 import socket
+import sys
 import threading
 import time
 import warnings
@@ -45,6 +46,7 @@ from typing import Any
 
 import torch
 
+from lslib import codeid
 from lslib.paths import cache_dir
 
 MAGIC = b"lslib-entry-v2 sha256="
@@ -54,24 +56,7 @@ STALE_TMP_S = 15 * 60.0  # a temporary this old is a crashed write, whoever wrot
 _MISSING = object()
 
 
-def _strip_docstrings(tree: ast.AST) -> ast.AST:
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
-            if isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
-                node.body = body[1:] or [ast.Pass()]
-    return tree
-
-
-@functools.cache
-def fingerprint(*modules: str) -> str:
-    """Hash of the code of ``lslib.<module>`` for each name, blind to comments and docstrings."""
-    h = hashlib.sha256()
-    for name in sorted(modules):
-        path = Path(importlib.import_module(f"lslib.{name}").__file__)
-        tree = _strip_docstrings(ast.parse(path.read_text()))
-        h.update(name.encode() + ast.dump(tree).encode())
-    return h.hexdigest()[:16]
+fingerprint = codeid.fingerprint  # the loaded code of modules and all they import
 
 
 def canonical(obj: Any) -> Any:
@@ -161,21 +146,25 @@ def cached(
     kind: str,
     config: Any,
     compute: Callable[[], Any],
-    modules: tuple[str, ...],
+    code: str | tuple[str, ...] | None = None,
     lock_timeout: float | None = None,
 ) -> Any:
     """Return the stored value for (kind, config, code, data), computing and storing it if absent.
 
-    ``compute`` returns a picklable value (tensors, arrays, dicts, numbers). ``modules``
-    names the lslib modules whose code determines the value. ``lock_timeout``: seconds to
-    wait for another process computing the same entry (default ``LSLIB_LOCK_TIMEOUT``, else
-    6 hours), then TimeoutError.
+    ``compute`` returns a picklable value (tensors, arrays, dicts, numbers). ``code``: the
+    module (or modules) whose code makes the value, by its dotted name; the key covers it
+    and every lslib module it imports, as this process loaded them (default: the module
+    that defines ``compute``). A value is not stored, but refused with StaleCode, when
+    those files changed on disk since they were loaded. ``lock_timeout``: seconds to wait
+    for another process computing the same entry (default ``LSLIB_LOCK_TIMEOUT``, else 6
+    hours), then TimeoutError.
     """
+    modules = code_modules(compute, code)
     folder = cache_dir() / kind
     want = {
         "kind": kind,
         "config": canonical(config),
-        "code": fingerprint(*modules),
+        "code": codeid.fingerprint(*modules),
         "data": data_identity(),
     }
     if getattr(_probe, "on", None) == "empty":
@@ -194,7 +183,8 @@ def cached(
         value = _read(path, want, repair=True)
         if value is not _MISSING:
             return value
-        start = time.perf_counter()
+        codeid.check_fresh(*modules, what=f"a {kind} entry")
+        start, cpu = time.perf_counter(), time.process_time()
         _notify("start", kind, config)
         try:
             value = compute()
@@ -207,11 +197,23 @@ def cached(
             "device_type": torch.device(_device_of(want["config"])).type,
             "threads": torch.get_num_threads(),  # results are bit-exact per thread count
             "wall_s": time.perf_counter() - start,
+            "cpu_s": time.process_time() - cpu,  # all threads of the process: wall_s x threads
+            # when the task had the cores to itself, far less when it shared them
             "created": datetime.datetime.now(datetime.UTC).isoformat(),
         }
+        codeid.check_fresh(*modules, what=f"a {kind} entry")  # also edited while it ran
         _write(path, {"meta": meta, "value": value})
         stats.computed += 1
     return value
+
+
+def code_modules(compute: Callable | None, code: str | tuple[str, ...] | None) -> tuple:
+    """The modules whose code makes a value: ``code``, else the module defining ``compute``."""
+    if code is None:
+        code = getattr(compute, "__module__", None)
+        if not code or code == "__main__" and not hasattr(sys.modules["__main__"], "__file__"):
+            raise ValueError("cannot tell which code computes this value: pass code=")
+    return (code,) if isinstance(code, str) else tuple(code)
 
 
 def _device_of(config: Any) -> str:
@@ -343,9 +345,11 @@ def _short(v: Any) -> str:
     return s if len(s) <= 200 else s[:200] + "..."
 
 
-def meta(kind: str, config: Any, modules: tuple[str, ...]) -> dict | None:
-    """The metadata of a stored entry, or None (also when it fails its digest)."""
-    path = cache_dir() / kind / f"{key_of(kind, config, fingerprint(*modules))}.pt"
+def meta(kind: str, config: Any, code: str | tuple[str, ...]) -> dict | None:
+    """The metadata of a stored entry, or None (also when it fails its digest). ``code``:
+    as for ``cached``."""
+    code = fingerprint(*code_modules(None, code))
+    path = cache_dir() / kind / f"{key_of(kind, config, code)}.pt"
     try:
         return _decode(path.read_bytes())["meta"]
     except Exception:  # absent, or corrupt (``cached`` reports and replaces it)

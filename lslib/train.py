@@ -20,8 +20,6 @@ from lslib.data import batches, load_mnist
 from lslib.models import build_model
 from lslib.params import evaluate, params_of
 
-CODE = ("config", "data", "models", "params", "train")
-
 
 @dataclass(frozen=True)
 class TrainResult:
@@ -175,7 +173,7 @@ def checkpoint(config: TrainConfig, epoch: int) -> dict:
             raise ValueError(f"epoch {epoch} of a run that diverged at epoch {epoch - 1}")
         return _advance(c, prev)
 
-    return cache.cached("epoch", {"run": path_of(c), "epoch": epoch}, compute, CODE)
+    return cache.cached("epoch", {"run": path_of(c), "epoch": epoch}, compute)
 
 
 def _pack(model, opt, gen, history) -> dict:

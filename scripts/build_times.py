@@ -41,8 +41,8 @@ KINDS = {
 
 def entries(profile: str):
     subset = PROFILE_SIZES[profile]["subset"]
-    codes = {"epoch": cache.fingerprint(*T.CODE)}
-    other = cache.fingerprint(*analyses.CODE)
+    codes = {"epoch": cache.fingerprint(T.__name__)}
+    other = cache.fingerprint(analyses.__name__)
     for kind in KINDS:
         for path in sorted((cache.cache_dir() / kind).glob("*.pt")):
             blob = path.read_bytes()

@@ -29,7 +29,7 @@ from lslib.paths import cache_dir
 def paper_entry(meta: dict, current: bool = True) -> bool:
     """An entry whose runs use the paper profile's training set (``current``: and of the
     current code)."""
-    code = cache.fingerprint(*(T.CODE if meta["kind"] == "epoch" else analyses.CODE))
+    code = cache.fingerprint(T.__name__ if meta["kind"] == "epoch" else analyses.__name__)
     runs = P.runs_of(meta["config"])
     subset = PROFILE_SIZES["paper"]["subset"]
     same = meta["code"] == code or not current

@@ -1,7 +1,6 @@
 """The grid's tasks, in this process and on a 2-worker Dask LocalCluster (smoke profile).
 
-Each section's task list covers what the section asks of the store (the drift test); on
-Dask the results are bit-identical to the sequential path (both use the build's one thread
+On Dask the results are bit-identical to the sequential path (both use the build's one thread
 count per task, the cores by default, also when workers x threads exceeds the cores), also
 when a worker is killed mid-task; one key is computed once across worker processes; a task
 that raises stops the build with the sequential grid's message; and nothing is left
@@ -25,10 +24,11 @@ import pytest
 import torch
 
 from lslib import cache
-from lslib.paper import grid, sections
+from lslib.paper import executors, grid, schedule
 from lslib.paper import plan as P
 from lslib.paper import tasks as T
 from lslib.paper.profiles import section
+from lslib.paper.progress import Progress
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import tests/
 
@@ -89,14 +89,14 @@ def build_graph(*names) -> dict:
 
 def run_here(graph: dict, threads: int | None = None) -> str:
     out = io.StringIO()
-    progress = grid.Progress({k: 1.0 for k in graph}, 1.0, stream=out)
-    grid.InProcess(graph, threads).wait(list(graph), progress)
+    progress = Progress({k: 1.0 for k in graph}, 1.0, stream=out)
+    executors.InProcess(graph, threads).wait(list(graph), progress)
     return out.getvalue()
 
 
 def run_on(client, graph: dict, path: Path, during=None) -> None:
-    ex = grid.OnDask(graph, client, threads=grid.task_threads(), store=str(path))
-    ex.progress = grid.Progress({k: 1.0 for k in graph}, 2.0, stream=io.StringIO())
+    ex = executors.OnDask(graph, client, threads=executors.task_threads(), store=str(path))
+    ex.progress = Progress({k: 1.0 for k in graph}, 2.0, stream=io.StringIO())
     ex.submit(list(graph))
     if during:
         during()
@@ -118,7 +118,7 @@ def children() -> list:
 def cluster():
     """A 2-worker LocalCluster on 127.0.0.1; at the end, closed with nothing left running."""
     before = {p.pid for p in children()}
-    client, lc = grid.local_cluster(2)
+    client, lc = executors.local_cluster(2)
     yield client
     client.close()
     lc.close()
@@ -140,21 +140,6 @@ def reference(tmp_path_factory):
     with store(path):
         log = run_here(graph)
     return graph, contents(path), log
-
-
-@pytest.mark.parametrize("name", ["phase1", "phase2", "phase3"])
-def test_after_its_tasks_a_section_computes_nothing_new(name, tmp_path):
-    """The drift test: every entry a section asks for is one of its tasks (a section that
-    starts using a new analysis needs a line in lslib/paper/tasks.py)."""
-    S = section(name, dict(SMALL))
-    graph = T.graph(T.section_tasks(name, S))
-    with store(tmp_path):
-        run_here(graph)
-        asked = []
-        with cache.watching(lambda event, kind, config: asked.append((kind, config))):
-            getattr(sections, name)(S)
-    missing = {kind for kind, _ in asked}
-    assert not asked, f"sections.{name} computed {len(asked)} entries no task stores: {missing}"
 
 
 def test_the_local_cluster_and_its_dashboard_listen_on_127_0_0_1_only(cluster):
@@ -197,12 +182,12 @@ def test_dask_results_are_bit_identical_to_the_sequential_path(cluster, referenc
     (on 2 cores, two 2-thread workers), not cores / workers."""
     graph, expected, _ = reference
     run_on(cluster, graph, tmp_path)
-    assert threads_recorded(tmp_path) == {grid.task_threads()}
+    assert threads_recorded(tmp_path) == {executors.task_threads()}
     assert contents(tmp_path) == expected
 
 
 @pytest.mark.skipif(
-    grid.task_threads() < 2, reason="the build's thread count is 1: nothing to compare"
+    executors.task_threads() < 2, reason="the build's thread count is 1: nothing to compare"
 )
 def test_another_thread_count_gives_other_bits(reference, tmp_path):
     """Why the thread count is one number for the build: at 1 thread instead of the
@@ -216,12 +201,12 @@ def test_another_thread_count_gives_other_bits(reference, tmp_path):
 
 def test_the_thread_count_is_one_number_for_the_build(monkeypatch):
     monkeypatch.delenv("LSLIB_THREADS", raising=False)
-    assert grid.task_threads() == torch.get_num_threads() and grid.task_threads(3) == 3
+    assert executors.task_threads() == torch.get_num_threads() and executors.task_threads(3) == 3
     monkeypatch.setenv("LSLIB_THREADS", "5")
-    assert grid.task_threads() == 5 and grid.task_threads(1) == 1
+    assert executors.task_threads() == 5 and executors.task_threads(1) == 1
     for bad in (0, -2, 1.5, True):
         with pytest.raises(ValueError, match="threads=.* allowed: an int >= 1"):
-            grid.task_threads(bad)
+            executors.task_threads(bad)
 
 
 def _holder(path: Path, pids: set) -> int | None:
@@ -268,7 +253,7 @@ def _slow_entry(path: str) -> dict:
     os.environ["LSLIB_CACHE"] = path
     before = cache.stats.computed
     value = cache.cached(
-        "slow", {"case": "once"}, lambda: (time.sleep(1.0), os.getpid())[1], ("paths",)
+        "slow", {"case": "once"}, lambda: (time.sleep(1.0), os.getpid())[1], "lslib.paths"
     )
     return {"computed": cache.stats.computed - before, "value": value, "pid": os.getpid()}
 
@@ -291,11 +276,11 @@ def test_a_raising_task_stops_the_build_with_the_same_message(cluster, tmp_path)
     after = T.Task("after-1", _boom, (c,), "1D lines of MLP-16, seed 0", deps=("boom-1",))
     graph = {"boom-1": bad, "after-1": after}
     messages = []
-    for ex in (grid.InProcess(graph), grid.OnDask(graph, cluster, store=str(tmp_path))):
-        progress = grid.Progress({k: 1.0 for k in graph}, 1.0, stream=io.StringIO())
+    for ex in (executors.InProcess(graph), executors.OnDask(graph, cluster, store=str(tmp_path))):
+        progress = Progress({k: 1.0 for k in graph}, 1.0, stream=io.StringIO())
         ex.progress = progress
         ex.submit(list(graph))
-        with pytest.raises(grid.TaskFailed) as e:
+        with pytest.raises(executors.TaskFailed) as e:
             ex.wait(list(graph), progress, " for notebooks/phase1.ipynb with {'model': 'mlp'}")
         messages.append(str(e.value))
     assert messages[0] == messages[1]
@@ -331,7 +316,7 @@ def test_the_grid_on_two_workers_prints_the_dashboard_and_leaves_no_process(tmp_
     assert grid.run("grid.yml", "smoke", root=tmp_path, workers=2) == 0
     out = capsys.readouterr().out
     assert "Dask dashboard: http://127.0.0.1:" in out and "[1/1] nb/page.ipynb" in out
-    shared = 2 * grid.task_threads() > grid.cores()  # e.g. 2 x 2 threads on 2 cores
+    shared = 2 * executors.task_threads() > executors.cores()  # e.g. 2 x 2 threads on 2 cores
     assert ("share" in out and "bit for bit" in out) == shared, out
     executed = nbformat.read(str(tmp_path / "out" / "page.ipynb"), 4)
     transport, sockets, mode = executed.cells[-1].outputs[0]["text"].split()
@@ -360,10 +345,10 @@ def test_the_plan_knows_what_is_stored_and_schedules_on_workers(reference, tmp_p
         k: P.Item(t(k, *d), False, s, "")
         for k, s, d in (("a", 2.0, ()), ("b", 3.0, ("a",)), ("c", 4.0, ()))
     }
-    assert P.schedule(items, [], 1)["wall_s"] == 9.0
-    two = P.schedule(items, [(1.0, ["b"])], 2)
+    assert schedule.schedule(items, [], 1)["wall_s"] == 9.0
+    two = schedule.schedule(items, [(1.0, ["b"])], 2)
     assert two["wall_s"] == 6.0 and two["critical_s"] == 6.0 and two["work_s"] == 10.0
-    assert P.schedule(items, [(1.0, ["b"])], 0)["wall_s"] == 10.0
+    assert schedule.schedule(items, [(1.0, ["b"])], 0)["wall_s"] == 10.0
 
 
 def test_the_slurm_example_makes_a_job_script_without_submitting(tmp_path):
@@ -411,17 +396,17 @@ def test_an_empty_store_is_planned_from_the_reference_build(tmp_path):
 
 def test_tasks_that_share_the_cores_or_get_fewer_threads_are_stretched():
     # recorded with 2 threads; here 2 cores
-    assert P.share(0, 2, 2, 2) == 1.0  # sequential, as recorded
-    assert P.share(0, 1, 2, 2) == 2.0  # sequential with half the threads
-    assert P.share(1, 2, 2, 2) == 1.0
-    assert P.share(2, 2, 2, 2) == 2.0  # two 2-thread workers share the 2 cores
-    assert P.share(2, 1, 2, 2) == 2.0  # two 1-thread workers: each task at 1 thread
-    assert P.share(4, 1, 2, 2) == 4.0  # four workers on 2 cores: half a core each
-    assert P.share(8, 4, 32, 2) == 1.0  # more threads than recorded: no speed-up counted
+    assert schedule.share(0, 2, 2, 2) == 1.0  # sequential, as recorded
+    assert schedule.share(0, 1, 2, 2) == 2.0  # sequential with half the threads
+    assert schedule.share(1, 2, 2, 2) == 1.0
+    assert schedule.share(2, 2, 2, 2) == 2.0  # two 2-thread workers share the 2 cores
+    assert schedule.share(2, 1, 2, 2) == 2.0  # two 1-thread workers: each task at 1 thread
+    assert schedule.share(4, 1, 2, 2) == 4.0  # four workers on 2 cores: half a core each
+    assert schedule.share(8, 4, 32, 2) == 1.0  # more threads than recorded: no speed-up counted
     t = lambda k, *deps: T.Task(k, print, (), k, deps)  # noqa: E731
     items = {
         k: P.Item(t(k, *d), False, s, "")
         for k, s, d in (("a", 2.0, ()), ("b", 3.0, ("a",)), ("c", 4.0, ()))
     }
-    plain, stretched = P.schedule(items, [], 2), P.schedule(items, [], 2, stretch=2.0)
+    plain, stretched = schedule.schedule(items, [], 2), schedule.schedule(items, [], 2, stretch=2.0)
     assert stretched["wall_s"] == 2 * plain["wall_s"] and stretched["work_s"] == 18.0

@@ -9,7 +9,7 @@ import torch
 import yaml
 
 import lslib.train as T
-from lslib import cache, data
+from lslib import cache, codeid, data
 from lslib.config import TrainConfig
 from lslib.models import build_model, n_params
 from lslib.train import converged, train, train_or_load
@@ -152,14 +152,14 @@ def test_cache_hit_returns_identical_result_without_training(monkeypatch):
     b = train_or_load(cfg)
     assert len(calls) == 2  # two epochs, trained once
     assert a.history == b.history and all(torch.equal(a.state[k], b.state[k]) for k in a.state)
-    meta = cache.meta("epoch", {"run": T.path_of(cfg), "epoch": 2}, T.CODE)
+    meta = cache.meta("epoch", {"run": T.path_of(cfg), "epoch": 2}, T.__name__)
     assert meta["torch"] == torch.__version__ and meta["device"] == "cpu" and meta["wall_s"] > 0
 
 
 def test_corrupted_entry_is_recomputed(monkeypatch):
     cfg = TrainConfig(model="mlp", width=9, **SMALL)
     a = train_or_load(cfg)
-    key = cache.key_of("epoch", {"run": T.path_of(cfg), "epoch": 2}, cache.fingerprint(*T.CODE))
+    key = cache.key_of("epoch", {"run": T.path_of(cfg), "epoch": 2}, cache.fingerprint(T.__name__))
     path = cache.cache_dir() / "epoch" / f"{key}.pt"
     path.write_bytes(path.read_bytes()[:100])  # truncate
     before = cache.stats.corrupt
@@ -176,7 +176,7 @@ def test_fingerprint_ignores_comments_and_docstrings(tmp_path):
     changed = "def f(x):\n    return x + 2\n"
     import ast
 
-    dump = lambda s: ast.dump(cache._strip_docstrings(ast.parse(s)))
+    dump = lambda s: ast.dump(codeid.strip_docstrings(ast.parse(s)))
     assert dump(src) == dump(other) != dump(changed)
 
 
@@ -225,7 +225,7 @@ def _compute_in_process(args):
         _time.sleep(1.0)  # long enough for the other process to be waiting on the lock
         return {"value": 42}
 
-    return c.cached("locktest", {"k": 1}, compute, ("config",))["value"]
+    return c.cached("locktest", {"k": 1}, compute, "lslib.config")["value"]
 
 
 def test_two_processes_compute_one_key_once(tmp_path, monkeypatch):

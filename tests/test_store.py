@@ -17,13 +17,11 @@ import torch
 
 from lslib import cache, data, fused
 
-MODULES = ("config",)
+MODULES = "lslib.config"
 
 
 def entry_path(kind, config):
-    return (
-        cache.cache_dir() / kind / f"{cache.key_of(kind, config, cache.fingerprint(*MODULES))}.pt"
-    )
+    return cache.cache_dir() / kind / f"{cache.key_of(kind, config, cache.fingerprint(MODULES))}.pt"
 
 
 def counting(value):
@@ -69,7 +67,7 @@ def test_entry_copied_under_another_key_is_not_served():
 
 def test_data_identity_is_in_every_key():
     cfg = {"case": "data"}
-    code = cache.fingerprint(*MODULES)
+    code = cache.fingerprint(MODULES)
     assert cache.key_of("k", cfg, code) == cache.key_of("k", cfg, code, data.identity())
     assert cache.key_of("k", cfg, code, "a") != cache.key_of("k", cfg, code, "b")
     cache.cached("store", cfg, lambda: 1, MODULES)

@@ -34,22 +34,6 @@ from lslib.subsets import sample
 from lslib.train import train_or_load
 from lslib.trajectory import total_variation, trajectory_pca, weight_mask
 
-CODE = (
-    "config",
-    "data",
-    "models",
-    "params",
-    "train",
-    "directions",
-    "landscape",
-    "fused",
-    "hessian",
-    "connectivity",
-    "trajectory",
-    "flatness",
-    "subsets",
-    "paper.analyses",
-)
 CONTROL_DIRS = 5  # random unit directions compared with PC1
 
 
@@ -106,7 +90,7 @@ def lines(c: LandscapeConfig) -> dict:
             "nonfinite": int(np.isnan(lines).sum()),
         }
 
-    return cache.cached("lines", c, compute, CODE)
+    return cache.cached("lines", c, compute)
 
 
 def plane(c: LandscapeConfig) -> dict:
@@ -126,7 +110,7 @@ def plane(c: LandscapeConfig) -> dict:
             "nonfinite": int(np.isnan(pl.loss).sum()),
         }
 
-    return cache.cached("plane", c, compute, CODE)
+    return cache.cached("plane", c, compute)
 
 
 def ll_lines(c: LandscapeConfig) -> dict:
@@ -151,7 +135,7 @@ def ll_lines(c: LandscapeConfig) -> dict:
             "centre_acc": acc,
         }
 
-    return cache.cached("ll_lines", c, compute, CODE)
+    return cache.cached("ll_lines", c, compute)
 
 
 def ll_plane(c: LandscapeConfig) -> dict:
@@ -171,7 +155,7 @@ def ll_plane(c: LandscapeConfig) -> dict:
             "nonfinite": int(np.isnan(pl.loss).sum()),
         }
 
-    return cache.cached("ll_plane", c, compute, CODE)
+    return cache.cached("ll_plane", c, compute)
 
 
 def hessian(c: HessianConfig) -> dict:
@@ -182,7 +166,7 @@ def hessian(c: HessianConfig) -> dict:
         d = load_mnist(device=c.run.device).test
         return H.eigenvalue_stats(model, d.x, d.y, c.n_batches, c.batch_size, c.k, c.seed, c.tol)
 
-    return cache.cached("hessian", c, compute, CODE)
+    return cache.cached("hessian", c, compute)
 
 
 def connectivity(c: ConnectivityConfig) -> dict:
@@ -221,7 +205,7 @@ def connectivity(c: ConnectivityConfig) -> dict:
         out["units_moved"] = [float((p != torch.arange(len(p))).float().mean()) for p in perms]
         return out
 
-    return cache.cached("connectivity", c, compute, CODE)
+    return cache.cached("connectivity", c, compute)
 
 
 def _pcs(c: TrajectoryConfig):
@@ -263,7 +247,7 @@ def trajectory(c: TrajectoryConfig) -> dict:
             "control_delta_l": np.array([total_variation(v) for v in control]),
         }
 
-    return cache.cached("trajectory", c, compute, CODE)
+    return cache.cached("trajectory", c, compute)
 
 
 def trajectory_plane(c: TrajectoryConfig) -> dict:
@@ -292,7 +276,7 @@ def trajectory_plane(c: TrajectoryConfig) -> dict:
             "explained": pca.explained,
         }
 
-    return cache.cached("trajectory_plane", c, compute, CODE)
+    return cache.cached("trajectory_plane", c, compute)
 
 
 def curvature_1d(
@@ -377,7 +361,7 @@ def flatness(c: FlatnessConfig) -> dict:
             "pac_sigmas": pac,
         }
 
-    return cache.cached("flatness", c, compute, CODE)
+    return cache.cached("flatness", c, compute)
 
 
 def spectral_density(c: HessianConfig, images: int = 2048, steps: int = 60, runs: int = 2) -> dict:
@@ -388,7 +372,7 @@ def spectral_density(c: HessianConfig, images: int = 2048, steps: int = 60, runs
         x, y = _test_sample(images, c.seed, c.run.device)
         return H.spectral_density(H.DataHVP(model, x, y), steps, runs, c.seed)
 
-    return cache.cached("density", (c, images, steps, runs), compute, CODE)
+    return cache.cached("density", (c, images, steps, runs), compute)
 
 
 def lambda_vs_batch(
@@ -417,4 +401,4 @@ def lambda_vs_batch(
             "full_residual": float(top.residuals[0]),
         }
 
-    return cache.cached("lambda_batch", (c, tuple(sizes), full), compute, CODE)
+    return cache.cached("lambda_batch", (c, tuple(sizes), full), compute)

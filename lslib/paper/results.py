@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 
 from lslib import cache
-from lslib.paper import analyses
 from lslib.paths import results_dir
 
 
@@ -23,8 +22,13 @@ class StaleResults(ValueError):
     """Results of different profiles or code versions were about to be combined."""
 
 
+# What makes a section's results: the section code (and all it imports: the analyses, the
+# library, the profiles) and this module.
+MAKERS = ("lslib.paper.sections", __name__)
+
+
 def code_fingerprint() -> str:
-    return cache.fingerprint(*analyses.CODE)
+    return cache.fingerprint(*MAKERS)
 
 
 def _plain(o):
