@@ -17,6 +17,7 @@ reject, so the two readings agree.
 import math
 from dataclasses import dataclass
 from itertools import pairwise
+from statistics import NormalDist
 
 import numpy as np
 from scipy import stats as st
@@ -55,7 +56,7 @@ class Estimate:
 
 
 def _quantile(dof: float, q: float) -> float:
-    return float(st.norm.ppf(q) if math.isinf(dof) else st.t.ppf(q, dof))
+    return NormalDist().inv_cdf(q) if math.isinf(dof) else float(st.t.ppf(q, dof))
 
 
 def interval(e: Estimate, level: float = LEVEL) -> Interval:
@@ -258,6 +259,23 @@ def _rank_rows(m: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / np.where(den > 0, den, 1), 0.0)
 
 
+def _seed_bootstrap(xs, ys, n_boot: int, gen) -> np.ndarray:
+    """Model means over seeds resampled jointly for x and y, shape (2, n_boot, k).
+
+    Residuals are scaled by sqrt(n/(n - 1)) so a resampled mean has variance s²/n.
+    """
+    boot = np.empty((2, n_boot, len(xs)))
+    for n in {len(a) for a in xs}:  # models with the same number of seeds at once
+        i = [j for j, a in enumerate(xs) if len(a) == n]
+        v = np.stack([np.stack([xs[j] for j in i]), np.stack([ys[j] for j in i])])  # (2, m, n)
+        c = math.sqrt(n / (n - 1)) if n > 1 else 0.0  # one seed: no spread to resample
+        idx = gen.integers(0, n, size=(n_boot, len(i), n))
+        res = v - v.mean(-1, keepdims=True)
+        picked = np.take_along_axis(res[:, None], idx[None], axis=-1)  # (2, B, m, n)
+        boot[:, :, i] = v.mean(-1)[:, None] + c * picked.mean(-1)
+    return boot
+
+
 def est_model_spearman(x, y, n_boot: int = 2000, seed: int = 0) -> Estimate:
     """Spearman's ρ between models, with the model as the unit of replication.
 
@@ -297,14 +315,7 @@ def est_model_spearman(x, y, n_boot: int = 2000, seed: int = 0) -> Estimate:
     r = float(_rank_rows(np.stack([mx, my])[:, None, :])[0])
     if k < 4:
         return _fisher(r, k)
-    gen = np.random.default_rng(seed)
-    boot = np.empty((2, n_boot, k))
-    for i, (a, b) in enumerate(zip(xs, ys, strict=True)):
-        n = len(a)
-        c = math.sqrt(n / (n - 1)) if n > 1 else 0.0  # one seed: no spread to resample
-        idx = gen.integers(0, n, size=(n_boot, n))
-        boot[0, :, i] = a.mean() + c * (a[idx] - a.mean()).mean(1)
-        boot[1, :, i] = b.mean() + c * (b[idx] - b.mean()).mean(1)
+    boot = _seed_bootstrap(xs, ys, n_boot, np.random.default_rng(seed))
     zb = np.arctanh(np.clip(_rank_rows(boot), -0.999, 0.999))
     return _fisher(r, k, float(zb.var(ddof=1)))
 
