@@ -9,6 +9,8 @@
   computes exactly the same function as B.
 - Quadratic Bezier curve (Garipov et al. 2018): phi(t) = (1-t)^2 A + 2t(1-t) M + t^2 B with
   the middle M trained on the expected loss over t ~ U(0, 1) (one t per mini-batch).
+- REPAIR (Jordan et al. 2023): the interpolated network's hidden units rescaled to the
+  interpolated endpoint statistics of their pre-activations, folded into weights and biases.
 """
 
 from dataclasses import dataclass
@@ -18,9 +20,10 @@ import torch
 import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 from torch import nn
+from torch.func import functional_call
 
 from lslib.landscape import Evaluation, evaluate_points
-from lslib.params import Params, check_data, check_params, eval_mode, forward
+from lslib.params import Params, check_data, check_params, eval_mode, evaluate, forward
 
 # ---------------------------------------------------------------- interpolation, barrier
 
@@ -240,3 +243,171 @@ def curve(model: nn.Module, a: Params, mid: Params, b: Params, x, y, ts=None, **
     dirs = [{k: mid[k] - a[k] for k in a}, {k: b[k] - a[k] for k in a}]
     ev = evaluate_points(model, dirs, bezier_coeffs(ts), x, y, origin=a, **kw)
     return Evaluation(ts[:, None], ev.loss, ev.acc)
+
+
+# ---------------------------------------------------------------- REPAIR
+
+NORM_LAYERS = (
+    nn.modules.batchnorm._NormBase,
+    nn.LayerNorm,
+    nn.GroupNorm,
+    nn.LocalResponseNorm,
+)
+
+
+def repair_layers(model: nn.Module) -> list[str]:
+    """Names of the hidden Linear/Conv2d layers REPAIR corrects: all but the last one."""
+    if not isinstance(model, nn.Sequential):
+        raise ValueError("REPAIR needs an nn.Sequential of Linear/Conv2d layers and activations")
+    for name, m in model.named_modules():
+        if isinstance(m, NORM_LAYERS):
+            raise ValueError(
+                f"REPAIR needs a network without normalization layers; layer {name!r} is "
+                f"{type(m).__name__} (for such networks reset its running statistics on the "
+                "interpolated weights instead, Jordan et al.'s RESET)"
+            )
+    perm_spec(model)  # the same module whitelist as weight matching
+    names = [n for n, m in model.named_children() if isinstance(m, nn.Linear | nn.Conv2d)]
+    for n in names[:-1]:
+        if model._modules[n].bias is None:
+            raise ValueError(f"REPAIR folds a shift into the bias; layer {n!r} has none")
+    return names[:-1]
+
+
+def _stats(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Per-unit (axis 1) count, mean and centred sum of squares of one batch, in float64."""
+    z = z.double().transpose(0, 1).reshape(z.shape[1], -1)
+    mean = z.mean(1)
+    return mean, ((z - mean[:, None]) ** 2).sum(1), z.shape[1]
+
+
+def preactivation_stats(model: nn.Module, p: Params, x, batch_size: int = 1024) -> dict:
+    """Per-unit mean and standard deviation of every hidden layer's pre-activation on ``x``.
+
+    Args:
+        model: an nn.Sequential without normalization layers (see ``repair_layers``).
+        p: its weights.
+        x: the images (n, ...); a Conv2d unit is a channel, pooled over images and positions.
+        batch_size: images per forward pass (batches are merged exactly, Chan et al.).
+    Returns:
+        {layer name: (mean, std)}, float64 tensors (units,); std is the population one.
+    """
+    names = repair_layers(model)
+    acc = {n: None for n in names}
+    with torch.no_grad(), eval_mode(model):
+        for xb in x.split(batch_size):
+            for name, z in _run(model, p, xb, stop=names[-1]):
+                if name in acc:
+                    acc[name] = _merge(acc[name], _stats(z))
+    return {n: (m, (s / c).sqrt()) for n, (m, s, c) in acc.items()}
+
+
+def _run(model, p, x, stop):
+    """Yield (name, output) of each child of the Sequential at weights ``p``, up to ``stop``."""
+    for name, m in model.named_children():
+        own = {k[len(name) + 1 :]: v for k, v in p.items() if k.startswith(name + ".")}
+        x = functional_call(m, own, (x,)) if own else m(x)
+        yield name, x
+        if name == stop:
+            return
+
+
+def _merge(a, b):
+    """Chan et al.'s pairwise merge of (mean, centred sum of squares, count)."""
+    if a is None:
+        return b
+    (ma, sa, na), (mb, sb, nb) = a, b
+    n, d = na + nb, mb - ma
+    return ma + d * nb / n, sa + sb + d**2 * na * nb / n, n
+
+
+def repair(
+    model: nn.Module, a: Params, b: Params, alpha: float, x, batch_size: int = 1024
+) -> Params:
+    """The interpolated weights (1-alpha) A + alpha B with every hidden unit REPAIRed.
+
+    REPAIR (Jordan et al., ICLR 2023, "REPAIR: REnormalizing Permuted Activations for
+    Interpolation Repair"): each hidden Linear/Conv2d unit's pre-activation (a channel for a
+    convolution) is rescaled so that its mean and standard deviation on ``x`` become
+    mu_alpha = (1-alpha) mu_A + alpha mu_B and sigma_alpha = (1-alpha) sigma_A + alpha
+    sigma_B, the endpoints' statistics on the same images. The affine correction z ->
+    s z + t, s = sigma_alpha / sigma, t = mu_alpha - s mu, is folded into the layer's weights
+    (W s) and bias (b s + t); no layer is added. Layers are corrected in order, each one's
+    statistics measured with the earlier ones already corrected (as the paper does by
+    resetting its inserted BatchNorm layers one after another), so every hidden layer hits its
+    target exactly on ``x``. The output layer is not corrected. A unit that is constant on
+    ``x`` (sigma = 0) is only shifted. At alpha = 0 and 1 the result is the endpoint itself,
+    bit for bit. A and B should already be aligned (``weight_matching``).
+
+    Args:
+        model: the architecture, an nn.Sequential without normalization layers; its own
+            weights are not used and nothing of it is changed.
+        a, b: the endpoint weights.
+        alpha: the interpolation coefficient (any real; [0, 1] is the segment).
+        x: the images the statistics are measured on (training images).
+        batch_size: images per forward pass.
+    Returns:
+        The repaired weights, fresh tensors shaped like ``a``.
+    """
+    check_same_architecture(a, b)
+    check_params(a)
+    if not np.isfinite(alpha):
+        raise ValueError(f"alpha={alpha!r} is invalid; allowed: a finite number")
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or len(x) < 2:
+        raise ValueError("x must be a floating-point tensor of at least 2 images")
+    alpha = float(alpha)
+    stats_a = preactivation_stats(model, a, x, batch_size)
+    stats_b = preactivation_stats(model, b, x, batch_size)
+    p = {k: (1 - alpha) * a[k] + alpha * b[k] for k in a}
+    for name in stats_a:
+        (mu_a, sd_a), (mu_b, sd_b) = stats_a[name], stats_b[name]
+        mu_t, sd_t = (1 - alpha) * mu_a + alpha * mu_b, (1 - alpha) * sd_a + alpha * sd_b
+        mu, sd = _layer_stats(model, p, x, name, batch_size)
+        s = torch.where(sd > 0, sd_t / sd.clamp_min(torch.finfo(sd.dtype).tiny), 1.0)
+        t = mu_t - s * mu
+        w, bias = p[name + ".weight"], p[name + ".bias"]
+        shape = (-1,) + (1,) * (w.dim() - 1)
+        p[name + ".weight"] = w * s.to(w.dtype).view(shape)
+        p[name + ".bias"] = bias * s.to(bias.dtype) + t.to(bias.dtype)
+    return p
+
+
+def _layer_stats(model, p, x, name, batch_size):
+    """Mean and std of one layer's pre-activation on ``x`` at weights ``p``."""
+    acc = None
+    with torch.no_grad(), eval_mode(model):
+        for xb in x.split(batch_size):
+            *_, (_, z) = _run(model, p, xb, stop=name)
+            acc = _merge(acc, _stats(z))
+    m, s, c = acc
+    return m, (s / c).sqrt()
+
+
+def interpolate_repaired(
+    model: nn.Module, a: Params, b: Params, x, y, alphas=None, stats_x=None, batch_size=1024
+) -> Evaluation:
+    """Loss and accuracy of the REPAIRed interpolation at each alpha (default 25 in [0, 1]).
+
+    Args:
+        model, a, b: as in ``repair``.
+        x, y: the evaluation set.
+        alphas: the interpolation coefficients; include 0 and 1 for ``barrier``.
+        stats_x: the images REPAIR measures statistics on (default ``x``).
+        batch_size: images per forward pass.
+    Returns:
+        An Evaluation like ``interpolate``'s: coords (P, 1) = alphas, loss (P,), acc (P,);
+        ``barrier(ev.coords[:, 0], ev.loss)`` and ``barrier(..., 1 - ev.acc)`` give the
+        loss and error barriers.
+    """
+    check_same_architecture(a, b)
+    check_data(x, y, model)
+    alphas = np.linspace(0, 1, 25) if alphas is None else np.asarray(alphas, dtype=np.float64)
+    if alphas.ndim != 1 or len(alphas) < 1:
+        raise ValueError(f"alphas must be a non-empty 1-D sequence, got shape {alphas.shape}")
+    stats_x = x if stats_x is None else stats_x
+    loss, acc = np.zeros(len(alphas)), np.zeros(len(alphas))
+    for i, t in enumerate(alphas):
+        p = repair(model, a, b, float(t), stats_x, batch_size)
+        loss[i], acc[i] = evaluate(model, p, x, y, batch_size=batch_size)
+    loss[~np.isfinite(loss)] = np.nan
+    return Evaluation(alphas[:, None], loss, acc)

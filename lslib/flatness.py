@@ -13,6 +13,9 @@
   D the accuracy drop (``criterion="accuracy"``, their definition for a network that fits
   its training set) or the loss increase (``criterion="loss"``), by bisection on log sigma
   with the same draws at every sigma (common random numbers).
+- ``adaptive_sharpness`` (Andriushchenko et al. 2023): worst-case and average-case loss
+  increase under perturbations scaled elementwise by |theta|, invariant to rescaling a
+  ReLU unit's incoming and outgoing weights.
 """
 
 import math
@@ -293,3 +296,214 @@ def pac_bayes_sigma(
         m = (a + b) / 2
         a, b = (m, b) if damage(np.exp(m)) <= threshold else (a, m)
     return float(np.exp(a))
+
+
+# ---------------------------------------------------------------- adaptive sharpness
+
+ADAPTIVE_KINDS = ("max_linf", "max_l2", "avg")
+
+
+@dataclass(frozen=True)
+class AdaptiveSharpness:
+    """Adaptive sharpness: the mean loss increase and what it was computed from.
+
+    ``value`` is the mean of ``increases`` (per fixed batch for the worst case, weighted by
+    batch size; per draw for the average case), ``stderr`` its standard error (NaN from one
+    batch), ``base`` the (batch-weighted) loss at w, ``evaluations`` the loss evaluations
+    spent (with a gradient for the worst case).
+    """
+
+    value: float
+    stderr: float
+    base: float
+    increases: np.ndarray
+    kind: str
+    rho: float
+    evaluations: int
+
+
+def adaptive_sharpness(
+    model: nn.Module,
+    x,
+    y,
+    rho: float,
+    kind: str = "max_linf",
+    steps: int = 20,
+    draws: int = 100,
+    batch_size: int | None = None,
+    seed: int = 0,
+    params: Params | None = None,
+    loss_fn=F.cross_entropy,
+) -> AdaptiveSharpness:
+    """Adaptive sharpness of a model on (x, y); see ``adaptive_sharpness_of``.
+
+    Args:
+        model: the network (its weights are used unless ``params`` is given; never changed).
+        x, y: the data, cut into fixed batches of ``batch_size`` in order (None: one batch).
+            The worst case is maximized per batch and the maxima averaged (Andriushchenko et
+            al.'s m-sharpness with m = ``batch_size``); the average case is the same for
+            any batching.
+        rho, kind, steps, draws, seed: as in ``adaptive_sharpness_of``.
+        loss_fn: the loss, called as ``loss_fn(out, y, reduction="sum")``.
+    Returns:
+        AdaptiveSharpness.
+    """
+    check_data(x, y, model, labels=loss_fn is F.cross_entropy)
+    p = params_of(model) if params is None else params
+    n = len(y)
+    batch_size = n if batch_size is None else batch_size
+    _check_counts(batch_size=batch_size)
+    losses, weights = [], []
+    for xb, yb in zip(x.split(batch_size), y.split(batch_size), strict=True):
+        losses.append(lambda q, xb=xb, yb=yb: mean_loss(model, q, xb, yb, loss_fn=loss_fn))
+        weights.append(len(yb) / n)
+    with eval_mode(model):
+        return adaptive_sharpness_of(losses, p, rho, kind, steps, draws, seed, weights)
+
+
+def adaptive_sharpness_of(
+    loss,
+    params: Params,
+    rho: float,
+    kind: str = "max_linf",
+    steps: int = 20,
+    draws: int = 100,
+    seed: int = 0,
+    weights=None,
+) -> AdaptiveSharpness:
+    """Adaptive sharpness of any differentiable loss of the parameters w.
+
+    Andriushchenko et al. (ICML 2023, "A modern look at the relationship between sharpness
+    and generalization"), with perturbations scaled elementwise by c = |w|:
+
+    - ``max_linf`` / ``max_l2``: S_max(rho) = max over ||delta / |w| ||_p <= rho of
+      L(w + delta) - L(w), p = inf or 2, found in the scaled variable u = delta / |w| from a
+      seeded random start (uniform in the l-inf box, on the l2 sphere) by ``steps``
+      projected ascent steps along sign(grad_u) (l-inf) or grad_u / ||grad_u||_2 (l2, one
+      norm over all parameters), starting with step 2 rho and halving it, then continuing
+      from the best point, at Auto-PGD's checkpoints (Croce and Hein 2020) where fewer than
+      75 % of the steps since the last checkpoint raised the loss or the best loss did not
+      improve. The largest loss seen (never below L(w)) is kept. Unlike Auto-PGD there is no
+      momentum term and one restart. Each fixed batch (one closure) gets its own maximum;
+      the result is their weighted mean. 20 steps is the paper's budget.
+    - ``avg``: S_avg(rho) = E over delta ~ N(0, rho^2 diag(w^2)) of L(w + delta) - L(w),
+      a Monte Carlo mean over ``draws`` seeded draws (the same draws as ``perturbation``
+      with sigma = rho), with its standard error.
+
+    Every parameter is perturbed, biases included (|b| scales them as |W| scales the
+    weights); the paper perturbs all but normalization layers, which these models lack.
+    A unit rescaled as (c W_in, c b, W_out / c) for a ReLU, which computes the same
+    function, has the same adaptive sharpness, since the perturbed networks correspond too.
+
+    Args:
+        loss: a callable w (a dict of tensors like ``params``) -> scalar tensor, or a
+            sequence of them (one per fixed batch).
+        params: the point w.
+        rho: the radius, relative to |w|.
+        kind: ``'max_linf'``, ``'max_l2'`` or ``'avg'``.
+        steps: ascent steps per batch (worst case).
+        draws: Monte Carlo draws (average case).
+        seed: seeds the random start (batch i uses seed + i) or draw i (seed + i).
+        weights: the closures' weights (default equal); they must sum to 1.
+    Returns:
+        AdaptiveSharpness.
+    """
+    if kind not in ADAPTIVE_KINDS:
+        raise ValueError(f"kind={kind!r} is unknown; allowed: {ADAPTIVE_KINDS}")
+    if not (np.isfinite(rho) and rho > 0):
+        raise ValueError(f"rho={rho!r} is invalid; allowed: finite > 0")
+    _check_counts(steps=steps, draws=draws)
+    check_params(params)
+    losses = [loss] if callable(loss) else list(loss)
+    w = np.full(len(losses), 1 / len(losses)) if weights is None else np.asarray(weights, float)
+    if len(w) != len(losses) or not np.isclose(w.sum(), 1) or (w < 0).any():
+        raise ValueError(f"weights must be {len(losses)} numbers >= 0 summing to 1, got {w}")
+    scale = {k: v.abs() for k, v in params.items()}
+    with torch.no_grad():
+        bases = np.array([float(f(params)) for f in losses])
+    if kind == "avg":
+        inc, evals = _average_case(losses, params, scale, rho, draws, seed, bases, w)
+        err = inc.std(ddof=1) / np.sqrt(draws) if draws > 1 else np.nan
+        value = inc.mean()
+    else:
+        norm = kind.removeprefix("max_")
+        found = [
+            _adaptive_ascent(f, params, scale, rho, norm, steps, seed + i)
+            for i, f in enumerate(losses)
+        ]
+        inc = np.maximum(np.array(found) - bases, 0.0)
+        evals = len(losses) * (steps + 1)
+        err = inc.std(ddof=1) / np.sqrt(len(inc)) if len(inc) > 1 else np.nan
+        value = float(w @ inc)
+    return AdaptiveSharpness(float(value), float(err), float(w @ bases), inc, kind, rho, evals)
+
+
+def _average_case(losses, p, scale, rho, draws, seed, bases, w):
+    inc = np.zeros(draws)
+    with torch.no_grad():
+        for i in range(draws):
+            xi = gaussian_like(p, seed + i)
+            q = {k: p[k] + rho * (scale[k] * xi[k]) for k in p}
+            inc[i] = w @ (np.array([float(f(q)) for f in losses]) - bases)
+    return inc, draws * len(losses)
+
+
+def _apgd_checkpoints(steps: int) -> set[int]:
+    """Auto-PGD's step-size checkpoints ceil(p_j steps): p = 0.22, then gaps shrinking by
+    0.03 to at least 0.06 (Croce and Hein 2020)."""
+    p, prev, out = 0.22, 0.0, set()
+    while p <= 1:
+        out.add(math.ceil(p * steps))
+        p, prev = p + max(p - prev - 0.03, 0.06), p
+    return out
+
+
+def _adaptive_ascent(loss, p, scale, rho, norm, steps, seed) -> float:
+    """The largest loss(p + scale * u) seen over ||u||_norm <= rho (see adaptive_sharpness_of)."""
+    if norm == "linf":
+        gen = torch.Generator().manual_seed(seed)
+        u = {
+            k: (torch.rand(v.shape, generator=gen, dtype=v.dtype) * 2 - 1) * rho
+            for k, v in p.items()
+        }
+        u = {k: v.to(p[k].device) for k, v in u.items()}
+        proj = lambda u: {k: v.clamp(-rho, rho) for k, v in u.items()}
+        direction = lambda g: {k: v.sign() for k, v in g.items()}
+    else:
+        u = _scale_to(gaussian_like(p, seed), rho)
+        proj = lambda u: _scale_to(u, rho, shrink_only=True)
+        direction = lambda g: _scale_to(g, 1.0)
+
+    def value_and_grad(u):
+        leaves = {k: v.clone().requires_grad_() for k, v in u.items()}
+        out = loss({k: p[k] + scale[k] * leaves[k] for k in p})
+        grads = torch.autograd.grad(out, list(leaves.values()))
+        return out.item(), dict(zip(p, grads, strict=True))
+
+    eta, checkpoints = 2 * rho, _apgd_checkpoints(steps)
+    f, g = value_and_grad(u)
+    best = (f, u, g)
+    last, raised, best_at_last, eta_at_last = 0, 0, f, eta
+    for k in range(1, steps + 1):
+        d = direction(g)
+        u = proj({n: u[n] + eta * d[n] for n in u})
+        f_new, g = value_and_grad(u)
+        raised += f_new > f
+        f = f_new
+        if f > best[0]:
+            best = (f, u, g)
+        if k in checkpoints:
+            stalled = eta == eta_at_last and best[0] <= best_at_last
+            if raised < 0.75 * (k - last) or stalled:
+                eta /= 2
+                f, u, g = best
+            last, raised, best_at_last, eta_at_last = k, 0, best[0], eta
+    return best[0]
+
+
+def _scale_to(u: Params, radius: float, shrink_only: bool = False) -> Params:
+    """``u`` scaled to l2 norm ``radius`` over all tensors (only if above it: ``shrink_only``)."""
+    norm = float(torch.sqrt(sum((v.double() ** 2).sum() for v in u.values())))
+    if norm == 0 or (shrink_only and norm <= radius):
+        return u
+    return {k: v * (radius / norm) for k, v in u.items()}
