@@ -351,13 +351,20 @@ def repair(
     """
     check_same_architecture(a, b)
     check_params(a)
-    if not np.isfinite(alpha):
-        raise ValueError(f"alpha={alpha!r} is invalid; allowed: a finite number")
     if not isinstance(x, torch.Tensor) or not x.is_floating_point() or len(x) < 2:
         raise ValueError("x must be a floating-point tensor of at least 2 images")
+    ends = (
+        preactivation_stats(model, a, x, batch_size),
+        preactivation_stats(model, b, x, batch_size),
+    )
+    return _repair(model, a, b, alpha, x, batch_size, *ends)
+
+
+def _repair(model, a, b, alpha, x, batch_size, stats_a, stats_b) -> Params:
+    """``repair`` with the endpoints' statistics given."""
+    if not isinstance(alpha, int | float | np.floating) or not np.isfinite(alpha):
+        raise ValueError(f"alpha={alpha!r} is invalid; allowed: a finite number")
     alpha = float(alpha)
-    stats_a = preactivation_stats(model, a, x, batch_size)
-    stats_b = preactivation_stats(model, b, x, batch_size)
     p = {k: (1 - alpha) * a[k] + alpha * b[k] for k in a}
     for name in stats_a:
         (mu_a, sd_a), (mu_b, sd_b) = stats_a[name], stats_b[name]
@@ -405,9 +412,12 @@ def interpolate_repaired(
     if alphas.ndim != 1 or len(alphas) < 1:
         raise ValueError(f"alphas must be a non-empty 1-D sequence, got shape {alphas.shape}")
     stats_x = x if stats_x is None else stats_x
+    if not isinstance(stats_x, torch.Tensor) or not stats_x.is_floating_point() or len(stats_x) < 2:
+        raise ValueError("stats_x must be a floating-point tensor of at least 2 images")
+    ends = [preactivation_stats(model, p, stats_x, batch_size) for p in (a, b)]
     loss, acc = np.zeros(len(alphas)), np.zeros(len(alphas))
     for i, t in enumerate(alphas):
-        p = repair(model, a, b, float(t), stats_x, batch_size)
+        p = _repair(model, a, b, float(t), stats_x, batch_size, *ends)
         loss[i], acc[i] = evaluate(model, p, x, y, batch_size=batch_size)
     loss[~np.isfinite(loss)] = np.nan
     return Evaluation(alphas[:, None], loss, acc)

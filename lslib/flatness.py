@@ -483,7 +483,7 @@ def _adaptive_ascent(loss, p, scale, rho, norm, steps, seed) -> float:
     eta, checkpoints = 2 * rho, _apgd_checkpoints(steps)
     f, g = value_and_grad(u)
     best = (f, u, g)
-    last, raised, best_at_last, eta_at_last = 0, 0, f, eta
+    last, raised, best_at_last, halved = 0, 0, f, False
     for k in range(1, steps + 1):
         d = direction(g)
         u = proj({n: u[n] + eta * d[n] for n in u})
@@ -493,11 +493,14 @@ def _adaptive_ascent(loss, p, scale, rho, norm, steps, seed) -> float:
         if f > best[0]:
             best = (f, u, g)
         if k in checkpoints:
-            stalled = eta == eta_at_last and best[0] <= best_at_last
-            if raised < 0.75 * (k - last) or stalled:
+            # Auto-PGD's two conditions: too few steps raised the loss, or the step was not
+            # halved at the previous checkpoint and the best loss has not moved since.
+            stalled = not halved and best[0] <= best_at_last
+            halved = raised < 0.75 * (k - last) or stalled
+            if halved:
                 eta /= 2
                 f, u, g = best
-            last, raised, best_at_last, eta_at_last = k, 0, best[0], eta
+            last, raised, best_at_last = k, 0, best[0]
     return best[0]
 
 

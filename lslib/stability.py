@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lslib.config import OPTIMIZERS
-from lslib.hessian import HVP, Eigen, top_eigen
+from lslib.hessian import HVP, DataHVP, Eigen, top_eigen
 from lslib.params import Params, flatten
 
 
@@ -83,7 +83,7 @@ def adam_preconditioner(optim_state, model: nn.Module) -> Params:
 class _Preconditioned:
     """u -> P^-1/2 H P^-1/2 u: symmetric, with the eigenvalues of P^-1 H."""
 
-    def __init__(self, hvp: HVP, precond: Params):
+    def __init__(self, hvp: HVP | DataHVP, precond: Params):
         self.hvp, self.n, self.dtype, self.device = hvp, hvp.n, hvp.dtype, hvp.device
         self.d = flatten(precond).to(hvp.device, hvp.dtype).rsqrt()
         self.calls = 0
@@ -104,6 +104,7 @@ def preconditioned_sharpness(
     params: Params | None = None,
     loss_fn=F.cross_entropy,
     method: str = "auto",
+    chunk: int | None = None,
 ) -> Eigen:
     """The top eigenvalues of P^-1 H, H the Hessian of the mean loss on (x, y).
 
@@ -114,13 +115,18 @@ def preconditioned_sharpness(
 
     Args:
         model, x, y, params, loss_fn, method: as for ``lslib.hessian.HVP``.
+        chunk: if set, the products are accumulated over chunks of this many images
+            (``lslib.hessian.DataHVP``, memory bounded by one chunk); same Hessian.
         precond: P, positive, shaped like the parameters.
         k, tol, seed: as for ``top_eigen``.
     Returns:
         Eigen: values (k,) of P^-1 H; vectors u of P^-1/2 H P^-1/2 (an eigenvector of
         P^-1 H is P^-1/2 u); residuals and products as in ``top_eigen``.
     """
-    hvp = HVP(model, x, y, params=params, method=method, loss_fn=loss_fn)
+    if chunk is None:
+        hvp = HVP(model, x, y, params=params, method=method, loss_fn=loss_fn)
+    else:
+        hvp = DataHVP(model, x, y, chunk, method=method, params=params, loss_fn=loss_fn)
     if set(precond) != set(hvp.params) or any(
         precond[n].shape != v.shape for n, v in hvp.params.items()
     ):

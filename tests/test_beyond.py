@@ -1,6 +1,7 @@
 """REPAIR, adaptive sharpness and the edge of stability, against independent references."""
 
 import copy
+import functools
 
 import numpy as np
 import pytest
@@ -21,8 +22,8 @@ def data():
     return torch.randn(64, 1, 28, 28, generator=g), torch.randint(0, 10, (64,), generator=g)
 
 
-def trained(name, width, seed, x, y, steps=5, lr=0.05):
-    """A tiny model after a few full-batch SGD steps."""
+@functools.cache
+def _trained(name, width, seed, x, y, steps, lr):
     m = build_model(name, width, seed=seed)
     opt = torch.optim.SGD(m.parameters(), lr=lr)
     for _ in range(steps):
@@ -30,6 +31,12 @@ def trained(name, width, seed, x, y, steps=5, lr=0.05):
         F.cross_entropy(m(x), y).backward()
         opt.step()
     return m
+
+
+def trained(name, width, seed, x, y, steps=5, lr=0.05):
+    """A tiny model after a few full-batch SGD steps (trained once per session, shared:
+    every test checks it leaves the model untouched)."""
+    return _trained(name, width, seed, x, y, steps, lr)
 
 
 def snapshot(m):
@@ -257,5 +264,7 @@ def test_preconditioned_sharpness_matches_a_dense_hessian():
     ref = np.sort(np.linalg.eigvals(H / pvec[:, None]).real)[::-1]
     e = S.preconditioned_sharpness(m, x, y, P, k=2, tol=1e-10)
     np.testing.assert_allclose(e.values, ref[:2], rtol=1e-8)
+    chunked = S.preconditioned_sharpness(m, x, y, P, k=2, tol=1e-10, chunk=10)
+    np.testing.assert_allclose(chunked.values, ref[:2], rtol=1e-8)
     assert e.values[0] > 10 * np.linalg.eigvalsh(H)[-1]  # Adam's P makes it much sharper
     assert unchanged(m, before)
