@@ -349,7 +349,7 @@ def _model_coverage(noise, reps, rho=0.0, seed=0):
     new = old = 0
     for r in range(reps):
         x, y = _models(gen, noise, rho=rho)
-        i = inf.model_spearman(list(x), list(y), n_boot=200, seed=r)
+        i = inf.model_spearman(list(x), list(y), n_boot=100, seed=r)
         new += i.lo <= truth <= i.hi
         o = stats.spearman(x.ravel(), y.ravel())
         old += o.lo <= truth <= o.hi

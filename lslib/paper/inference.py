@@ -5,8 +5,9 @@ verdict needs beyond the interval: an `Estimate` (the statistic with its standar
 degrees of freedom, on the scale the inference is made) with one-sided p-values against a
 region's boundary, Holm's adjustment over the report's claims, two one-sided tests for
 "comparable" claims, the seeds that would decide a claim, a rank correlation whose unit is
-the model, a monotone trend over widths, the interval of a number as the report prints it,
-and numbers rounded to the precision of their interval.
+the model, and a monotone trend over widths. The decision rule itself (`region_outcome`),
+the report's printed numbers as intervals (`reported`) and readable numbers (`fmt_pm`)
+live in `lslib.paper.stats`.
 
 Conventions: a claim "θ in (lo, hi)" holds when the 95 % interval lies strictly inside,
 i.e. each finite boundary is rejected by a one-sided test at 2.5 %; an interval that
@@ -123,7 +124,7 @@ def region_p(e: Estimate, lo: float = -math.inf, hi: float = math.inf) -> Region
     """p-values for "θ inside (lo, hi)" and for "θ outside [lo, hi]".
 
     Inside is an intersection-union test (the larger of the two one-sided p's, Berger
-    1982), exact at level α. Outside takes the smaller one-sided p, as the interval rule
+    1982), of level α with no multiplicity cost. Outside takes the smaller one-sided p, as the interval rule
     does ("entirely above hi or entirely below lo"); its size is α when the region is
     wide against the standard error and at most 2α for a very narrow region.
     """
@@ -279,15 +280,16 @@ def _seed_bootstrap(xs, ys, n_boot: int, gen) -> np.ndarray:
 def est_model_spearman(x, y, n_boot: int = 2000, seed: int = 0) -> Estimate:
     """Spearman's ρ between models, with the model as the unit of replication.
 
-    The statistic is ρ of the k model means. Its error has two independent parts: which
+    The estimand is ρ between the models' true means in the population of models these k
+    stand for; the statistic is ρ of the k model means. Its error has two parts: which
     k models were drawn (Fisher's z with Bonett & Wright's variance on k points, as if the
     means were exact) and the seed noise in each model's mean (the variance of z over a
     seed bootstrap). The z-variance is their sum: with near-identical seeds the second
     vanishes and the interval is the k-point one; with noisy seeds it widens the interval
     by what the seeds leave unknown. The bootstrap resamples seeds jointly for x and y (a
     run's two quantities stay paired) and rescales residuals by sqrt(n/(n - 1)) so a
-    resampled mean has the variance s²/n (Davison & Hinkley 1997, §2.3); it is seeded, so
-    the result is deterministic.
+    resampled mean has the variance s²/n rather than (n - 1)s²/n² (Davison & Hinkley 1997);
+    it is seeded, so the result is deterministic.
 
     Limitation: large seed noise attenuates ρ of the means towards 0 (errors in
     variables); the interval is widened for it, not re-centred.
@@ -323,6 +325,11 @@ def est_model_spearman(x, y, n_boot: int = 2000, seed: int = 0) -> Estimate:
 def model_spearman(x, y, n_boot: int = 2000, seed: int = 0) -> Interval:
     """The 95 % interval of `est_model_spearman` (ρ between models, seeds honest)."""
     return interval(est_model_spearman(x, y, n_boot, seed))
+
+
+def model_abs_spearman(x, y, n_boot: int = 2000, seed: int = 0) -> Interval:
+    """|ρ| between models (a claim about the strength of the association), 95 % interval."""
+    return abs_interval(model_spearman(x, y, n_boot, seed))
 
 
 def abs_interval(i: Interval) -> Interval:

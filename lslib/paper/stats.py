@@ -5,6 +5,11 @@ Student-t interval (mean ± t_{0.975, n-1} s / sqrt(n)); with one seed the inter
 unbounded. Differences of two groups use Welch's interval, trends over widths the
 least-squares slope's t-interval, ratios the delta method on the log scale, and rank
 correlations Fisher's z with the Spearman variance correction (Bonett & Wright 2000).
+
+An interval is read against a claim's region by `region_outcome` (touching decides
+nothing), a number the report prints is the interval of its rounding (`reported`), and
+`fmt_pm` rounds an estimate to the precision of its interval. p-values, Holm, TOST, power
+and the between-model rank correlation are in `lslib.paper.inference`.
 """
 
 import math
@@ -209,7 +214,7 @@ def fmt_pm(value: float, half: float) -> str:
     """An estimate rounded to the precision of its interval: "175 ± 270", "0.0123 ± 0.0021".
 
     The half-width keeps 2 significant digits and the estimate is rounded to the same
-    decimal place (never finer than units: 174.8 ± 270 → "175 ± 270"). Outside 10⁻³ ≤
+    decimal place (but never coarser than units: 174.8 ± 270 → "175 ± 270"). Outside 10⁻³ ≤
     |x| < 10⁶ a common factor is taken out: "(1.23 ± 0.21) × 10⁻⁵". An exact value
     (half 0) keeps 4 significant digits; an unknown spread (half ∞) reads "± ∞".
 
