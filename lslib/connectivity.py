@@ -333,9 +333,9 @@ def repair(
     sigma_B, the endpoints' statistics on the same images. The affine correction z ->
     s z + t, s = sigma_alpha / sigma, t = mu_alpha - s mu, is folded into the layer's weights
     (W s) and bias (b s + t); no layer is added. Layers are corrected in order, each one's
-    statistics measured with the earlier ones already corrected (as the paper does by
-    resetting its inserted BatchNorm layers one after another), so every hidden layer hits its
-    target exactly on ``x``. The output layer is not corrected. A unit that is constant on
+    statistics measured with the earlier ones already corrected, so every hidden layer hits
+    its target exactly on ``x`` (the paper measures through inserted normalization layers in
+    training mode, whose batch statistics also feed corrected activations downstream). The output layer is not corrected. A unit that is constant on
     ``x`` (sigma = 0) is only shifted. At alpha = 0 and 1 the result is the endpoint itself,
     bit for bit. A and B should already be aligned (``weight_matching``).
 

@@ -308,8 +308,8 @@ class AdaptiveSharpness:
     """Adaptive sharpness: the mean loss increase and what it was computed from.
 
     ``value`` is the mean of ``increases`` (per fixed batch for the worst case, weighted by
-    batch size; per draw for the average case), ``stderr`` its standard error (NaN from one
-    batch), ``base`` the (batch-weighted) loss at w, ``evaluations`` the loss evaluations
+    batch size; per draw for the average case), ``stderr`` its standard error (over batches,
+    unweighted, NaN from one batch; over draws), ``base`` the (batch-weighted) loss at w, ``evaluations`` the loss evaluations
     spent (with a gradient for the worst case).
     """
 
@@ -385,13 +385,15 @@ def adaptive_sharpness_of(
       75 % of the steps since the last checkpoint raised the loss or the best loss did not
       improve. The largest loss seen (never below L(w)) is kept. Unlike Auto-PGD there is no
       momentum term and one restart. Each fixed batch (one closure) gets its own maximum;
-      the result is their weighted mean. 20 steps is the paper's budget.
+      the result is their weighted mean. The default of 20 steps is this library's choice
+      (the maximum converges within a few on MNIST-sized MLPs; check with more).
     - ``avg``: S_avg(rho) = E over delta ~ N(0, rho^2 diag(w^2)) of L(w + delta) - L(w),
       a Monte Carlo mean over ``draws`` seeded draws (the same draws as ``perturbation``
       with sigma = rho), with its standard error.
 
     Every parameter is perturbed, biases included (|b| scales them as |W| scales the
-    weights); the paper perturbs all but normalization layers, which these models lack.
+    weights); the paper perturbs all parameters or all but the normalization layers',
+    which these models lack.
     A unit rescaled as (c W_in, c b, W_out / c) for a ReLU, which computes the same
     function, has the same adaptive sharpness, since the perturbed networks correspond too.
 

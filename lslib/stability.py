@@ -7,7 +7,10 @@ until it reaches that threshold and hovers there. Heavy-ball momentum beta (PyTo
 with momentum and no dampening) moves the threshold to (2 + 2 beta) / eta. Cohen et al.
 (2022, "Adaptive gradient methods at the edge of stability") show that Adam does the same
 with the preconditioned sharpness lambda_1(P^-1 H), P = diag(sqrt(v_hat) + eps), against
-(2 + 2 beta_1) / ((1 - beta_1) eta), which is 38 / eta for beta_1 = 0.9.
+(2 + 2 beta_1) / ((1 - beta_1) eta), which is 38 / eta for beta_1 = 0.9: with P held
+fixed, Adam's update is heavy-ball momentum beta_1 with step (1 - beta_1) eta on the
+preconditioned problem (the first moment's bias correction, which tends to 1, is ignored).
+The general formula is the one used here; 38 / eta is its value at beta_1 = 0.9.
 """
 
 import math
@@ -29,7 +32,7 @@ def stability_threshold(
     Args:
         optimizer: ``'sgd'`` (2 / lr), ``'momentum'`` (heavy ball: (2 + 2 momentum) / lr) or
             ``'adam'`` ((2 + 2 beta1) / ((1 - beta1) lr), for the preconditioned sharpness;
-            38 / lr at beta1 = 0.9, Cohen et al. 2022, Section 3).
+            38 / lr at beta1 = 0.9, Cohen et al. 2022).
         lr: the step size eta.
         momentum: heavy-ball beta (``'momentum'`` only).
         beta1: Adam's first-moment decay (``'adam'`` only).
