@@ -412,6 +412,7 @@ def trace(op, budget: int, method: str = "hutchpp", seed: int = 0) -> TraceEstim
     """tr(H) from at most ``budget`` products of ``op`` (an ``HVP``, ``DataHVP`` or alike).
 
     ``method``:
+
     - ``'hutchinson'`` (Hutchinson 1989): the mean of v^T H v over ``budget`` Rademacher v;
       stderr = sample std / sqrt(budget).
     - ``'hutchpp'`` (Meyer, Musco, Musco & Woodruff 2021, Hutch++): k = budget // 3 products
