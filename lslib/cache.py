@@ -47,7 +47,7 @@ from typing import Any
 import torch
 
 from lslib import codeid
-from lslib.paths import cache_dir
+from lslib.paths import cache_dir, writable
 
 MAGIC = b"lslib-entry-v2 sha256="
 LOCK_TIMEOUT_S = 6 * 3600.0  # default of LSLIB_LOCK_TIMEOUT
@@ -176,7 +176,8 @@ def cached(
         return value
     if getattr(_probe, "on", None):
         raise Missing(kind, config)
-    folder.mkdir(parents=True, exist_ok=True)
+    writable(cache_dir(), "LSLIB_CACHE")
+    folder.mkdir(exist_ok=True)
     with _Lock(folder / f"{key}.lock", kind, key, lock_timeout):
         # A second process finds the first one's entry here. Only the lock holder moves a
         # corrupt entry aside, so a reader never moves away an entry that was just rewritten.

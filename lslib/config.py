@@ -39,13 +39,28 @@ def _check(cond: bool, cls: str, field: str, value: Any, allowed: str) -> None:
         raise ValueError(f"{cls}.{field}={value!r} is invalid; allowed: {allowed}")
 
 
+def parse_device(device: Any) -> str | None:
+    """The canonical name of a device string, or None when it does not parse: 'cpu'
+    ('cpu:N' too: torch has one CPU device, so the index would only split cache keys),
+    'cuda' or 'cuda:N'."""
+    if not isinstance(device, str):
+        return None
+    kind, colon, index = device.strip().partition(":")
+    if kind not in ("cpu", "cuda") or (colon and not index.isdigit()):
+        return None
+    return "cpu" if kind == "cpu" else device.strip()
+
+
 def default_device() -> str:
     """'cuda' when present, else 'cpu'; the environment variable LSLIB_DEVICE overrides."""
     env = os.environ.get("LSLIB_DEVICE")
     if env:
-        if env.split(":")[0] not in ("cpu", "cuda"):
-            raise ValueError(f"LSLIB_DEVICE={env!r} is invalid; allowed: 'cpu' or 'cuda[:i]'")
-        return env
+        device = parse_device(env)
+        if device is None:
+            raise ValueError(
+                f"LSLIB_DEVICE={env!r} is invalid; allowed: 'cpu', 'cuda' or 'cuda:N' (N >= 0)"
+            )
+        return device
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
@@ -123,13 +138,9 @@ class TrainConfig:
         for f in ("subset", "eval_subset"):
             v = getattr(self, f)
             _check(v is None or (_is_int(v) and v >= 1), n, f, v, "None or int >= 1")
-        _check(
-            isinstance(self.device, str) and self.device.split(":")[0] in ("cpu", "cuda"),
-            n,
-            "device",
-            self.device,
-            "'cpu' or 'cuda[:i]'",
-        )
+        device = parse_device(self.device)
+        _check(device is not None, n, "device", self.device, "'cpu', 'cuda' or 'cuda:N' (N >= 0)")
+        object.__setattr__(self, "device", device)  # 'cpu:7' is 'cpu': one key per result
         if self.device.startswith("cuda"):
             import torch
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from lslib.paths import SHIPPED_MNIST as SHIPPED
-from lslib.paths import cache_dir
+from lslib.paths import cache_dir, writable
 
 MEAN, STD = 0.1307, 0.3081
 N_TRAIN, N_VAL = 50_000, 10_000
@@ -135,13 +135,25 @@ def _env_root(root: Path) -> Path:
 
 
 def _extract(raw: Path) -> None:
+    """Uncompress the shipped files into ``raw``; a failed write (a full disk, a read-only
+    folder) leaves no temporary behind and names the folder and the cause."""
     verify()
+    writable(raw.parent.parent.parent, "LSLIB_CACHE")
     raw.mkdir(parents=True, exist_ok=True)
     for name in SHA256:
         tmp = raw / (name[:-3] + f".tmp{os.getpid()}")
-        with gzip.open(SHIPPED / name, "rb") as src, open(tmp, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-        os.replace(tmp, raw / name[:-3])  # atomic: a crash leaves no half file
+        try:
+            with gzip.open(SHIPPED / name, "rb") as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            os.replace(tmp, raw / name[:-3])  # atomic: a crash leaves no half file
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise OSError(
+                e.errno,
+                f"could not extract MNIST's {name} into {raw} ({e.strerror or e}); free "
+                "space on that disk, or set LSLIB_CACHE to a folder with room (MNIST "
+                "takes 55 MB uncompressed)",
+            ) from None
 
 
 def _mismatches(raw: Path) -> list[tuple[str, str, str]]:

@@ -1,6 +1,7 @@
 """Every folder the project reads or writes, in one place (environment variables override)."""
 
 import os
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -14,5 +15,24 @@ def cache_dir() -> Path:
 
 
 def results_dir() -> Path:
-    """Where section results are saved: ``LSLIB_RESULTS`` or ``book/_results``."""
-    return Path(os.environ.get("LSLIB_RESULTS") or BOOK / "_results")
+    """Where section results are saved: ``LSLIB_RESULTS`` (the grid sets it to
+    ``book/_results`` for the book's notebooks), else ``lslib-results/`` in the current
+    folder, so an ad hoc papermill run never writes into the book's."""
+    return Path(os.environ.get("LSLIB_RESULTS") or Path.cwd() / "lslib-results")
+
+
+def writable(folder: Path, name: str) -> Path:
+    """``folder``, created if absent; ValueError naming the setting ``name`` (an environment
+    variable) when it is not a folder this process can write into."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        what = "is not a folder" if folder.exists() and not folder.is_dir() else "is not writable"
+        raise ValueError(
+            f"{name}={folder} {what} ({e.strerror or type(e).__name__}); set {name} to a "
+            "folder this user can write into"
+        ) from None
+    return folder

@@ -1,30 +1,40 @@
-"""Section results on disk, with their provenance, and the rule that never mixes them.
+"""Section results on disk, bound to what made them, and the rule that never mixes them.
 
-Each section notebook saves its payload with ``save`` (JSON under ``book/_results`` or
-``LSLIB_RESULTS``) together with the profile, the seeds, a fingerprint of the code that
-computed it and the time. ``load_all`` reads them back for the summary and reproduction
-pages and refuses results of different profiles or code fingerprints, naming the stale
-sections and the command that rebuilds them.
+Each section notebook saves its payload with ``save(S, payload)``: JSON in the results
+folder (``LSLIB_RESULTS``; the grid sets it to ``book/_results`` for its own notebooks, and
+an ad hoc papermill run without it writes to ``lslib-results/`` in the folder it runs in,
+never into the book's), with the complete parameters of the run (every section parameter
+after the profile filled it in, the seeds), the fingerprint of all the code that made it
+(``MAKERS`` and everything they import, the paper wing included) and a SHA-256 digest of
+its contents.
+
+``load_all`` reads them back for the summary, reproduction and readings pages, and stops
+with ``StaleResults`` naming the file and what is wrong unless the folder holds exactly the
+grid's sections for the profile, each intact, made with the grid's own parameters for
+that profile and by the code loaded now: no stray, duplicate, missing, edited or foreign
+file changes a verdict silently. The digest catches accidents, not forgery: whoever
+rewrites a file can rewrite its digest (see the README's threat model).
 """
 
 import datetime
+import hashlib
 import json
 import os
 from pathlib import Path
 
 import numpy as np
+import yaml
 
-from lslib import cache
-from lslib.paths import results_dir
-
-
-class StaleResults(ValueError):
-    """Results of different profiles or code versions were about to be combined."""
-
+from lslib import cache, codeid
+from lslib.paths import BOOK, results_dir, writable
 
 # What makes a section's results: the section code (and all it imports: the analyses, the
 # library, the profiles) and this module.
 MAKERS = ("lslib.paper.sections", __name__)
+
+
+class StaleResults(ValueError):
+    """Results that do not belong to the build that reads them."""
 
 
 def code_fingerprint() -> str:
@@ -45,71 +55,137 @@ def _plain(o):
     return o
 
 
-def save(section: str, model: str, profile: str, seeds: list, payload: dict) -> Path:
-    """Write one section's numbers for one model (atomically), with their provenance."""
-    folder = results_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{section}-{model}.json"
+def params_of(S) -> dict:
+    """Every parameter of a section run (``profiles.Section``), as JSON values."""
+    return _plain(cache.canonical({k: v for k, v in vars(S).items() if k != "name"}))
+
+
+def _digest(content: dict) -> str:
+    blob = json.dumps(content, sort_keys=True, ensure_ascii=True, allow_nan=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def save(S, payload: dict) -> Path:
+    """Write one section's numbers for one model (atomically), bound to what made them.
+
+    ``S``: the run's ``profiles.Section``. Refused (StaleCode) when the code that made the
+    payload changed on disk since it was loaded.
+    """
+    codeid.check_fresh(*MAKERS, what=f"the {S.name} results")
+    folder = writable(results_dir(), "LSLIB_RESULTS")
+    path = folder / f"{S.name}-{S.model}.json"
     meta = {
-        "section": section,
-        "model": model,
-        "profile": profile,
-        "seeds": list(seeds),
+        "section": S.name,
+        "model": S.model,
+        "profile": S.profile,
+        "seeds": list(S.seeds),
+        "params": params_of(S),
         "code": code_fingerprint(),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
+    content = _plain({"meta": meta, **payload})
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(_plain({"meta": meta, **payload}), indent=1))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps({"digest": _digest(content), **content}, indent=1))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
-def _read(path: Path) -> dict:
+def read(path: Path) -> dict:
+    """One results file, its digest checked; StaleResults if unreadable or altered."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
         raise StaleResults(
-            f"results file {path} is unreadable ({type(e).__name__}: {e}); "
-            f"rebuild it with `make book`"
+            f"results file {path} is unreadable ({type(e).__name__}: {e}); rebuild it "
+            "with `make book`"
         ) from e
-    if "meta" not in data:
+    if not isinstance(data, dict) or "meta" not in data or "digest" not in data:
         raise StaleResults(
-            f"results file {path} has no provenance (an older format); rebuild it with `make book`"
+            f"results file {path} has no provenance or digest (an older format, or not "
+            "ours); rebuild it with `make book`"
+        )
+    digest = data.pop("digest")
+    if _digest(data) != digest:
+        raise StaleResults(
+            f"results file {path} does not match its digest: it was changed after it was "
+            "written; rebuild it with `make book`"
         )
     return data
 
 
-def load_all(profile: str | None = None, folder: Path | None = None) -> dict:
-    """{(section, model): payload} for every results file present, all of one profile and
-    one code fingerprint (``profile``, when given, must be theirs).
+def expected(profile: str, grid_file: Path | None = None) -> dict:
+    """{(section, model): parameters} of every section run of the grid for ``profile``."""
+    from lslib.paper.profiles import SECTION_DEFAULTS, section
 
-    Raises StaleResults naming the sections that disagree and how to rebuild them.
-    """
-    folder = folder or results_dir()
+    grid_file = Path(grid_file or os.environ.get("LSLIB_GRID") or BOOK / "grid.yml")
+    grid = yaml.safe_load(grid_file.read_text())
     out = {}
-    for path in sorted(Path(folder).glob("*.json")):
-        data = _read(path)
-        out[(data["meta"]["section"], data["meta"]["model"])] = data
-    if not out:
-        return out
-    want_profile = profile or _majority([d["meta"]["profile"] for d in out.values()])
-    want_code = code_fingerprint()
-    stale = [
-        f"{s}-{m} (profile {d['meta']['profile']}, code {d['meta']['code']})"
-        for (s, m), d in out.items()
-        if d["meta"]["profile"] != want_profile or d["meta"]["code"] != want_code
-    ]
-    if stale:
-        raise StaleResults(
-            f"results in {folder} do not belong to one build (wanted profile {want_profile}, "
-            f"code {want_code}); stale: {', '.join(stale)}. Rebuild them with "
-            f"`make book PROFILE={want_profile}`"
-        )
+    for job in grid["jobs"]:
+        name = Path(job["notebook"]).stem
+        if name in SECTION_DEFAULTS:
+            for model in job.get("models", ["mlp"]):
+                out[(name, model)] = params_of(section(name, {"profile": profile, "model": model}))
     return out
 
 
-def _majority(values):
-    return max(set(values), key=values.count)
+def _first_difference(have: dict, want: dict) -> str:
+    for k in sorted(set(have) | set(want)):
+        if have.get(k, "<absent>") != want.get(k, "<absent>"):
+            return f"{k} = {have.get(k, '<absent>')!r}, the grid's is {want.get(k, '<absent>')!r}"
+    return ""
+
+
+def load_all(profile: str, folder: Path | None = None, grid_file: Path | None = None) -> dict:
+    """{(section, model): payload} of the grid's sections for ``profile`` (``grid_file``:
+    default ``LSLIB_GRID``, else ``book/grid.yml``), read from ``folder`` (default the
+    results folder).
+
+    Raises StaleResults, naming the file and the reason, for a stray, missing, unreadable
+    or altered file, a file whose parameters differ from the grid's (naming the first
+    parameter that differs), or one made by other code than this process runs.
+    """
+    folder = Path(folder or results_dir())
+    want = expected(profile, grid_file)
+    names = {f"{s}-{m}.json": (s, m) for s, m in want}
+    rebuild = f"rebuild them with `make book PROFILE={profile}`"
+    present = (
+        sorted(p for p in folder.glob("*") if ".tmp" not in p.suffix) if folder.is_dir() else []
+    )
+    stray = [p.name for p in present if p.name not in names]
+    if stray:
+        raise StaleResults(
+            f"{folder} holds files that are not the grid's section results: "
+            f"{', '.join(stray)}; move them away (the book reads {', '.join(sorted(names))})"
+        )
+    missing = sorted(set(names) - {p.name for p in present})
+    if missing:
+        raise StaleResults(f"results missing in {folder}: {', '.join(missing)}; {rebuild}")
+    code, out, stale = code_fingerprint(), {}, []
+    for name, (s, m) in sorted(names.items()):
+        data = read(folder / name)
+        meta = data["meta"]
+        if (meta.get("section"), meta.get("model")) != (s, m):
+            raise StaleResults(
+                f"{folder / name} holds the results of {meta.get('section')}-{meta.get('model')}"
+            )
+        diff = _first_difference(meta.get("params", {}), want[(s, m)])
+        if diff:
+            raise StaleResults(
+                f"{folder / name} was made with other parameters than the grid's for the "
+                f"{profile} profile ({diff}); {rebuild}"
+            )
+        if meta.get("code") != code:
+            stale.append(f"{name} (code {meta.get('code')})")
+        out[(s, m)] = data
+    if stale:
+        raise StaleResults(
+            f"results in {folder} were made by other code than this (code {code}): "
+            f"{', '.join(stale)}; {rebuild}"
+        )
+    return out
 
 
 def provenance(results: dict) -> dict:
