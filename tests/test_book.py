@@ -14,7 +14,7 @@ import papermill as pm
 import pytest
 import yaml
 
-from lslib.paper import claims, results
+from lslib.paper import claims, results, verdicts
 from lslib.paper.grid import jobs
 from lslib.paper.profiles import section
 
@@ -191,7 +191,7 @@ def test_reproduction_page_lists_every_claim_with_its_quote_and_verdicts(smoke_b
     text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
     assert "Not the paper" in text and "smoke" in text  # the profile is named
     assert 'profile = "smoke"' not in text  # papermill's injected cell is not rendered
-    outcomes = "|".join(claims.OUTCOMES)
+    outcomes = "|".join(verdicts.OUTCOMES)
     for c in claims.CLAIMS:
         i = text.find(c.text)
         assert i >= 0, c.text

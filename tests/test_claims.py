@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from lslib.paper import claims, stats
-from lslib.paper.claims import FAILS, HOLDS, INCONCLUSIVE, NOT_EVALUABLE
+from lslib.paper import claims, stats, verdicts
+from lslib.paper.verdicts import FAILS, HOLDS, INCONCLUSIVE, NOT_EVALUABLE
 
 WIDTHS = {"mlp": (32, 64, 128), "cnn": (16, 32, 64)}
 OPTS = ("sgd", "momentum", "adam")
@@ -378,18 +378,18 @@ def test_one_seed_leaves_comparisons_inconclusive():
 
 def test_the_rule_and_its_combination():
     i = lambda lo, hi: stats.Interval((lo + hi) / 2, lo, hi, 3)  # noqa: E731
-    assert claims.decide(i(1, 2), 0, math.inf) == HOLDS
-    assert claims.decide(i(-2, -1), 0, math.inf) == FAILS
-    assert claims.decide(i(-1, 1), 0, math.inf) == INCONCLUSIVE
-    assert claims.decide(stats.Interval(math.nan, math.nan, math.nan, 0), 0, 1) == NOT_EVALUABLE
+    assert verdicts.decide(i(1, 2), 0, math.inf) == HOLDS
+    assert verdicts.decide(i(-2, -1), 0, math.inf) == FAILS
+    assert verdicts.decide(i(-1, 1), 0, math.inf) == INCONCLUSIVE
+    assert verdicts.decide(stats.Interval(math.nan, math.nan, math.nan, 0), 0, 1) == NOT_EVALUABLE
     parts = [(HOLDS, "a"), (INCONCLUSIVE, "b"), (FAILS, "c")]
-    assert claims.combine(parts).outcome == FAILS
-    assert claims.combine(parts[:2]).outcome == INCONCLUSIVE
+    assert verdicts.combine(parts).outcome == FAILS
+    assert verdicts.combine(parts[:2]).outcome == INCONCLUSIVE
     assert (
-        claims.combine([(HOLDS, "a"), (NOT_EVALUABLE, "b"), (INCONCLUSIVE, "c")]).outcome
+        verdicts.combine([(HOLDS, "a"), (NOT_EVALUABLE, "b"), (INCONCLUSIVE, "c")]).outcome
         == NOT_EVALUABLE
     )
-    assert claims.combine(parts[:1]).outcome == HOLDS
+    assert verdicts.combine(parts[:1]).outcome == HOLDS
 
 
 def test_the_report_is_judged_on_its_own_numbers():
@@ -408,9 +408,9 @@ def test_the_report_is_judged_on_its_own_numbers():
 
 
 def test_categories():
-    assert claims.category(HOLDS, HOLDS) == "holds in both"
-    assert claims.category(FAILS, HOLDS) == "holds in the report, not here"
-    assert claims.category(INCONCLUSIVE, HOLDS) == "holds in the report, undecided here"
+    assert verdicts.category(HOLDS, HOLDS) == "holds in both"
+    assert verdicts.category(FAILS, HOLDS) == "holds in the report, not here"
+    assert verdicts.category(INCONCLUSIVE, HOLDS) == "holds in the report, undecided here"
 
 
 def test_intervals_against_scipy_and_by_hand():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from test_claims import World
 
-from lslib.paper import claims, readings, sections
+from lslib.paper import claims, measures, readings, verdicts
 from lslib.paper.profiles import perturb_names, section, sharpness_names
 
 
@@ -29,37 +29,37 @@ def test_stop_epoch_plateau_targets_and_censoring():
         [0.9, 0.95, 0.97, 0.976, 0.977, 0.978],
     )
     # patience 2, 1 %: the last two (0.399, 0.398) do not beat 0.4 by 1 % -> epoch 5
-    assert sections.stop_epoch(h, "converged", ("plateau", 2, 0.01)) == (5, "converged")
+    assert measures.stop_epoch(h, "converged", ("plateau", 2, 0.01)) == (5, "converged")
     # patience 1: epoch 4 (0.399 vs best 0.4)
-    assert sections.stop_epoch(h, "converged", ("plateau", 1, 0.01)) == (4, "converged")
-    assert sections.stop_epoch(h, "converged", ("train_loss", 0.05)) == (4, "converged")
-    assert sections.stop_epoch(h, "converged", ("val_acc", 0.975)) == (4, "converged")
+    assert measures.stop_epoch(h, "converged", ("plateau", 1, 0.01)) == (4, "converged")
+    assert measures.stop_epoch(h, "converged", ("train_loss", 0.05)) == (4, "converged")
+    assert measures.stop_epoch(h, "converged", ("val_acc", 0.975)) == (4, "converged")
     # a target never reached while the run lasted: a lower bound
-    assert sections.stop_epoch(h, "converged", ("train_loss", 0.001)) == (6, "censored")
+    assert measures.stop_epoch(h, "converged", ("train_loss", 0.001)) == (6, "censored")
     # a stricter plateau: 0.398 and 0.397 still improve on 0.4 by more than 0.01 %
-    assert sections.stop_epoch(h, "converged", ("plateau", 2, 0.0001)) == (6, "censored")
+    assert measures.stop_epoch(h, "converged", ("plateau", 2, 0.0001)) == (6, "censored")
 
 
 def test_error_barrier_follows_frankle():
-    e = sections.error_barrier([0.98, 0.6, 0.96])  # errors 0.02, 0.4, 0.04
+    e = measures.error_barrier([0.98, 0.6, 0.96])  # errors 0.02, 0.4, 0.04
     assert e["height"] == pytest.approx(0.4 - 0.03)
     assert not e["connected"]
-    e = sections.error_barrier([0.98, 0.975, 0.98])
+    e = measures.error_barrier([0.98, 0.975, 0.98])
     assert e["height"] == pytest.approx(0.025 - 0.02)
     assert e["connected"]
 
 
 def test_sigma_at_is_exact_on_a_power_law():
     s = np.logspace(-4, -1, 7)
-    assert sections.sigma_at(s, s**2, 1e-4) == pytest.approx(1e-2, rel=1e-9)
-    assert sections.sigma_at(s, 3 * s**1.5, 3e-3) == pytest.approx(1e-2, rel=1e-9)
-    assert math.isnan(sections.sigma_at(s, s**2, 1.0))  # never reached on the grid
+    assert measures.sigma_at(s, s**2, 1e-4) == pytest.approx(1e-2, rel=1e-9)
+    assert measures.sigma_at(s, 3 * s**1.5, 3e-3) == pytest.approx(1e-2, rel=1e-9)
+    assert math.isnan(measures.sigma_at(s, s**2, 1.0))  # never reached on the grid
 
 
 def test_line_readings_are_parts_of_the_lines():
     a = np.linspace(-1.5, 1.5, 31)
     lines = np.stack([a**2, 2 * a]) + 0.5  # two directions, centre loss 0.5
-    got = sections.line_readings(
+    got = measures.line_readings(
         {"gaussian": {"alphas": a, "lines": lines, "centre": 0.5}}, [1.0, 1.5]
     )
     for span in (1.0, 1.5):
@@ -77,8 +77,8 @@ def test_near_zero_share():
         "nodes": [np.array([-0.05, 0.0, 0.05, 10.0])],
         "weights": [np.array([0.1, 0.5, 0.1, 0.3])],
     }
-    assert sections.near_zero_share(slq, 10.0, 0.01) == pytest.approx(0.7)
-    assert sections.near_zero_share(slq, 10.0, 0.001) == pytest.approx(0.5)
+    assert measures.near_zero_share(slq, 10.0, 0.01) == pytest.approx(0.7)
+    assert measures.near_zero_share(slq, 10.0, 0.001) == pytest.approx(0.5)
 
 
 def _with_readings(W: World):
@@ -99,9 +99,9 @@ def test_verdicts_follow_the_reading_and_flips_are_reported():
     _with_readings(W)
     table, flips = readings.verdicts(W.R, "distance")
     row = table[table["claim"].str.startswith("1.12 ")].iloc[0]
-    assert row["adopted"] == claims.HOLDS  # the rise falls with width under reading a
-    assert row["a (adopted)"] == claims.HOLDS
-    assert row["b"] == claims.FAILS  # and grows under reading b
+    assert row["adopted"] == verdicts.HOLDS  # the rise falls with width under reading a
+    assert row["a (adopted)"] == verdicts.HOLDS
+    assert row["b"] == verdicts.FAILS  # and grows under reading b
     assert flips["1.12"] == ["b"]
     assert "1.12" in readings.all_flips(W.R)
     # a claim that does not use the lines is not listed
@@ -142,7 +142,7 @@ def test_stopping_rule_substitution_censors_claims():
             r["stop_rules"] = {"rule": {"epochs": r["epochs"], "status": ["censored"] * W.n}}
     table, _ = readings.verdicts(W.R, "stopping")
     row = table[table["claim"].str.startswith("1.4 ")].iloc[0]
-    assert row["rule"] == claims.NOT_EVALUABLE
+    assert row["rule"] == verdicts.NOT_EVALUABLE
 
 
 def test_reading_parameters_are_validated():

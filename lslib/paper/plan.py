@@ -1,6 +1,6 @@
 """A plan before the run: which tasks a build needs, which are stored, how long the rest takes.
 
-``python -m lslib.paper.grid book/grid.yml --plan [--workers N]`` prints it. Each missing
+``python -m lslib.paper.grid book/grid.yml --plan [--workers N]`` prints it (``print_plan``). Each missing
 task's time comes from the run store's own records (every entry keeps the seconds its
 computation took, ``wall_s``): the same entry computed by older code, else the same
 computation for another seed, else the median seconds per unit of work of its kind (and
@@ -12,17 +12,15 @@ at all (a fresh clone's empty store), the rates, stopping epochs and notebook ti
 repository's reference build (``reference_times.json``, written by
 ``scripts/reference_times.py`` from a cold paper build's store) stand in, so the first build
 too has an estimate; they were measured on the machine that file names, so on another they
-are a guess of the right order. The wall time on N workers is the
-list-scheduling makespan of the task graph (longest remaining path first), with the
-notebooks run one after another by the grid as their tasks finish; the critical path is
-the bound no number of workers beats.
+are a guess of the right order. The wall time on N workers comes
+from ``schedule``.
 """
 
 import dataclasses
-import heapq
 import io
 import json
 import statistics
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -30,6 +28,11 @@ import torch
 
 from lslib import cache
 from lslib.data import N_TRAIN
+from lslib.paper import tasks as T
+from lslib.paper.executors import cores, task_threads
+from lslib.paper.profiles import section
+from lslib.paper.schedule import clock, schedule, share
+from lslib.paper.sections import DECLARED
 from lslib.paper.tasks import Task, order, train
 from lslib.paths import cache_dir
 
@@ -276,7 +279,7 @@ def _end(task: Task, records: Records, own: bool = False) -> int:
     return min(c.max_epochs, round(statistics.median(others)) if others else DEFAULT_EPOCHS)
 
 
-# ---------------------------------------------------------------- wall time on N workers
+# ---------------------------------------------------------------- notebooks' own times
 
 
 def notebook_seconds(name: str, profile: str, folder=None) -> float:
@@ -303,119 +306,92 @@ def record_notebook(name: str, profile: str, seconds: float) -> None:
     tmp.replace(path)
 
 
-def share(workers: int, threads: int, cores: int, recorded: int | None = None) -> float:
-    """How much longer a task takes here than its estimate: a task was recorded using
-    ``recorded`` threads; here it gets ``threads``, and no more than its share of the cores
-    (cores / workers; the sequential path, ``workers=0``, has them all). Time is taken to
-    scale with the cores a task gets, and more of them than recorded are not counted on.
-    A constant factor, so it ignores the ends of the build, where fewer tasks run, and the
-    notebooks' kernels, which share the cores too."""
-    gets = min(threads, max(cores, 1) / max(workers, 1))
-    return max(1.0, (recorded or threads) / gets)
+# ---------------------------------------------------------------- the plan of a build
 
 
-def schedule(
-    items: dict[str, Item],
-    notebooks: list[tuple[float, list[str]]],
+def job_tasks(todo) -> tuple[dict, list[list[str]]]:
+    """The task graph of the jobs, and the keys each job needs."""
+    per_job = []
+    for nb, _, params in todo:
+        S = section(nb.stem, params) if nb.stem in DECLARED else None
+        per_job.append(T.section_tasks(nb.stem, S) if S else [])
+    return T.graph(t for ts in per_job for t in ts), [[t.key for t in ts] for ts in per_job]
+
+
+def make_plan(
+    todo,
+    profile: str,
     workers: int,
-    stretch: float = 1.0,
-) -> dict:
-    """Predicted wall time of a build.
-
-    notebooks: (seconds, keys of the tasks it needs) in the order the grid runs them.
-    workers: 0 for the sequential grid (tasks and notebooks in one process, one after
-    another), else the tasks run on that many workers while the grid runs the notebooks.
-    stretch: each task's time over its estimate (``share``; 1 where every worker has the
-    cores the task was recorded with).
-    Returns the seconds of work, the critical path and the makespan.
-    """
-    dur = {k: it.seconds * stretch for k, it in items.items()}
-    deps = {k: [d for d in it.task.deps if d in items] for k, it in items.items()}
-    work_s = sum(dur.values()) + sum(s for s, _ in notebooks)
-    # critical path: the longest chain of tasks, then notebooks in order
-    finish = {}
-    for k in _topo(deps):
-        finish[k] = dur[k] + max((finish[d] for d in deps[k]), default=0.0)
-    t = 0.0
-    for s, keys in notebooks:
-        t = max([t] + [finish[k] for k in keys if k in finish]) + s
-    critical = max([t, *finish.values()])
-    if workers <= 0:
-        return {"work_s": work_s, "critical_s": critical, "wall_s": work_s}
-    done = _list_schedule(dur, deps, workers, notebooks)
-    t = 0.0
-    for s, keys in notebooks:
-        t = max([t] + [done[k] for k in keys if k in done]) + s
-    return {"work_s": work_s, "critical_s": critical, "wall_s": max([t, *done.values()])}
+    cold: bool = False,
+    timings: str | None = None,
+    threads: int | None = None,
+):
+    """The build's tasks and notebooks with their estimates, and the predicted wall time of
+    running them here with ``threads`` per task (``workers``: on a local cluster of that
+    many; 0: sequentially), or, with ``threads=None``, on ``workers`` that each have the
+    cores a task was recorded with. Also returns the factor applied to each task's time and
+    the records the estimates came from."""
+    if timings and not Path(timings).is_dir():
+        raise ValueError(
+            f"--timings {timings}: no such folder (a run store's, e.g. an "
+            "earlier build's LSLIB_CACHE)"
+        )
+    tasks, needs = job_tasks(todo)
+    records = Records.read(Path(timings) if timings else None)
+    planned = items(tasks, cold=cold, records=records)
+    notebooks = [
+        (notebook_seconds(out.stem, profile, timings), keys)
+        for (_, out, _), keys in zip(todo, needs, strict=True)
+    ]
+    stretch = share(workers, threads, cores(), records.threads) if threads else 1.0
+    pred = schedule(planned, notebooks, workers, stretch)
+    return tasks, needs, planned, notebooks, pred, stretch, records
 
 
-def _topo(deps: dict) -> list:
-    seen, out = set(), []
-
-    def visit(k):
-        if k not in seen:
-            seen.add(k)
-            for d in deps[k]:
-                visit(d)
-            out.append(k)
-
-    for k in deps:
-        visit(k)
-    return out
-
-
-def _levels(dur: dict, deps: dict, notebooks=()) -> tuple[dict, dict]:
-    """Each task's seconds to the end along its longest path of dependents, the notebooks
-    included: a notebook waits for its tasks and runs after the one before it, so a task
-    the first notebook needs heads a path through every notebook."""
-    users = defaultdict(list)
-    for k, ds in deps.items():
-        for d in ds:
-            users[d].append(k)
-    after, tail = defaultdict(float), 0.0
-    for s, keys in reversed(list(notebooks)):
-        tail += s
-        for k in keys:
-            after[k] = max(after[k], tail)
-    level = {}
-    for k in reversed(_topo(deps)):
-        level[k] = dur[k] + max([after[k], *(level[u] for u in users[k])])
-    return level, users
-
-
-def levels(items: dict[str, Item], notebooks=()) -> dict[str, float]:
-    """The order the workers take ready tasks in, here and on Dask: the longest path to the
-    end of the build first (``_levels``)."""
-    dur = {k: it.seconds for k, it in items.items()}
-    deps = {k: [d for d in it.task.deps if d in items] for k, it in items.items()}
-    return _levels(dur, deps, notebooks)[0]
-
-
-def _list_schedule(dur: dict, deps: dict, workers: int, notebooks=()) -> dict:
-    """Finish time of each task when ``workers`` take the ready task with the longest path
-    to the end first, ties in the order given (HLFET list scheduling)."""
-    level, users = _levels(dur, deps, notebooks)
-    waiting = {k: len(ds) for k, ds in deps.items()}
-    ready = [(-level[k], i, k) for i, k in enumerate(deps) if waiting[k] == 0]
-    heapq.heapify(ready)
-    running, done, free, now, n = [], {}, workers, 0.0, 0
-    while ready or running:
-        while ready and free:
-            _, _, k = heapq.heappop(ready)
-            heapq.heappush(running, (now + dur[k], n, k))
-            n, free = n + 1, free - 1
-        now, _, k = heapq.heappop(running)
-        done[k], free = now, free + 1
-        for u in users[k]:
-            waiting[u] -= 1
-            if waiting[u] == 0:
-                heapq.heappush(ready, (-level[u], n, u))
-                n += 1
-    return done
-
-
-def clock(seconds: float) -> str:
-    s = round(seconds)
-    return (
-        f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+def print_plan(
+    todo,
+    profile: str,
+    workers: int,
+    cold: bool = False,
+    timings: str | None = None,
+    stream=None,
+    threads: int | None = None,
+    local: bool = True,
+) -> None:
+    """The plan: every task, stored or its estimate; the predicted wall time here (this
+    machine's cores, ``threads`` per task, sequentially and, with ``workers`` and
+    ``local``, on a local cluster) and on a cluster whose workers have cores of their own."""
+    stream = stream or sys.stdout
+    t = task_threads(threads)
+    _, _, items, notebooks, pred, _, records = make_plan(todo, profile, 0, cold, timings, t)
+    missing = [it for it in items.values() if not it.cached]
+    for it in items.values():
+        state = "stored" if it.cached else f"~{clock(it.seconds):>7}  ({it.basis})"
+        epochs = f", {it.epochs} epochs to train" if it.epochs else ""
+        print(f"  {'✓' if it.cached else '·'} {it.task.label}{epochs}  {state}", file=stream)
+    print(
+        f"{len(items)} tasks: {len(items) - len(missing)} stored, {len(missing)} to compute "
+        f"({clock(sum(it.seconds for it in missing))} of work as recorded); "
+        f"{len(notebooks)} notebooks (~{clock(sum(s for s, _ in notebooks))})",
+        file=stream,
     )
+    print(f"predicted wall time here ({cores()} cores, {t} threads per task):", file=stream)
+    print(f"  {'sequential (no Dask)':>26}: {clock(pred['wall_s'])}", file=stream)
+    if workers and local:
+        stretch = share(workers, t, cores(), records.threads)
+        here = schedule(items, notebooks, workers, stretch)
+        print(
+            f"  {f'local cluster, {workers} worker' + 's' * (workers > 1):>26}: {clock(here['wall_s'])}  "
+            f"(each task {stretch:.2g}x as recorded)",
+            file=stream,
+        )
+    apart = schedule(items, notebooks, 1)
+    print(
+        "on a cluster, each worker with the cores a task was recorded with (critical path "
+        f"{clock(apart['critical_s'])}):",
+        file=stream,
+    )
+    for n in sorted({1, 2, 8, 32, 128} | ({workers} if workers and not local else set())):
+        wall = schedule(items, notebooks, n)["wall_s"]
+        mark = "  <- --workers" if n == workers and not local else ""
+        print(f"  {f'{n} worker' + 's' * (n > 1):>26}: {clock(wall)}{mark}", file=stream)

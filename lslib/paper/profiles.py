@@ -32,8 +32,6 @@ MODEL_DEFAULTS = MappingProxyType(
         "cnn": MappingProxyType({"widths": (16, 32, 64), "width": 32, "phase3_epochs": 10}),
     }
 )
-# Each section's parameters and their defaults; None means "from the profile" (or, for
-# widths, the report's).
 # The reading of the report's lines the paper adopts (see book/readings.ipynb): "distance =
 # 1.5" as the loss-landscapes package reads it. ``span``: the distance; every line is also
 # computed over [-span, span] with Gaussian and U[0, 1] directions for the other readings.
@@ -209,12 +207,12 @@ def parse_reading(name: str) -> tuple[str, str, float] | None:
 
 def line_names(S) -> list[str]:
     """Every reading of the lines a section computes."""
-    return [reading(d, sd, sp) for d in DISTS for sp in _spans(S) for sd in SIDES] + [
+    return [reading(d, sd, sp) for d in DISTS for sp in spans(S) for sd in SIDES] + [
         ll_reading(S.span)
     ]
 
 
-def _spans(S) -> list:
+def spans(S) -> list:
     """The distances read: 1.0 (the book's former span) and the section's span."""
     return sorted({min(1.0, S.span), S.span})
 
@@ -225,12 +223,12 @@ def adopted(S) -> str:
 
 
 def sharpness_names(S) -> list[str]:
-    """Every reading of Table 5's "1D sharpness" (see ``sections.sharpness_readings``)."""
+    """Every reading of Table 5's "1D sharpness" (see ``measures.sharpness_readings``)."""
     return [f"curvature, {d}" for d in DISTS] + [f"rise, {r}" for r in line_names(S)]
 
 
 def perturb_names() -> list[str]:
-    """Every reading of Table 5's "Perturb. sigma" (see ``sections.perturb_readings``)."""
+    """Every reading of Table 5's "Perturb. sigma" (see ``measures.perturb_readings``)."""
     out = []
     for kind in ("relative", "absolute"):
         out += [f"ΔL at {kind} σ of {s:g}" for s in PERTURB_READ]
@@ -335,6 +333,11 @@ def _int(v, lo: int, hi: float = math.inf) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
 
 
+def _distinct(v, ok) -> bool:
+    """A non-empty list of distinct values, each accepted by ``ok``."""
+    return bool(isinstance(v, list) and v and all(ok(i) for i in v) and len(set(v)) == len(v))
+
+
 def _finite_positive(v) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0
 
@@ -365,54 +368,28 @@ def _validate(name: str, v: dict) -> None:
         if key in v and not (v[key] is None and key in ("epochs", "max_epochs", "subset")):
             _check(_int(v[key], lo, hi), name, key, v[key], f"an int in [{lo}, {hi}]")
     if "widths" in v:
-        w = v["widths"]
-        _check(
-            isinstance(w, list) and w and all(_int(i, 1) for i in w) and len(set(w)) == len(w),
-            name,
-            "widths",
-            w,
-            "a non-empty list of distinct positive ints",
-        )
+        ok = _distinct(v["widths"], lambda i: _int(i, 1))
+        _check(ok, name, "widths", v["widths"], "a non-empty list of distinct positive ints")
     if "width" in v:
         _check(_int(v["width"], 1), name, "width", v["width"], "an int >= 1")
     if "optimizers" in v:
-        o = v["optimizers"]
-        _check(
-            isinstance(o, list) and o and all(i in OPTIMIZERS for i in o) and len(set(o)) == len(o),
-            name,
-            "optimizers",
-            o,
-            f"a non-empty list of distinct names from {OPTIMIZERS}",
-        )
+        allowed = f"a non-empty list of distinct names from {OPTIMIZERS}"
+        ok = _distinct(v["optimizers"], lambda i: i in OPTIMIZERS)
+        _check(ok, name, "optimizers", v["optimizers"], allowed)
     if "optimizer" in v:
         _check(v["optimizer"] in OPTIMIZERS, name, "optimizer", v["optimizer"], str(OPTIMIZERS))
     s = v["seeds"]
-    _check(
-        isinstance(s, list)
-        and s
-        and all(_int(i, 0, 2**31 - 1) for i in s)
-        and len(set(s)) == len(s),
-        name,
-        "seeds",
-        s,
-        "a non-empty list of distinct ints >= 0",
-    )
+    ok = _distinct(s, lambda i: _int(i, 0, 2**31 - 1))
+    _check(ok, name, "seeds", s, "a non-empty list of distinct ints >= 0")
     if name == "phase3":
-        _check(
-            len(s) >= 2, name, "seeds", s, "at least 2 distinct seeds (connectivity needs pairs)"
-        )
+        pairs = "at least 2 distinct seeds (connectivity needs pairs)"
+        _check(len(s) >= 2, name, "seeds", s, pairs)
     for key in ("span", "pc1_span", "plane_span"):
         if key in v:
             _check(_finite_positive(v[key]), name, key, v[key], "a finite number > 0")
-    _check(
-        isinstance(v["rel_tol"], int | float)
-        and not isinstance(v["rel_tol"], bool)
-        and 0 <= v["rel_tol"] < 1,
-        name,
-        "rel_tol",
-        v["rel_tol"],
-        "a number in [0, 1)",
-    )
+    rt = v["rel_tol"]
+    ok = isinstance(rt, int | float) and not isinstance(rt, bool) and 0 <= rt < 1
+    _check(ok, name, "rel_tol", rt, "a number in [0, 1)")
     if "line_reading" in v and _finite_positive(v["span"]):
         names = line_names(Section(name, v))
         _check(
@@ -436,17 +413,9 @@ def _validate(name: str, v: dict) -> None:
         ):
             _check(v[key] in names, name, key, v[key], f"one of {names}")
     if "batch_sizes" in v:
-        b = v["batch_sizes"]
-        _check(
-            isinstance(b, list)
-            and b
-            and all(_int(i, 1, N_TEST) for i in b)
-            and len(set(b)) == len(b),
-            name,
-            "batch_sizes",
-            b,
-            f"a non-empty list of distinct ints in [1, {N_TEST}]",
-        )
+        allowed = f"a non-empty list of distinct ints in [1, {N_TEST}]"
+        ok = _distinct(v["batch_sizes"], lambda i: _int(i, 1, N_TEST))
+        _check(ok, name, "batch_sizes", v["batch_sizes"], allowed)
     source = v.get("eval_source", "train")
     _check(source in SOURCES, name, "eval_source", source, str(SOURCES))
     available = (v["subset"] or N_TRAIN) if source == "train" else N_TEST

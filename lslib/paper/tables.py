@@ -6,15 +6,13 @@ without an index column. Accuracies are percentages with 2 decimals, losses and 
 missing value is "—".
 """
 
-import html
-import subprocess
+import math
 
 import numpy as np
 import pandas as pd
 
 from lslib.paper import stats
 from lslib.paper.sections import NAMES, label
-from lslib.paths import REPO
 
 STATUS = {
     "converged": "converged",
@@ -51,7 +49,12 @@ def pct(v) -> str:
     return f"{m} (1 seed)" if not np.isfinite(i.half) else f"{m}{NBSP}±{NBSP}{100 * i.half:.2f}"
 
 
-def _frame(rows: list) -> pd.DataFrame:
+def section_rows(R, section) -> list[tuple]:
+    """(model, row) of every row of a section's results."""
+    return [(m, r) for (s, m), p in R.items() if s == section for r in p.get("rows", [])]
+
+
+def frame(rows: list) -> pd.DataFrame:
     return pd.DataFrame(rows).style.hide(axis="index") if rows else pd.DataFrame()
 
 
@@ -70,7 +73,7 @@ def table1(results: dict, styled: bool = True):
                     "test accuracy (%)": pct(r["test_acc"]),
                 }
             )
-    return _frame(rows) if styled else pd.DataFrame(rows)
+    return frame(rows) if styled else pd.DataFrame(rows)
 
 
 def eigen_table(results: dict, section: str = "phase1", styled: bool = True):
@@ -95,7 +98,7 @@ def eigen_table(results: dict, section: str = "phase1", styled: bool = True):
                     "λ1 range over batches": f"[{min(r['l1_min']):.4g}, {max(r['l1_max']):.4g}]",
                 }
             )
-    return _frame(rows) if styled else pd.DataFrame(rows)
+    return frame(rows) if styled else pd.DataFrame(rows)
 
 
 def table_phase2(results: dict, styled: bool = True):
@@ -116,7 +119,7 @@ def table_phase2(results: dict, styled: bool = True):
                     "1D rise": pm(r["rise"], 3),
                 }
             )
-    return _frame(rows) if styled else pd.DataFrame(rows)
+    return frame(rows) if styled else pd.DataFrame(rows)
 
 
 def table_phase3(results: dict, styled: bool = True):
@@ -145,7 +148,7 @@ def table_phase3(results: dict, styled: bool = True):
                 "ΔL, random unit direction": pm(r["control_delta_l"], 3),
             }
         )
-    return _frame(rows) if styled else pd.DataFrame(rows)
+    return frame(rows) if styled else pd.DataFrame(rows)
 
 
 def table5(results: dict, styled: bool = True):
@@ -167,7 +170,7 @@ def table5(results: dict, styled: bool = True):
             "PAC-Bayes σ′": pm(f["pac_sigma"], 3),
         }
         rows.append(row)
-    return _frame(rows) if styled else pd.DataFrame(rows)
+    return frame(rows) if styled else pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------- side by side with the report
@@ -198,7 +201,7 @@ def compare_table1(results: dict, ref: dict):
         _side(row, "test loss", t["test_loss"], o.get("test_loss"))
         _side(row, "test acc. (%)", t["test_acc"], o.get("test_acc"), 4, 100)
         rows.append(row)
-    return _frame(rows)
+    return frame(rows)
 
 
 def compare_eigen(results: dict, ref: dict):
@@ -209,7 +212,7 @@ def compare_eigen(results: dict, ref: dict):
         for k in ("l1", "l2", "l3"):
             _side(row, f"λ{k[1]}", t[k][0], o.get(k), 4)
         rows.append(row)
-    return _frame(rows)
+    return frame(rows)
 
 
 def compare_phase2(results: dict, ref: dict):
@@ -221,7 +224,7 @@ def compare_phase2(results: dict, ref: dict):
         _side(row, "test acc. (%)", t.get("test_acc"), o.get("test_acc"), 4, 100)
         _side(row, "λ1", t.get("l1"), o.get("l1"), 4)
         rows.append(row)
-    return _frame(rows)
+    return frame(rows)
 
 
 def compare_phase3(results: dict, ref: dict):
@@ -239,140 +242,159 @@ def compare_phase3(results: dict, ref: dict):
         _side(row, "1D sharpness", t5[t["model"]]["sharpness_1d"], f.get("sharpness_1d"), 3)
         _side(row, "Perturb.", t5[t["model"]]["perturb"], f.get("perturbation"), 3)
         rows.append(row)
-    return _frame(rows)
+    return frame(rows)
 
 
-BADGES = {
-    "holds": ("✓", "#1a7f37"),
-    "does not hold": ("✗", "#cf222e"),
-    "inconclusive": ("~", "#9a6700"),
-    "not evaluable": ("–", "#57606a"),
-}
+# ---------------------------------------------------------------- the readings page's tables
 
 
-def badge(outcome: str) -> str:
-    """A verdict as a coloured badge with its symbol and word (readable without colour)."""
-    symbol, color = BADGES[outcome]
-    return (
-        f'<span style="background:{color};color:#fff;border-radius:0.6em;padding:0 0.5em;'
-        f'white-space:nowrap;font-size:0.9em">{symbol} {outcome}</span>'
-    )
+def pm3(v) -> str:
+    """``pm`` to 3 significant digits (the readings page's)."""
+    return pm(v, 3)
 
 
-def _flag(cid: str, flips: dict | None) -> str:
-    """⚑ with a tooltip for a claim whose verdict depends on how a quantity is read."""
-    if not flips or cid not in flips:
-        return ""
-    what = ", ".join(flips[cid])
-    return (
-        f' <span title="verdict depends on the reading of: {html.escape(what)}" '
-        f'aria-label="verdict depends on the reading of {html.escape(what)}">⚑</span>'
-    )
+def ratio_text(i: stats.Interval) -> str:
+    if not i.finite:
+        return "—"
+    if math.isfinite(i.lo) and math.isfinite(i.hi):
+        return f"{math.exp(i.value):.3g} [{math.exp(i.lo):.3g}, {math.exp(i.hi):.3g}]"
+    return f"{math.exp(i.value):.3g}"
 
 
-def verdict_grid(df: pd.DataFrame):
-    """Claims (rows) by readings (columns) with a verdict badge in every cell."""
-    from IPython.display import HTML
-
-    if df.empty:
-        return HTML("<p>No claim's evidence depends on this choice.</p>")
-    shown = df.copy()
-    for col in shown.columns[1:]:
-        shown[col] = shown[col].map(badge)
-    return _frame(shown.to_dict("records"))
+def distance_table(R: dict) -> pd.DataFrame:
+    """The mean 1D rise of every Phase 1 model under each reading of the lines."""
+    rows = {}
+    for model, r in section_rows(R, "phase1"):
+        for n, v in (r.get("rise_readings") or {}).items():
+            rows.setdefault(n, {"reading": n})[label(model, r["width"])] = pm3(v)
+    return pd.DataFrame(list(rows.values()))
 
 
-def claims_html(rows: list, flips: dict | None = None):
-    """Every claim as one line to scan (id, both verdicts, the claim) that opens onto the
-    report's words, the rule and the evidence on both sides."""
-    from IPython.display import HTML
-
-    e = html.escape
+def stopping_table(R: dict, ref: dict) -> pd.DataFrame:
+    """Table 1's epoch counts: the report's, and ours under each stopping rule (a mean
+    marked ≥ when a rule had not fired on some seed when its run stopped)."""
+    theirs = {(t["model"], t["width"]): t["epochs"] for t in ref["table1"]} if ref else None
     out = []
-    for r in rows:
+    for model, r in section_rows(R, "phase1"):
+        row = {"model": label(model, r["width"])}
+        if theirs is not None:
+            row["report"] = theirs.get((model, r["width"]), "—")
+        for n, v in (r.get("stop_rules") or {}).items():
+            cens = any(s != "converged" for s in v["status"])
+            row[n] = ("≥ " if cens else "") + pm3(v["epochs"])
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def matched_table(R: dict) -> pd.DataFrame:
+    """Phase 2 at the final weights and at matched training loss, per optimizer."""
+    out = []
+    for model, r in section_rows(R, "phase2"):
+        m = r.get("matched")
+        if not m:
+            continue
         out.append(
-            f"<details><summary><b>{e(r['id'])}</b>{_flag(r['id'], flips)} {badge(r['verdict'])} "
-            f"<small>report:</small> {badge(r['report verdict'])} {e(r['claim'])}</summary>"
-            f"<blockquote>“{e(r['quote'])}” ({e(r['where'])})</blockquote>"
-            f"<p><b>Rule:</b> {e(r['rule'])}.</p>"
-            f"<p><b>Here:</b> {e(r['evidence'])}</p>"
-            f"<p><b>On the report's numbers:</b> {e(r['report evidence'])}</p>"
-            f"<p><b>Category:</b> {e(r['category'])}.</p></details>"
-        )
-    return HTML("\n".join(out))
-
-
-def commit() -> str:
-    """The repository's commit (short), '+ changes' when the tree differs, or 'unknown'."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO,
-            text=True,
-            capture_output=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=REPO,
-            text=True,
-            capture_output=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + (" + uncommitted changes" if dirty else "")
-
-
-def made_with(S):
-    """The one-line provenance note at the top of an executed section page."""
-    from IPython.display import HTML
-
-    model = label(S.model, S.width) if hasattr(S, "width") else NAMES[S.model]
-    return HTML(
-        f'<p style="font-size:0.9em;opacity:0.8">Made with: profile <b>{S.profile}</b>, '
-        f"seeds {', '.join(map(str, S.seeds))}, model {model}, commit {commit()}.</p>"
-    )
-
-
-def categories(rows: list):
-    """Claim ids per category (holds in both, contradicted by the report's numbers, ...)."""
-    cats = dict.fromkeys(r["category"] for r in rows)
-    return _frame(
-        [
-            {"category": c, "claims": ", ".join(r["id"] for r in rows if r["category"] == c)}
-            for c in cats
-        ]
-    )
-
-
-def provenance(results: dict):
-    """Which profile, seeds and time each section's results come from."""
-    return _frame(
-        [
             {
-                "section": s,
-                "model": m,
-                "profile": r["meta"]["profile"],
-                "seeds": ", ".join(map(str, r["meta"]["seeds"])),
-                "made": r["meta"]["created"],
+                "model": label(model, R[("phase2", model)]["width"]),
+                "optimizer": r["optimizer"],
+                "training loss level": f"{m['level']:.4g}",
+                "epoch reached": pm3(m["epochs"]),
+                "λ1, final": pm3(r["l1"]),
+                "λ1, matched": pm3(m["l1"]),
+                "1D rise, final": pm3(r["rise"]),
+                "1D rise, matched": pm3(m["rise"]),
             }
-            for (s, m), r in results.items()
-        ]
-    )
+        )
+    return pd.DataFrame(out)
 
 
-def banner(profile: str, results: dict):
-    """A warning box for a page that judges a build other than the paper's (else None)."""
-    from IPython.display import HTML
+def _p3(R):
+    return [(m, p) for (s, m), p in R.items() if s == "phase3"]
 
-    if profile == "paper":
-        return None
-    n = sorted({len(r["meta"]["seeds"]) for r in results.values()})
-    return HTML(
-        '<div class="admonition warning"><p class="admonition-title">Not the paper</p>'
-        f"<p>This page judges a <strong>{profile}</strong> build ({' to '.join(map(str, n))} "
-        "seeds per model), not the paper: its models are trained on fewer images for fewer "
-        "epochs, so its verdicts say whether the pipeline works, not whether the report's "
-        "claims hold. <code>make book</code> builds the paper.</p></div>"
-    )
+
+def barrier_table(R: dict) -> pd.DataFrame:
+    """The loss barrier next to Frankle et al.'s error barrier and their connectedness."""
+    out = []
+    for model, p in _p3(R):
+        q = p["pairs"]
+        out.append(
+            {
+                "model": label(model, p["width"]),
+                "seed pairs": len(q),
+                "loss barrier": pm3([x["barrier"] for x in q]),
+                "error barrier (%)": pm3([100 * x["error_barrier"] for x in q]),
+                "connected (< 2 %)": f"{sum(x['error_connected'] for x in q)} of {len(q)}",
+                "error barrier after alignment (%)": pm3(
+                    [100 * x["aligned_error_barrier"] for x in q]
+                ),
+                "connected after alignment": f"{sum(x['aligned_error_connected'] for x in q)} of {len(q)}",
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def flatness_definitions(R: dict) -> pd.DataFrame:
+    """PAC-Bayes sigma' by both criteria; epsilon-sharpness against the number of ascent
+    steps and by L-BFGS-B."""
+    out = []
+    for model, p in _p3(R):
+        f = p["flatness"]
+        row = {
+            "model": label(model, p["width"]),
+            "σ′, accuracy (adopted)": pm3(f["pac_sigma"]),
+            "σ′, loss": pm3(f["pac_sigma_loss"]),
+        }
+        for i, s in enumerate(f["eps_steps"]):
+            row[f"ε-sharpness, {s} steps"] = pm3([v[i] for v in f["eps_by_steps"]])
+        row["ε-sharpness, L-BFGS-B"] = pm3(f["eps_lbfgsb"])
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def pca_table(R: dict) -> pd.DataFrame:
+    out = []
+    for model, p in _p3(R):
+        out.append(
+            {
+                "model": label(model, p["width"]),
+                "PC1+PC2 variance, centred (%)": pm3([100 * sum(e) for e in p["explained"]]),
+                "ΔL along PC1, centred": pm3(p["delta_l"]),
+                "PC1+PC2 share, uncentred (%)": pm3([100 * sum(e) for e in p["explained_other"]]),
+                "ΔL along PC1, uncentred": pm3(p["delta_l_other"]),
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def eval_size_table(R: dict) -> pd.DataFrame:
+    """The first seed's adopted 1D rise on the landscape sample and on a larger one (mean
+    and 95 % interval over the directions), their paired difference, and how far its
+    plane moves."""
+    out = []
+    for model, p in _p3(R):
+        e = p["eval_size"]
+        d = [b - a for a, b in zip(e["rise_small"], e["rise_large"], strict=True)]
+        out.append(
+            {
+                "model": label(model, p["width"]),
+                f"rise, {e['small']:,} images": pm3(e["rise_small"]),
+                f"rise, {e['large']:,} images": pm3(e["rise_large"]),
+                "difference": pm3(d),
+                "plane: largest |difference|": f"{e['plane_max_diff']:.3g}",
+                "plane: mean difference": f"{e['plane_mean_diff']:.3g}",
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def lambda_batch_table(R: dict) -> pd.DataFrame:
+    out = []
+    for model, p in _p3(R):
+        lb = p["lambda_batch"]
+        row = {"model": label(model, p["width"]), "seed": lb["seed"]}
+        for b, v in zip(lb["sizes"], lb["values"], strict=True):
+            sd = f"\u00a0±\u00a0{np.std(v, ddof=1):.3g}" if len(v) > 1 else ""
+            row[f"batch {b:,} ({len(v)} batches)"] = f"{np.mean(v):.4g}{sd}"
+        row[f"{lb['full_images']:,} images"] = f"{lb['full']:.4g}"
+        out.append(row)
+    return pd.DataFrame(out)

@@ -1,17 +1,13 @@
 """The expensive, independent work of each section, as tasks the grid runs before its notebook.
 
-A task is one call of a cached function: a training run (``train_or_load``) or one analysis
-of ``lslib.paper.analyses``. Its result is the run store's entry, so the store is the
-hand-off: a task computes and stores, the notebook then reads. ``section_tasks(name, S)``
-lists what ``sections.<name>(S)`` will ask the store for, with each analysis depending on
-the training runs in its config; ``graph`` merges the lists of several sections and chains
-the runs that share one trajectory (their epochs are one set of checkpoints, see
-``lslib.train.path_of``), shortest first, so two workers never train the same epochs.
-
-To add an analysis a section has started to use, add one line to that section's builder
-below, the same call as in ``sections.py`` with ``t.add(fn, config)`` in place of
-``fn(config)``; ``tests/test_dask.py`` fails while a section asks for something no task
-computes.
+A task is one call of a cached function: a training run (``train_or_load``) or one call a
+section declares (``sections.DECLARED``, see ``lslib/paper/work.py``). Its result is the run
+store's entry, so the store is the hand-off: a task computes and stores, the notebook then
+reads. ``section_tasks(name, S)`` turns a section's declaration into tasks, each call
+depending on the training runs in its arguments; ``graph`` merges the lists of several
+sections and chains the runs that share one trajectory (their epochs are one set of
+checkpoints, see ``lslib.train.path_of``), shortest first, so two workers never train the
+same epochs. Nothing here knows a section: a call declared there is a task here.
 """
 
 import dataclasses
@@ -23,27 +19,10 @@ from collections.abc import Callable, Iterable
 
 from lslib.cache import canonical
 from lslib.config import TrainConfig
-from lslib.paper import analyses as A
-from lslib.paper import sections
 from lslib.paper.profiles import Section
-from lslib.paper.sections import _hessian, label
+from lslib.paper.sections import DECLARED, label
+from lslib.paper.work import Call
 from lslib.train import path_of, train_or_load
-
-# What each task computes, in words (unknown functions are named by their own name).
-WHAT = {
-    "lines": "1D lines",
-    "plane": "2D plane",
-    "hessian": "Hessian top-3",
-    "connectivity": "connectivity",
-    "trajectory": "trajectory PCA",
-    "trajectory_plane": "trajectory plane",
-    "flatness": "flatness",
-    "spectral_density": "spectral density",
-    "ll_lines": "loss-landscapes lines",
-    "ll_plane": "loss-landscapes plane",
-    "lambda_vs_batch": "λ1 against batch size",
-    "matched": "Phase 2 at matched training loss",
-}
 
 
 def train(c: TrainConfig) -> None:
@@ -81,124 +60,41 @@ def key_of(fn: Callable, args: tuple) -> str:
     return f"{fn.__name__}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
 
-def runs_in(obj) -> list[TrainConfig]:
-    """Every training config inside ``obj`` (nested configs, tuples), in order."""
-    if isinstance(obj, TrainConfig):
-        return [obj]
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return [r for f in dataclasses.fields(obj) for r in runs_in(getattr(obj, f.name))]
-    if isinstance(obj, list | tuple):
-        return [r for v in obj for r in runs_in(v)]
-    return []
-
-
 def describe(c: TrainConfig) -> str:
     """'SimpleCNN-64, seed 1' (the optimizer named when it is not the report's momentum)."""
     opt = "" if c.optimizer == "momentum" else f" ({c.optimizer})"
     return f"{label(c.model, c.width)}{opt}, seed {c.seed}"
 
 
-class TaskList:
-    """Tasks in the order they are added, without duplicates."""
-
-    def __init__(self):
-        self.tasks: dict[str, Task] = {}
-
-    def train(self, c: TrainConfig) -> str:
-        key = key_of(train, (c,))
-        self.tasks.setdefault(
-            key, Task(key, train, (c,), f"training {describe(c)}", epochs=c.epochs or c.max_epochs)
-        )
-        return key
-
-    def add(self, fn: Callable, *args) -> str:
-        """The task ``fn(*args)``, after the training runs in ``args``."""
-        runs = runs_in(args)
-        deps = tuple(dict.fromkeys(self.train(c) for c in runs))
-        seeds = sorted({c.seed for c in runs})
-        who = (
-            describe(runs[0])
-            if len(seeds) < 2
-            else (
-                describe(runs[0]).rsplit(", seed", 1)[0]
-                + f", seeds {' and '.join(map(str, seeds))}"
-            )
-        )
-        key = key_of(fn, args)
-        what = WHAT.get(fn.__name__, fn.__name__.replace("_", " "))
-        self.tasks.setdefault(key, Task(key, fn, args, f"{what} of {who}", deps))
-        return key
+def training_task(c: TrainConfig) -> Task:
+    key = key_of(train, (c,))
+    return Task(key, train, (c,), f"training {describe(c)}", epochs=c.epochs or c.max_epochs)
 
 
-# ---------------------------------------------------------------- the sections' tasks
-# Each mirrors its function in sections.py, through the same call builders (S.line_calls,
-# S.plane_call, ...), so a configuration changed there changes here too.
-
-
-def _run_numbers(t: TaskList, S: Section, runs: list) -> None:
-    for c in runs:
-        t.train(c)
-        for fn, cfg in sections.line_calls(S, c):
-            t.add(fn, cfg)
-        t.add(A.hessian, _hessian(S, c))
-
-
-def phase1(t: TaskList, S: Section) -> None:
-    for w in S.widths:
-        runs = [S.train(width=w, seed=s) for s in S.seeds]
-        _run_numbers(t, S, runs)
-        t.add(*sections.plane_call(S, runs[0]))
-
-
-def matched(values: dict, runs: tuple) -> None:
-    """Phase 2 at matched training loss (its epochs are known once the runs are trained)."""
-    S = Section("phase2", values)
-    by = {o: [c for c in runs if c.optimizer == o] for o in S.optimizers}
-    sections.matched(S, by)
-
-
-def phase2(t: TaskList, S: Section) -> None:
-    every = []
-    for o in S.optimizers:
-        runs = [S.train(optimizer=o, seed=s) for s in S.seeds]
-        _run_numbers(t, S, runs)
-        t.add(*sections.plane_call(S, runs[0]))
-        every += runs
-    values = {k: v for k, v in vars(S).items() if k != "name"}
-    t.add(matched, values, tuple(every))
-
-
-def phase3(t: TaskList, S: Section) -> None:
-    runs = [S.train(seed=s) for s in S.seeds]
-    for c in runs:
-        t.train(c)
-    for a, b in itertools.combinations(runs, 2):
-        t.add(A.connectivity, sections.connectivity_config(S, a, b))
-    for c in runs:
-        for tc in sections.trajectory_configs(S, c):
-            t.add(A.trajectory, tc)
-        t.add(A.flatness, sections.flatness_config(S, c))
-        for fn, cfg in sections.line_calls(S, c):
-            t.add(fn, cfg)
-    t.add(A.lambda_vs_batch, *sections.lambda_args(S, runs[0]))
-    t.add(*sections.adopted_call(S, runs[0], S.compare_eval_size))
-    t.add(*sections.plane_call(S, runs[0]))
-    t.add(*sections.plane_call(S, runs[0], S.compare_eval_size))
-    t.add(A.spectral_density, *sections.density_args(S, runs[0]))
-    t.add(A.trajectory_plane, sections.trajectory_configs(S, runs[0])[0])
-
-
-BUILDERS = {"phase1": phase1, "phase2": phase2, "phase3": phase3}
+def call_task(call: Call) -> Task:
+    """The task of a declared call, after the training runs in its arguments."""
+    runs = call.runs
+    deps = tuple(dict.fromkeys(training_task(c).key for c in runs))
+    seeds = sorted({c.seed for c in runs})
+    who = describe(runs[0])
+    if len(seeds) > 1:
+        who = f"{who.rsplit(', seed', 1)[0]}, seeds {' and '.join(map(str, seeds))}"
+    return Task(key_of(call.fn, call.args), call.fn, call.args, f"{call.what} of {who}", deps)
 
 
 def section_tasks(name: str, S: Section) -> list[Task]:
-    """The tasks ``sections.<name>(S)`` needs, training runs first; [] for a page that is not
-    a section (the summary)."""
-    if name not in BUILDERS:
+    """The tasks of the section's declaration, training runs first; [] for a page that is
+    not a section (the summary)."""
+    if name not in DECLARED:
         return []
-    t = TaskList()
-    BUILDERS[name](t, S)
-    return sorted(t.tasks.values(), key=lambda task: task.fn is not train)
+    w = DECLARED[name](S)
+    calls = list(w.calls.values())
+    runs = list(dict.fromkeys(w.runs + [c for call in calls for c in call.runs]))
+    out = {t.key: t for t in map(training_task, runs)}
+    for call in calls:
+        task = call_task(call)
+        out.setdefault(task.key, task)
+    return list(out.values())
 
 
 def graph(tasks: Iterable[Task]) -> dict[str, Task]:

@@ -1,0 +1,89 @@
+"""The configs of the sections' calls, built from a section's settings (``profiles.Section``).
+
+Each builder is one analysis's config for one run; ``sections`` declares which of them a
+section asks for.
+"""
+
+import dataclasses
+
+from lslib.config import (
+    ConnectivityConfig,
+    FlatnessConfig,
+    HessianConfig,
+    LandscapeConfig,
+    TrajectoryConfig,
+)
+from lslib.paper import analyses as A
+from lslib.paper.profiles import Section, parse_reading
+
+
+def landscape_config(S: Section, run, dist: str = "gaussian", size=None) -> LandscapeConfig:
+    """The lines of a run: always over [-span, span], so every reading is a slice of them
+    (and, with the same settings, loss-landscapes' own lines at distance ``span``)."""
+    data = S.eval_set if size is None else dataclasses.replace(S.eval_set, size=size)
+    return LandscapeConfig(
+        run=run,
+        data=data,
+        n_dirs=S.n_dirs,
+        line_steps=S.line_steps,
+        grid=S.grid,
+        span=S.span,
+        dist=dist,
+    )
+
+
+def hessian_config(S: Section, run, **over) -> HessianConfig:
+    return HessianConfig(
+        run=run, n_batches=S.hessian_batches, batch_size=S.hessian_batch_size, **over
+    )
+
+
+def adopted_call(S: Section, run, size: int | None = None) -> tuple:
+    """The lines the adopted reading is read from: loss-landscapes' own, or lslib's lines of
+    the reading's direction law."""
+    parsed = parse_reading(S.line_reading)
+    if parsed is None:
+        return A.ll_lines, landscape_config(S, run, "uniform", size)
+    return A.lines, landscape_config(S, run, parsed[0], size)
+
+
+def plane_call(S: Section, run, size: int | None = None) -> tuple:
+    """The figure's plane in the adopted reading: loss-landscapes' random_plane, or an
+    lslib plane over +-plane_span along two directions of the reading's law."""
+    parsed = parse_reading(S.line_reading)
+    if parsed is None:
+        return A.ll_plane, landscape_config(S, run, "uniform", size)
+    cfg = landscape_config(S, run, parsed[0], size)
+    return A.plane, dataclasses.replace(cfg, span=S.plane_span)
+
+
+def connectivity_config(S: Section, a, b) -> ConnectivityConfig:
+    return ConnectivityConfig(
+        run_a=a, run_b=b, data=S.eval_set, points=S.points, bezier_epochs=S.bezier_epochs
+    )
+
+
+def trajectory_configs(S: Section, c) -> tuple:
+    """The adopted PCA reading of a run's path, and the other (for the readings page)."""
+    t = TrajectoryConfig(
+        run=c,
+        data=S.eval_set,
+        pc1_span=S.pc1_span,
+        grid=S.grid,
+        center=S.pca_center,
+        biases=S.pca_biases,
+    )
+    return t, dataclasses.replace(t, center=not t.center, biases=not t.biases)
+
+
+def flatness_config(S: Section, c) -> FlatnessConfig:
+    return FlatnessConfig(
+        run=c,
+        data=S.eval_set,
+        hessian_batches=S.flat_batches,
+        trace_budget=S.trace_budget,
+        trace_method=S.trace_method,
+        curvature_images=S.curvature_images,
+        pac_criterion=S.pac_criterion,
+        n_dirs=S.n_dirs,
+    )
