@@ -92,25 +92,34 @@ def converged(val_losses: list[float], patience: int, rel_tol: float) -> bool:
     return min(val_losses[-patience:]) >= best * (1 - rel_tol)
 
 
+CHECK_EVERY = 50  # steps between divergence checks on a GPU
+
+
 def train_epoch(model, opt, split, batch_size: int, gen: torch.Generator, on_step=None) -> float:
     """One pass over ``split`` in a seeded random order; returns the mean training loss
     (non-finite as soon as a batch diverges, which ends the epoch)."""
-    layout = fast_layout(model, split.x.device)
+    device = split.x.device
+    layout = fast_layout(model, device)
+    # The sum stays on the device (float64, the same sums as Python floats): reading it
+    # after every step would make the CPU wait for a GPU each time, so a GPU is checked
+    # for divergence every CHECK_EVERY steps, the CPU every step.
+    every = 1 if device.type == "cpu" else CHECK_EVERY
     model.train()
-    total = 0.0
-    for idx in batches(len(split), batch_size, gen):
-        idx = idx.to(split.x.device)
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    for step, idx in enumerate(batches(len(split), batch_size, gen), 1):
+        idx = idx.to(device)
         x, y = split.x[idx].contiguous(memory_format=layout), split.y[idx]
         loss = F.cross_entropy(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        total += loss.item() * len(y)
+        total += loss.detach().double() * len(y)
         if on_step:
             on_step()
-        if not math.isfinite(total):
+        if step % every == 0 and not math.isfinite(total.item()):
             return math.inf
-    return total / len(split)
+    total = total.item()
+    return total / len(split) if math.isfinite(total) else math.inf
 
 
 # Fields that say when to stop, not how to train: runs that differ only in these follow one
