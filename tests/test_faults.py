@@ -59,3 +59,55 @@ def test_mnist_extraction_on_a_full_disk_names_the_folder_and_leaves_nothing(tmp
     assert f"could not extract MNIST's train-images-idx3-ubyte.gz into {raw}" in out.stdout
     assert "LSLIB_CACHE" in out.stdout
     assert not [p.name for p in raw.glob("*.tmp*")], "a temporary file was left behind"
+
+
+def grid_error(capsys, *argv) -> str:
+    """The grid's command line on ``argv``: exit status 2 and one line, no traceback."""
+    from lslib.paper import grid
+
+    assert grid.main(["book/grid.yml", "--profile", "smoke", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
+    return err
+
+
+def test_grid_arguments_out_of_range_are_refused_before_anything_starts(capsys, tmp_path):
+    assert "--workers -1: must be >= 0" in grid_error(capsys, "--workers", "-1")
+    assert "--workers -1: must be >= 0" in grid_error(capsys, "--plan", "--workers", "-1")
+    assert "--seeds 0: must be >= 1" in grid_error(capsys, "--plan", "--seeds", "0")
+    assert "--seeds only applies to --plan" in grid_error(capsys, "--seeds", "2")
+    missing = str(tmp_path / "ca.pem")
+    err = grid_error(capsys, "--scheduler", "tls://127.0.0.1:1", "--tls-ca", missing)
+    assert f"--tls-ca {missing}: no such file" in err
+    (tmp_path / "ca.pem").write_text("")
+    err = grid_error(capsys, "--tls-ca", missing)
+    assert "--tls-ca given without a scheduler" in err
+
+
+def test_grid_refuses_an_unwritable_store_or_results_folder_before_compute(
+    capsys, tmp_path, monkeypatch
+):
+    afile = tmp_path / "a-file"
+    afile.write_text("")
+    monkeypatch.setenv("LSLIB_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("LSLIB_CACHE", str(afile))
+    assert "LSLIB_CACHE=" in grid_error(capsys, "--only", "phase1")
+    monkeypatch.setenv("LSLIB_CACHE", str(tmp_path / "store"))
+    monkeypatch.setenv("LSLIB_RESULTS", str(afile))
+    assert "LSLIB_RESULTS=" in grid_error(capsys, "--only", "phase1")
+    assert not (tmp_path / "store").exists() or not list((tmp_path / "store").rglob("*.pt"))
+
+
+def test_an_unreachable_scheduler_is_one_line_within_its_timeout(capsys, tmp_path, monkeypatch):
+    import socket
+    import time
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("LSLIB_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("LSLIB_CONNECT_TIMEOUT", "3")
+    start = time.monotonic()
+    err = grid_error(capsys, "--only", "phase1", "--scheduler", f"tcp://127.0.0.1:{port}")
+    assert f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port} within 3 s" in err
+    assert time.monotonic() - start < 30

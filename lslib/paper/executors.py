@@ -303,6 +303,9 @@ def security(ca: str | None, cert: str | None, key: str | None):
     )
 
 
+CONNECT_TIMEOUT_S = 30.0  # default of LSLIB_CONNECT_TIMEOUT: seconds to reach a scheduler
+
+
 def executor(
     graph,
     workers: int = 0,
@@ -313,13 +316,25 @@ def executor(
 ):
     """Where the tasks run: here (no workers, no scheduler), a LocalCluster, an existing
     scheduler, or SLURM jobs."""
+    if workers < 0:
+        raise ValueError(f"workers={workers}: must be >= 0 (0 runs the tasks here)")
     scheduler = scheduler or os.environ.get("LSLIB_DASK_SCHEDULER") or None
     if not workers and not scheduler and not slurm:
         return InProcess(graph, threads)
     from distributed import Client
 
     if scheduler:
-        return OnDask(graph, Client(scheduler, security=tls), threads=threads)
+        timeout = float(os.environ.get("LSLIB_CONNECT_TIMEOUT") or CONNECT_TIMEOUT_S)
+        try:
+            client = Client(scheduler, security=tls, timeout=timeout)
+        except (OSError, TimeoutError) as e:  # nothing listens, or it does not answer
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ValueError(
+                f"cannot reach the Dask scheduler at {scheduler} within {timeout:.0f} s "
+                f"({first}); is it running, and is the address right? "
+                "(LSLIB_CONNECT_TIMEOUT sets the wait)"
+            ) from None
+        return OnDask(graph, client, threads=threads)
     if slurm:
         cluster = slurm_cluster(slurm)
         cluster.scale(jobs=workers or 1)

@@ -30,7 +30,7 @@ from lslib.paper.profiles import PROFILES
 from lslib.paper.progress import Progress
 from lslib.paper.schedule import clock, levels
 from lslib.paper.sections import DECLARED
-from lslib.paths import REPO
+from lslib.paths import REPO, cache_dir, writable
 
 
 def jobs(grid: dict, profile: str, only: list[str] | None = None, root: Path = REPO):
@@ -73,8 +73,12 @@ def run(
     timings: str | None = None,
 ) -> int:
     root = Path(root).resolve()
-    # the kernels inherit this: the sections save their numbers next to the book they feed
+    # The kernels inherit these: the sections save their numbers next to the book they
+    # feed, and the pages read exactly this grid's sections.
     os.environ.setdefault("LSLIB_RESULTS", str(root / "book" / "_results"))
+    os.environ["LSLIB_GRID"] = str(root / grid_file)
+    writable(cache_dir(), "LSLIB_CACHE")  # before any compute, not after a section
+    writable(Path(os.environ["LSLIB_RESULTS"]), "LSLIB_RESULTS")
     grid = yaml.safe_load((root / grid_file).read_text())
     todo = jobs(grid, profile, only, root)
     todo[0][1].parent.mkdir(parents=True, exist_ok=True)
@@ -157,6 +161,26 @@ def run(
     return 0
 
 
+def check_arguments(a) -> None:
+    """Refuse bad command-line values before anything starts (ValueError, naming them)."""
+    if a.workers < 0:
+        raise ValueError(f"--workers {a.workers}: must be >= 0 (0 runs the tasks here)")
+    if a.seeds is not None and a.seeds < 1:
+        raise ValueError(f"--seeds {a.seeds}: must be >= 1 (plans seeds 0..N-1)")
+    if a.seeds is not None and not a.plan:
+        raise ValueError("--seeds only applies to --plan (a build takes each section's seeds)")
+    tls = {"--tls-ca": a.tls_ca, "--tls-cert": a.tls_cert, "--tls-key": a.tls_key}
+    given = {flag: path for flag, path in tls.items() if path}
+    if given and not (a.scheduler or os.environ.get("LSLIB_DASK_SCHEDULER")):
+        raise ValueError(
+            f"{', '.join(given)} given without a scheduler: TLS is for a tls:// --scheduler "
+            "(or LSLIB_DASK_SCHEDULER)"
+        )
+    for flag, path in given.items():
+        if not Path(path).is_file():
+            raise ValueError(f"{flag} {path}: no such file")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Run a papermill grid of notebooks.")
     ap.add_argument("grid", help="the grid file, relative to --root, e.g. book/grid.yml")
@@ -209,10 +233,11 @@ def main(argv=None) -> int:
     )
     a = ap.parse_args(argv)
     try:
+        check_arguments(a)
         if a.plan:
             grid = yaml.safe_load((Path(a.root) / a.grid).read_text())
             todo = jobs(grid, a.profile, a.only, Path(a.root))
-            if a.seeds:
+            if a.seeds is not None:
                 seeds = list(range(a.seeds))
                 todo = [
                     (nb, out, p | ({"seeds": seeds} if nb.stem in DECLARED else {}))
