@@ -36,3 +36,20 @@ def writable(folder: Path, name: str) -> Path:
             "folder this user can write into"
         ) from None
     return folder
+
+
+def check_writable(folder: Path, name: str) -> None:
+    """Like ``writable`` but creating nothing: ValueError unless ``folder`` is a writable
+    folder or could be made as one (its nearest existing parent is a writable folder)."""
+    folder = Path(folder).absolute()
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        what = "is not a folder" if probe == folder else f"is below a file ({probe})"
+        raise ValueError(f"{name}={folder} {what}; set {name} to a folder this user can write into")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"{name}={folder} is not writable ({probe} is not); set {name} to a folder this "
+            "user can write into"
+        )

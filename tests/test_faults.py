@@ -111,3 +111,17 @@ def test_an_unreachable_scheduler_is_one_line_within_its_timeout(capsys, tmp_pat
     err = grid_error(capsys, "--only", "phase1", "--scheduler", f"tcp://127.0.0.1:{port}")
     assert f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port} within 3 s" in err
     assert time.monotonic() - start < 30
+
+
+def test_a_section_with_an_unwritable_results_folder_stops_before_compute(tmp_path, monkeypatch):
+    from lslib.paper.profiles import section
+
+    afile = tmp_path / "a-file"
+    afile.write_text("")
+    for bad, what in ((afile, "is not a folder"), (afile / "below", "is below a file")):
+        monkeypatch.setenv("LSLIB_RESULTS", str(bad))
+        with pytest.raises(ValueError, match=f"LSLIB_RESULTS=.*{what}"):
+            section("phase1", {"profile": "smoke"})
+    monkeypatch.setenv("LSLIB_RESULTS", str(tmp_path / "new" / "results"))
+    assert section("phase1", {"profile": "smoke"}).widths  # creatable: fine, nothing made
+    assert not (tmp_path / "new").exists()

@@ -22,6 +22,7 @@ from lslib.config import (
     TrainConfig,
 )
 from lslib.data import N_TRAIN
+from lslib.paths import check_writable, results_dir
 
 PROFILES = ("smoke", "quick", "paper")
 N_TEST = 10_000
@@ -37,8 +38,7 @@ MODEL_DEFAULTS = MappingProxyType(
 # computed over [-span, span] with Gaussian and U[0, 1] directions for the other readings.
 _READING = dict(span=1.5, line_reading=None, plane_span=1.0)
 _STOP = dict(patience=2, rel_tol=0.01, eval_sample="random")
-# Each section's parameters and their defaults; None means "from the profile" (or, for
-# widths, the report's).
+# Each section's parameters and defaults; None: from the profile (widths: the report's).
 SECTION_DEFAULTS = MappingProxyType(
     {
         "phase1": dict(
@@ -305,6 +305,7 @@ def section(name: str, namespace: dict) -> Section:
     if "sharpness_reading" in values and values["sharpness_reading"] is None:
         values["sharpness_reading"] = f"rise, {values['line_reading']}"
     _validate(name, values)
+    check_writable(results_dir(), "LSLIB_RESULTS")  # now, not after the section computed
     return Section(name, values)
 
 
