@@ -117,3 +117,14 @@ def test_every_module_of_the_package_is_recorded_as_loaded():
         n for n, m in sys.modules.items() if n.startswith("lslib") and getattr(m, "__file__", None)
     }
     assert loaded <= set(codeid._SOURCES)
+
+
+def test_the_saved_results_fingerprint_covers_the_paper_wing():
+    """What makes a results file: the section code and everything it imports (the payload
+    arithmetic, the declarations, the profiles), not only the analyses."""
+    from lslib.paper import results
+
+    made_by = set().union(*(codeid.closure(m) for m in results.MAKERS))
+    paper = {"sections", "measures", "work", "calls", "profiles", "analyses", "results"}
+    assert {f"lslib.paper.{m}" for m in paper} <= made_by
+    assert {"lslib.train", "lslib.landscape", "lslib.hessian"} <= made_by
