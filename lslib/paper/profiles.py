@@ -38,6 +38,19 @@ MODEL_DEFAULTS = MappingProxyType(
 # computed over [-span, span] with Gaussian and U[0, 1] directions for the other readings.
 _READING = dict(span=1.5, line_reading=None, plane_span=1.0)
 _STOP = dict(patience=2, rel_tol=0.01, eval_sample="random")
+# The lines, planes and Hessian statistics every run of Phases 1 and 2 gets.
+_RUN_NUMBERS = dict(
+    n_dirs=None,
+    line_steps=None,
+    grid=None,
+    **_READING,
+    eval_source="train",
+    eval_size=None,
+    hessian_batches=None,
+    hessian_batch_size=None,
+    subset=None,
+    **_STOP,
+)
 # Each section's parameters and defaults; None: from the profile (widths: the report's).
 SECTION_DEFAULTS = MappingProxyType(
     {
@@ -47,32 +60,14 @@ SECTION_DEFAULTS = MappingProxyType(
             seeds=None,
             epochs=None,
             max_epochs=None,
-            n_dirs=None,
-            line_steps=None,
-            grid=None,
-            **_READING,
-            eval_source="train",
-            eval_size=None,
-            hessian_batches=None,
-            hessian_batch_size=None,
-            subset=None,
-            **_STOP,
+            **_RUN_NUMBERS,
         ),
         "phase2": dict(
             width=None,
             optimizers=["sgd", "momentum", "adam"],
             seeds=None,
             epochs=None,
-            n_dirs=None,
-            line_steps=None,
-            grid=None,
-            **_READING,
-            eval_source="train",
-            eval_size=None,
-            hessian_batches=None,
-            hessian_batch_size=None,
-            subset=None,
-            **_STOP,
+            **_RUN_NUMBERS,
         ),
         "phase3": dict(
             width=None,
