@@ -11,6 +11,7 @@ import pytest
 from lslib.paper import claims, stats, verdicts
 from lslib.paper.verdicts import FAILS, HOLDS, INCONCLUSIVE, NOT_EVALUABLE
 
+SIGMA_KEY = "σ at ΔL = 0.01, relative"
 WIDTHS = {"mlp": (32, 64, 128), "cnn": (16, 32, 64)}
 OPTS = ("sgd", "momentum", "adam")
 
@@ -54,8 +55,15 @@ class World:
             ]
             self.R[("phase2", m)] = {"width": 64, "rows": p2}
             pairs = [
-                {"barrier": 0.5, "endpoint_loss": 0.05, "relative_barrier": 10.0, "max_loss": 0.6}
-                for _ in range(3)
+                {
+                    "seeds": list(ij),
+                    "barrier": 0.5,
+                    "endpoint_loss": 0.05,
+                    "relative_barrier": 10.0,
+                    "max_loss": 0.6,
+                    "error_barrier": 0.01,
+                }
+                for ij in ((0, 1), (0, 2), (1, 2))
             ]
             self.R[("phase3", m)] = {
                 "width": 64,
@@ -68,10 +76,13 @@ class World:
                 "control_delta_l": rep(0.01),
                 "pc1_r2": rep(0.999),
                 "pc1_vertex": rep(0.0),
+                "pc1_curvature": rep(1.0),
+                "endpoint_loss": rep(0.05),
                 "flatness": {
                     "lambda1": rep(10.0),
                     "sharpness_1d": rep(1.0),
                     "perturbation": rep(1e-3),
+                    "perturb_readings": {SIGMA_KEY: rep(0.01)},
                 },
             }
 
@@ -96,7 +107,9 @@ class World:
 
     def p3(self, model, key, mean, spread=0.0):
         r = self.R[("phase3", model)]
-        if key in ("barrier", "endpoint_loss", "relative_barrier", "max_loss"):
+        if key == SIGMA_KEY:
+            r["flatness"]["perturb_readings"][key] = self.seeds(mean, spread)
+        elif key in ("barrier", "relative_barrier", "max_loss", "error_barrier"):
             for p, v in zip(r["pairs"], self.seeds(mean, spread), strict=True):
                 p[key] = v
         elif key in r["flatness"]:
@@ -257,7 +270,7 @@ def accuracy(model):
 
 
 def below_chance(model):
-    return lambda W, s, sp: W.p3(model, "max_loss", 0.5 if s > 0 else 5.0, sp)
+    return lambda W, s, sp: W.p3(model, "error_barrier", 0.005 if s > 0 else 0.3, sp)
 
 
 # claim -> (scenario(W, sign, spread), spread that leaves it undecided, or a builder, or None)
@@ -296,8 +309,8 @@ SCENARIOS = {
     "2.9": (sgd_vs_others("cnn", "l1", 10.0, 5.0), 50.0),
     "2.10": (sgd_vs_others("cnn", "rise", 1.0, 0.5), 5.0),
     "2.11": (cnn_sgd_l1, 80.0),
-    "3.1": (below_chance("mlp"), 2.0),
-    "3.2": (below_chance("cnn"), 2.0),
+    "3.1": (below_chance("mlp"), 0.1),
+    "3.2": (below_chance("cnn"), 0.1),
     "3.3": (p3_pair("barrier", 0.4, 0.8, 0.2), 2.0),
     "3.4": (p3_pair("endpoint_loss", 0.1, 0.01, 0.1), 0.04),
     "3.5": (p3_pair("relative_barrier", 6.0, 3.0, 12.0), 20.0),
@@ -311,15 +324,16 @@ SCENARIOS = {
     "3.13": (accuracy("cnn"), 2.0),
     "3.14": (p3_pair("lambda1", 10.0, 20.0, 5.0), 50.0),
     "3.15": (p3_pair("sharpness_1d", 1.0, 2.0, 0.5), 5.0),
-    "3.16": (p3_pair("perturbation", 1e-3, 1.2e-3, 1e-2), 1e-3),
+    "3.16": (p3_pair(SIGMA_KEY, 1e-2, 1.2e-2, 1e-1), 1e-2),
 }
 
 BY_ID = {c.id: c for c in claims.CLAIMS}
 
 
 def test_every_claim_has_a_scenario_a_quote_and_a_rule():
-    assert set(SCENARIOS) == set(BY_ID), set(SCENARIOS) ^ set(BY_ID)
-    assert 35 <= len(claims.CLAIMS) <= 50
+    report = {i for i in BY_ID if not i.startswith("B.")}  # B.*: tests/test_beyond_paper.py
+    assert set(SCENARIOS) == report, set(SCENARIOS) ^ report
+    assert 35 <= len(report) <= 50
     for c in claims.CLAIMS:
         assert c.quote and c.where and c.rule and c.text
 
@@ -330,7 +344,15 @@ def _verdict(cid, build):
     return BY_ID[cid].verdict(W.R)
 
 
-@pytest.mark.parametrize("cid", sorted(SCENARIOS, key=lambda k: [int(p) for p in k.split(".")]))
+# between models, with 3 models per family the 95 % interval of rho is [-1, 1]: these claims
+# cannot be decided (tested apart, with more models, below)
+BETWEEN = {"1.14", "1.15", "1.17", "1.18"}
+
+
+@pytest.mark.parametrize(
+    "cid",
+    sorted(set(SCENARIOS) - BETWEEN, key=lambda k: [int(p) for p in k.split(".")]),
+)
 def test_claim_holds_fails_is_inconclusive_and_not_evaluable(cid):
     scenario, undecided = SCENARIOS[cid]
     v = _verdict(cid, lambda W: scenario(W, +1, 1e-4))
@@ -349,7 +371,7 @@ def test_claim_holds_fails_is_inconclusive_and_not_evaluable(cid):
     assert BY_ID[cid].verdict(W.R).outcome == NOT_EVALUABLE
 
 
-@pytest.mark.parametrize("cid", ["1.1", "1.4", "1.7", "1.14", "1.16"])
+@pytest.mark.parametrize("cid", ["1.4", "1.14", "1.16"])
 def test_epoch_claims_with_a_capped_run_are_not_evaluable(cid):
     W = World()
     SCENARIOS[cid][0](W, +1, 1e-4)
@@ -361,7 +383,7 @@ def test_epoch_claims_with_a_capped_run_are_not_evaluable(cid):
 
 def test_non_finite_evidence_and_undefined_correlations_are_not_evaluable():
     W = World()
-    W.p3("mlp", "perturbation", -1e-5)  # a negative mean increase has no ratio
+    W.p3("mlp", SIGMA_KEY, -1e-5)  # a negative sigma has no ratio
     assert BY_ID["3.16"].verdict(W.R).outcome == NOT_EVALUABLE
     W = World()
     W.R[("phase1", "mlp")]["rows"][0]["l1"] = [None, 1.0, 2.0]  # a NaN saved as null
@@ -394,8 +416,10 @@ def test_the_rule_and_its_combination():
 
 def test_the_report_is_judged_on_its_own_numbers():
     rows = {r["id"]: r for r in claims.evaluate({}, claims.reference())}
-    # its MLP lambda_1 is 15.72, 16.27, 9.31: not monotone, but falling with width
-    assert rows["1.6"]["report verdict"] == HOLDS
+    # its MLP lambda_1 is 15.72, 16.27, 9.31: not monotone (the first step rises)
+    assert rows["1.6"]["report verdict"] == FAILS
+    # 0.065 / 0.026 printed: anything in [0.0645/0.0265, 0.0655/0.0255] = [2.43, 2.57]
+    assert rows["3.4"]["report verdict"] == INCONCLUSIVE
     # relative barriers 0.42 / 0.065 = 6.5 and 0.75 / 0.026 = 29: the CNN's is higher
     assert rows["3.5"]["report verdict"] == FAILS
     assert rows["3.5"]["category"] == "contradicted by the report's own numbers"
@@ -438,3 +462,149 @@ def test_synthetic_world_is_not_mutated_between_claims():
     for c in claims.CLAIMS:
         c.verdict(W.R)
     assert W.R == before
+
+
+# ---------------------------------------------------------------- regressions (issue 20)
+
+
+def test_endpoint_loss_ratio_takes_the_seed_as_the_unit():
+    """3.4: three seeds' own losses, not the three pair means (each seed sits in two)."""
+    W = World()
+    mlp, cnn = [0.09, 0.10, 0.11], [0.033, 0.035, 0.037]
+    W.R[("phase3", "mlp")]["endpoint_loss"] = mlp
+    W.R[("phase3", "cnn")]["endpoint_loss"] = cnn
+    for m, x in (("mlp", mlp), ("cnn", cnn)):
+        for p in W.R[("phase3", m)]["pairs"]:
+            i, j = p["seeds"]
+            p["endpoint_loss"] = (x[i] + x[j]) / 2
+    # by hand: log(0.10 / 0.035) = 1.050 against log 2.5 = 0.916; per seed, se^2 =
+    # 0.01^2/3/0.1^2 + 0.002^2/3/0.035^2 = 0.00442, Welch dof 3.2, t_0.975 > 3: the interval
+    # reaches 1.050 - 0.20 < 0.916 (undecided); the pair means halve the spread (se 0.033,
+    # h ~ 0.10) and the old pair interval cleared 2.5
+    se = math.sqrt(0.01**2 / 3 / 0.1**2 + 0.002**2 / 3 / 0.035**2)
+    assert math.log(0.10 / 0.035) - 3.0 * se < math.log(2.5)
+    assert BY_ID["3.4"].verdict(W.R).outcome == INCONCLUSIVE
+
+
+def test_less_predictive_compares_strength_not_sign():
+    """1.18: rho = -1 for MLPs and +1 for CNNs are equally strong: never 'holds'."""
+    W = World()
+    W.p1("mlp", "l1", {32: 30, 64: 20, 128: 10}, 0.01)
+    W.p1("mlp", "test_acc", {32: 0.97, 64: 0.98, 128: 0.99}, 0.0001)
+    W.p1("cnn", "l1", {16: 10, 32: 20, 64: 30}, 0.01)
+    W.p1("cnn", "test_acc", {16: 0.97, 32: 0.98, 64: 0.99}, 0.0001)
+    v = BY_ID["1.18"].verdict(W.R)
+    assert v.outcome != HOLDS and "|ρ" in v.evidence
+
+
+def test_touching_the_boundary_is_inconclusive_and_the_report_is_rounded():
+    i = stats.Interval(0.5, 0.0, 1.0, 3)  # touches 0 from above
+    assert verdicts.decide(i, 0.0, math.inf) == INCONCLUSIVE
+    assert verdicts.decide(stats.Interval(-0.5, -1.0, 0.0, 3), 0.0, math.inf) == INCONCLUSIVE
+    claims.reference()  # records how each number is printed
+    r = verdicts.rounding(0.972)  # printed "0.9720"
+    assert math.isclose(r.lo, 0.97195) and math.isclose(r.hi, 0.97205)
+
+
+def test_not_evaluable_is_its_own_category():
+    assert verdicts.category(NOT_EVALUABLE, HOLDS) == "holds in the report, not evaluable here"
+    assert verdicts.category(INCONCLUSIVE, HOLDS) == "holds in the report, undecided here"
+
+
+def test_a_concave_pc1_fit_is_evidence_not_a_gap():
+    W = World()
+    W.R[("phase3", "mlp")]["pc1_curvature"] = [1.0, -0.2, 1.0]
+    W.R[("phase3", "mlp")]["pc1_vertex"] = [0.0, None, 0.0]  # a concave fit has no vertex
+    v = BY_ID["3.8"].verdict(W.R)
+    assert v.outcome == FAILS and "not convex" in v.evidence
+
+
+def test_censored_epochs_are_bounds_that_can_decide():
+    """1.7: wider CNNs in fewer epochs; the narrowest is capped (>= 30): still decreasing."""
+    W = World()
+    W.p1("cnn", "epochs", {16: 30.0, 32: 20.0, 64: 10.0}, 0.5)
+    W.R[("phase1", "cnn")]["rows"][0]["status"] = ["max_epochs"] * 3
+    assert BY_ID["1.7"].verdict(W.R).outcome == HOLDS
+    # the widest capped instead: its true count may be anything above 10: undecided
+    W.R[("phase1", "cnn")]["rows"][0]["status"] = ["converged"] * 3
+    W.R[("phase1", "cnn")]["rows"][2]["status"] = ["max_epochs"] * 3
+    v = BY_ID["1.7"].verdict(W.R)
+    assert v.outcome == NOT_EVALUABLE and "censored" in v.evidence
+
+
+def test_no_wall_uses_the_error_barrier():
+    """3.1: a 20 % error barrier is a wall, although the loss stays below ln 10."""
+    W = World()
+    W.p3("mlp", "error_barrier", 0.2, 0.01)
+    W.p3("mlp", "max_loss", 0.6, 0.01)
+    assert BY_ID["3.1"].verdict(W.R).outcome == FAILS
+
+
+def test_a_trend_must_be_monotone():
+    """1.6: 15.72 -> 16.27 -> 9.31 falls overall (negative slope) but not at every step."""
+    W = World()
+    W.p1("mlp", "l1", {32: 15.72, 64: 16.27, 128: 9.31}, 0.01)
+    v = BY_ID["1.6"].verdict(W.R)
+    assert v.outcome == FAILS and "slope" in v.evidence
+
+
+def test_comparable_capacity_pairs_only_models_within_a_factor_two():
+    """1.2: a CNN 8.6x the parameters of the widest MLP is not compared with it."""
+    W = World()
+    counts = {"mlp": (25_450, 50_890, 101_770), "cnn": (55_338, 220_234, 878_730)}
+    for m, c in counts.items():
+        for r, n in zip(W.R[("phase1", m)]["rows"], c, strict=True):
+            r["params"] = n
+    W.p1("mlp", "test_acc", {32: 0.97, 64: 0.97, 128: 0.995}, 1e-4)
+    W.p1("cnn", "test_acc", {16: 0.98, 32: 0.98, 64: 0.98}, 1e-4)
+    v = BY_ID["1.2"].verdict(W.R)  # CNN-16 (55k) vs MLP-64 (51k) alone
+    assert v.outcome == HOLDS and "MLP-128" not in v.evidence
+
+
+def test_comparable_is_two_one_sided_tests():
+    """2.3: difference 0.3 points, seed sd 0.1: the 90 % interval (t_0.95,4 ~ 2.13) lies
+    inside +-0.5, so equivalent; a 0.6-point difference is not."""
+    W = World()
+    W.p2("mlp", "test_acc", {"momentum": 0.970, "adam": 0.967}, 0.001)
+    assert BY_ID["2.3"].verdict(W.R).outcome == HOLDS
+    W.p2("mlp", "test_acc", {"momentum": 0.970, "adam": 0.964}, 0.0001)
+    assert BY_ID["2.3"].verdict(W.R).outcome == FAILS
+
+
+def test_pooled_ranking_holds_only_in_each_family():
+    W = World()
+    _ranks(W, [10, 11, 12, 15, 14, 13], 0.01)  # the CNNs' order reversed
+    assert BY_ID["1.16"].verdict(W.R).outcome == FAILS
+    # each family in order, the CNNs faster on another scale: pooled, the six disagree
+    _ranks(W, [10, 11, 12, 5, 6, 7], 0.01)
+    assert BY_ID["1.16"].verdict(W.R).outcome == HOLDS
+
+
+def test_perturbation_is_compared_where_it_is_resolved():
+    """3.16 reads sigma at Delta L = 0.01; Delta L at sigma = 1e-3 does not enter."""
+    W = World()
+    W.p3("cnn", "perturbation", 1.0)  # 1000x the MLP's at the noise floor
+    assert BY_ID["3.16"].verdict(W.R).outcome == HOLDS
+
+
+def test_holm_adjusts_decisions_and_the_counts_use_it():
+    rows = [
+        {"id": str(k), "check": False, "verdict": HOLDS, "p": p}
+        for k, p in enumerate([0.001, 0.01, 0.02])
+    ]
+    rows.append({"id": "c", "check": True, "verdict": HOLDS, "p": 0.02})
+    claims.adjust(rows)
+    # by hand: 3 x 0.001, max(2 x 0.01, .), max(1 x 0.02, .): 0.003, 0.02, 0.02 < 0.025
+    assert [r["adjusted"] for r in rows[:3]] == [HOLDS] * 3
+    rows[2]["p"] = 0.024
+    rows[1]["p"] = 0.013  # 2 x 0.013 = 0.026: no longer decided, nor the next
+    claims.adjust(rows)
+    assert [r["adjusted"] for r in rows[:3]] == [HOLDS, INCONCLUSIVE, INCONCLUSIVE]
+    c = verdicts.counts(rows)
+    assert c["n_claims"] == 3 and c["n_hold"] == 1 and c["raw_n_hold"] == 3
+
+
+def test_the_checks_of_this_reproduction_are_apart():
+    assert {c.id for c in claims.CLAIMS if c.check} == {"3.6", "3.7", "3.10", "3.11"}
+    for c in claims.CLAIMS:
+        assert c.smallest

@@ -1,40 +1,70 @@
 """The report's Phase 1 claims: their rules, and the claims themselves (see ``claims``)."""
 
+import itertools
 import math
 
 import numpy as np
 
 from lslib.models import build_model, n_params
+from lslib.paper import inference as inf
 from lslib.paper import stats
-from lslib.paper.sections import label
+from lslib.paper.sections import NAMES, label
 from lslib.paper.verdicts import (
     FAILS,
     HOLDS,
     INCONCLUSIVE,
     Claim,
     Missing,
+    Part,
     Verdict,
     combine,
+    epoch_values,
+    equivalent,
     interval_text,
+    judge,
     less,
-    mean_text,
-    part,
-    ratio_in,
+    r_log_ratio,
+    relative,
     seed_values,
     width_rows,
 )
 
+CAPACITY = 2.0  # "comparable capacity": parameter counts within a factor of 2
+
+
+def _params(row: dict, model: str) -> int:
+    return row.get("params") or n_params(build_model(model, row["width"]))
+
 
 def _comparable_pairs(R) -> list[tuple[dict, dict]]:
-    """Each CNN width with the MLP width of the nearest parameter count (log scale)."""
+    """Each CNN width with the MLP width of the nearest parameter count (log scale), kept
+    only when the two are within a factor ``CAPACITY``."""
     mlps, cnns = width_rows(R, "mlp"), width_rows(R, "cnn")
-    count = lambda m, w: n_params(build_model(m, w))  # noqa: E731
     out = []
     for c in cnns:
-        pc = count("cnn", c["width"])
-        m = min(mlps, key=lambda r: abs(math.log(count("mlp", r["width"]) / pc)))
-        out.append((c, m))
+        pc = _params(c, "cnn")
+        m = min(mlps, key=lambda r: abs(math.log(_params(r, "mlp") / pc)))
+        if abs(math.log(_params(m, "mlp") / pc)) < math.log(CAPACITY):
+            out.append((c, m))
+    if not out:
+        raise Missing(f"no CNN has an MLP within a factor {CAPACITY:g} of its parameters")
     return out
+
+
+def _values(row: dict, key: str, what: str) -> tuple:
+    """Per-seed values and whether they are lower bounds (censored epoch counts)."""
+    if key == "epochs":
+        return epoch_values(row, what)
+    return seed_values(row, key, what), False
+
+
+SMALLEST = {"epochs": 1.0, "test_acc": 0.001, "test_loss": relative(0.1)}
+SMALLEST |= {"l1": relative(0.1), "rise": relative(0.1)}
+
+
+def lower(a, b, exact, na, nb, what, key, a_bound=False, b_bound=False) -> Part:
+    """mean(a) < mean(b) with the key's smallest effect, censored values read as bounds."""
+    return less(a, b, exact, na, nb, what, SMALLEST.get(key, 0.0), (a_bound, b_bound))
 
 
 def cnn_vs_comparable_mlp(key: str, cnn_lower: bool, what: str):
@@ -42,11 +72,12 @@ def cnn_vs_comparable_mlp(key: str, cnn_lower: bool, what: str):
         parts = []
         for c, m in _comparable_pairs(R):
             nc, nm = label("cnn", c["width"]), label("mlp", m["width"])
-            vc, vm = seed_values(c, key, nc), seed_values(m, key, nm)
+            (vc, bc), (vm, bm) = _values(c, key, nc), _values(m, key, nm)
+            text = f"{what} ({_params(c, 'cnn'):,} vs {_params(m, 'mlp'):,} parameters)"
             parts.append(
-                less(vc, vm, exact, nc, nm, what)
+                lower(vc, vm, exact, nc, nm, text, key, bc, bm)
                 if cnn_lower
-                else less(vm, vc, exact, nm, nc, what)
+                else lower(vm, vc, exact, nm, nc, text, key, bm, bc)
             )
         return combine(parts)
 
@@ -54,20 +85,25 @@ def cnn_vs_comparable_mlp(key: str, cnn_lower: bool, what: str):
 
 
 def width_trend(model: str, key: str, sign: int, what: str):
-    """The least-squares slope of ``key`` on log2(width), over every seed, has ``sign``."""
+    """Monotone in width: every adjacent step's Welch interval on the claimed side
+    (intersection-union); the least-squares slope on log2(width) is shown, not judged."""
 
     def test(R, exact):
         rows = width_rows(R, model)
-        groups = [seed_values(r, key, label(model, r["width"])) for r in rows]
+        vals = [_values(r, key, label(model, r["width"])) for r in rows]
+        groups = [v for v, _ in vals]
+        parts = []
+        for (r0, (a, ba)), (r1, (b, bb)) in itertools.pairwise(zip(rows, vals, strict=True)):
+            n0, n1 = label(model, r0["width"]), label(model, r1["width"])
+            parts.append(
+                lower(b, a, exact, n1, n0, f"{what} step", key, bb, ba)
+                if sign < 0
+                else lower(a, b, exact, n0, n1, f"{what} step", key, ba, bb)
+            )
         s = stats.slope([math.log2(r["width"]) for r in rows], groups, exact)
-        means = ", ".join(
-            f"{label(model, r['width'])} {mean_text(g, exact)}"
-            for r, g in zip(rows, groups, strict=True)
-        )
-        lo, hi = (0.0, math.inf) if sign > 0 else (-math.inf, 0.0)
-        return combine(
-            [part(s, lo, hi, f"{what}: {means}; slope per doubling of width {interval_text(s)}")]
-        )
+        v = combine(parts)
+        note = f"overall trend (not judged): slope per doubling of width {interval_text(s)}"
+        return Verdict(v.outcome, f"{v.evidence}; {note}", v.parts, v.p_in, v.p_out, v.need)
 
     return test
 
@@ -82,9 +118,9 @@ def every_cnn_vs_widest_mlp(key: str, cnn_lower: bool, what: str):
             nc = label("cnn", c["width"])
             vc = seed_values(c, key, nc)
             parts.append(
-                less(vc, vm, exact, nc, nm, what)
+                lower(vc, vm, exact, nc, nm, what, key)
                 if cnn_lower
-                else less(vm, vc, exact, nm, nc, what)
+                else lower(vm, vc, exact, nm, nc, what, key)
             )
         return combine(parts)
 
@@ -92,97 +128,106 @@ def every_cnn_vs_widest_mlp(key: str, cnn_lower: bool, what: str):
 
 
 def cnn_rises_alike(factor: float):
+    """Every pair of CNN widths: the ratio of mean 1D rises within (1/factor, factor), by
+    two one-sided tests (90 % interval)."""
+
     def test(R, exact):
         rows = width_rows(R, "cnn")
         parts = []
-        for i in range(len(rows)):
-            for j in range(i + 1, len(rows)):
-                a, b = rows[i], rows[j]
-                na, nb = label("cnn", a["width"]), label("cnn", b["width"])
-                parts.append(
-                    ratio_in(
-                        seed_values(a, "rise", na),
-                        seed_values(b, "rise", nb),
-                        exact,
-                        1 / factor,
-                        factor,
-                        na,
-                        nb,
-                        "1D rise",
-                    )
-                )
+        for a, b in itertools.combinations(rows, 2):
+            na, nb = label("cnn", a["width"]), label("cnn", b["width"])
+            va, vb = seed_values(a, "rise", na), seed_values(b, "rise", nb)
+            r = r_log_ratio(va, vb) if exact else None
+            e = None if exact else inf.est_log_ratio(va, vb)
+            value = r.value if exact else e.value
+            if not math.isfinite(value):
+                raise Missing(f"1D rise: the ratio {na}/{nb} needs positive means")
+            text = (
+                f"1D rise {na}/{nb} = {math.exp(value):.3g} (margin ({1 / factor:.3g}, {factor:g}))"
+            )
+            lim = math.log(factor)
+            parts.append(equivalent(e, -lim, lim, text, exact_interval=r, log=True))
         return combine(parts)
 
     return test
 
 
+def _family(R, model, keys) -> tuple[list, list, list]:
+    names, xs, ys = [], [], []
+    for r in width_rows(R, model):
+        n = label(model, r["width"])
+        names.append(n)
+        xs.append(seed_values(r, keys[0], n))
+        ys.append(seed_values(r, keys[1], n))
+    return names, xs, ys
+
+
+def _rho(xs, ys, exact) -> inf.Estimate:
+    """ρ between models (model means; the model is the unit, the seeds' spread enters)."""
+    if exact:
+        return inf.est_spearman([x.mean() for x in xs], [y.mean() for y in ys], True)
+    return inf.est_model_spearman(xs, ys)
+
+
 def correlation(keys: tuple[str, str], lo: float, hi: float, models=("mlp", "cnn")):
-    """Spearman's rho between two per-run quantities over every run of the models."""
+    """Spearman's ρ between the models of each family (model means, the model as the unit);
+    a claim over both families holds only if it holds in each."""
 
     def test(R, exact):
-        xs, ys = [], []
+        parts = []
         for model in models:
-            for r in width_rows(R, model):
-                n = label(model, r["width"])
-                x, y = seed_values(r, keys[0], n), seed_values(r, keys[1], n)
-                xs += list(x)
-                ys += list(y)
-        rho = stats.spearman(xs, ys, exact)
-        if not math.isfinite(rho.value):
-            raise Missing(
-                f"Spearman ρ({keys[0]}, {keys[1]}) is undefined over {len(xs)} runs "
-                f"(fewer than 3, or a constant quantity)"
+            names, xs, ys = _family(R, model, keys)
+            e = _rho(xs, ys, exact)
+            if not math.isfinite(e.value):
+                raise Missing(
+                    f"Spearman ρ({keys[0]}, {keys[1]}) is undefined over the {len(xs)} "
+                    f"{model} models (fewer than 3, or a constant quantity)"
+                )
+            i = inf.interval(e)
+            text = (
+                f"{NAMES[model]}: Spearman ρ({keys[0]}, {keys[1]}) between {len(xs)} models = "
+                f"{interval_text(i)} (claimed in ({lo:g}, {hi:g}))"
             )
-        text = f"Spearman ρ({keys[0]}, {keys[1]}) over {len(xs)} runs of {'/'.join(models)} = {interval_text(rho)}"
-        return combine([part(rho, lo, hi, text + f" (claimed in ({lo:g}, {hi:g}))")])
+            parts.append(judge(None, lo, hi, text, i) if exact else judge(e, lo, hi, text))
+        return combine(parts)
 
     return test
 
 
 def less_predictive_for_cnn(R, exact):
-    """rho(lambda1, accuracy) is weaker (closer to 0, from below) for CNNs than for MLPs."""
-    out = {}
-    for model in ("mlp", "cnn"):
-        xs, ys = [], []
-        for r in width_rows(R, model):
-            n = label(model, r["width"])
-            xs += list(seed_values(r, "l1", n))
-            ys += list(seed_values(r, "test_acc", n))
-        out[model] = (stats.spearman(xs, ys, exact), len(xs))
-    (rm, nm), (rc, nc) = out["mlp"], out["cnn"]
-    if not (math.isfinite(rm.value) and math.isfinite(rc.value)):
+    """|ρ(λ1, accuracy)| between CNN models is below that between MLP models: the claim is
+    about strength, so the signs do not enter (Fisher z of |ρ|, normal approximation)."""
+    es = {m: _rho(*_family(R, m, ("l1", "test_acc"))[1:], exact) for m in ("mlp", "cnn")}
+    em, ec = es["mlp"], es["cnn"]
+    if not (math.isfinite(em.value) and math.isfinite(ec.value)):
         raise Missing("ρ(λ1, accuracy) is undefined for one family")
-    if exact:
-        d = stats.Interval(rc.value - rm.value, rc.value - rm.value, rc.value - rm.value, nm + nc)
-    elif nm < 4 or nc < 4:
-        d = stats.Interval(rc.value - rm.value, -math.inf, math.inf, nm + nc)
-    else:  # Fisher z difference, then back to a difference of correlations' sign
-        zc, zm = (
-            math.atanh(min(max(rc.value, -0.999), 0.999)),
-            math.atanh(min(max(rm.value, -0.999), 0.999)),
-        )
-        se = math.sqrt((1 + rc.value**2 / 2) / (nc - 3) + (1 + rm.value**2 / 2) / (nm - 3))
-        h = 1.959964 * se
-        d = stats.Interval(zc - zm, zc - zm - h, zc - zm + h, nm + nc)
+    d = abs(ec.center) - abs(em.center)
+    se = math.hypot(ec.se, em.se)
+    e = inf.Estimate(d, d, se, math.inf, ec.n + em.n)
     text = (
-        f"ρ(λ1, accuracy): MLP {interval_text(rm)} over {nm} runs, CNN {interval_text(rc)} over {nc} "
-        f"runs; CNN minus MLP (Fisher z) {interval_text(d)}"
+        f"|ρ(λ1, accuracy)| between models: MLP {abs(em.value):.3g} "
+        f"{interval_text(inf.abs_interval(inf.interval(em)))}, CNN {abs(ec.value):.3g} "
+        f"{interval_text(inf.abs_interval(inf.interval(ec)))}; |z| CNN minus MLP "
+        f"{interval_text(inf.interval(e))}"
     )
-    return combine([part(d, 0.0, math.inf, text)])
+    if exact:
+        return combine([judge(None, -math.inf, 0.0, text, inf.interval(e))])
+    return combine([judge(e, -math.inf, 0.0, text, need="more models, not seeds")])
 
 
 def ranks_agree(R, exact):
-    """Ordering the six models by mean 1D rise orders them by mean epochs (all six)."""
-    names, rise, epochs = [], [], []
+    """Within each family, ordering the models by mean 1D rise orders them by mean epochs."""
+    parts = []
     for model in ("mlp", "cnn"):
-        for r in width_rows(R, model):
-            n = label(model, r["width"])
-            names.append(n)
-            rise.append(seed_values(r, "rise", n))
-            epochs.append(seed_values(r, "epochs", n))
+        names, rise, epochs = _family(R, model, ("rise", "epochs"))
+        parts.append(_ranks_part(model, names, rise, epochs, exact))
+    return combine(parts)
+
+
+def _ranks_part(model, names, rise, epochs, exact) -> Part:
     point = stats.spearman([v.mean() for v in rise], [v.mean() for v in epochs], True).value
     if not math.isfinite(point):
-        raise Missing("the ranking is undefined (a constant quantity)")
+        raise Missing(f"the {model} ranking is undefined (a constant quantity)")
     if exact:
         share = 1.0 if point == 1 else 0.0
     else:  # seed bootstrap: resample each model's seeds, recompute the ranking
@@ -195,16 +240,23 @@ def ranks_agree(R, exact):
         share = hits / 2000
     o = HOLDS if share >= 0.975 else FAILS if share <= 0.025 else INCONCLUSIVE
     order = ", ".join(n for _, n in sorted(zip([v.mean() for v in rise], names, strict=True)))
-    return Verdict(
-        o,
-        f"flattest to roughest by mean 1D rise: {order}; Spearman ρ with mean epochs "
-        f"{point:.3g}; share of seed resamples with the same order of all six "
-        f"{share:.3f} → {o}",
+    text = (
+        f"{NAMES[model]}, flattest to roughest by mean 1D rise: {order}; Spearman ρ with mean "
+        f"epochs {point:.3g}; share of seed resamples with the same order {share:.3f} → {o}"
     )
+    p_in = 1 - share if not exact else math.nan
+    return Part(o, text, None, None, False, p_in, share if not exact else math.nan)
 
 
-_CMP = "each CNN against the MLP of nearest parameter count; Welch 95 % interval of the difference"
-_TREND = "least-squares slope on log2(width) over every seed's run; its 95 % t-interval"
+_CMP = (
+    "each CNN against the MLP of nearest parameter count, where the two are within a factor 2 "
+    "(comparable capacity; SimpleCNN-32 and -64 have no such MLP); Welch 95 % interval of the difference"
+)
+_TREND = (
+    "every step to the next width in the claimed direction (each step's Welch 95 % interval "
+    "on that side; censored epochs as lower bounds); the slope on log2(width) shown beside"
+)
+_RHO = "Spearman ρ between the models of each family (model means: the model is the unit, the seeds' spread added in Fisher z), 95 % interval"
 CLAIMS = [
     Claim(
         "1.1",
@@ -320,7 +372,7 @@ CLAIMS = [
         "CNN basins are nearly identical across widths (1D rise within 1.5x).",
         "All six CNN visualizations exhibit nearly identical wide, smooth, low-curvature basins",
         "§2.2",
-        "every pair of CNN widths: ratio of mean 1D rises (delta-method interval) inside (1/1.5, 1.5)",
+        "every pair of CNN widths: ratio of mean 1D rises inside the margin (1/1.5, 1.5) by two one-sided tests (90 % delta-method interval, 5 % each side); 1.5x is the least 'nearly identical' can mean against the 2x-10x differences the report calls large",
         cnn_rises_alike(1.5),
     ),
     Claim(
@@ -329,7 +381,7 @@ CLAIMS = [
         "Flatter 1D landscapes go strongly with fewer epochs.",
         "Global flatness (low variation in 1D random directions and wide 2D basins) correlates strongly with fast convergence",
         "§2.4",
-        "Spearman ρ(1D rise, epochs) over every run of both families, Fisher-z 95 % interval inside (0.5, 1)",
+        _RHO + " inside (0.5, 1) in each family",
         correlation(("rise", "epochs"), 0.5, 1.0),
     ),
     Claim(
@@ -338,7 +390,7 @@ CLAIMS = [
         "Flatter 1D landscapes go strongly with higher test accuracy.",
         "Global flatness … correlates strongly with fast convergence and high test accuracy",
         "§2.4",
-        "Spearman ρ(1D rise, test accuracy) over every run, Fisher-z interval inside (−1, −0.5)",
+        _RHO + " inside (−1, −0.5) in each family",
         correlation(("rise", "test_acc"), -1.0, -0.5),
     ),
     Claim(
@@ -347,7 +399,7 @@ CLAIMS = [
         "The flatness ranking predicts the epoch ranking of all six models.",
         "A simple visual inspection of the 2D contour plot correctly predicts relative training speed across all six models.",
         "§2.4",
-        "ordering by mean 1D rise equals ordering by mean epochs (ρ = 1) in ≥ 97.5 % of seed resamples; ≤ 2.5 %: does not hold",
+        "within each family, ordering by mean 1D rise equals ordering by mean epochs (ρ = 1) in ≥ 97.5 % of seed resamples; ≤ 2.5 %: does not hold; both families must hold",
         ranks_agree,
     ),
     Claim(
@@ -356,7 +408,7 @@ CLAIMS = [
         "λ1 goes with lower MLP accuracy.",
         "Local sharpness (top Hessian eigenvalues) correlates negatively with MLP performance",
         "§2.4",
-        "Spearman ρ(λ1, test accuracy) over every MLP run, Fisher-z interval < 0",
+        _RHO + " < 0 (MLPs)",
         correlation(("l1", "test_acc"), -1.0, 0.0, models=("mlp",)),
     ),
     Claim(
@@ -365,7 +417,7 @@ CLAIMS = [
         "λ1 predicts CNN accuracy less than MLP accuracy.",
         "… but is less predictive for CNNs",
         "§2.4",
-        "ρ(λ1, accuracy) of CNNs minus that of MLPs (Fisher z, 95 % interval) > 0",
+        "the strength |ρ(λ1, accuracy)| between models: |z| of CNNs minus |z| of MLPs (Fisher z, 95 % interval) < 0",
         less_predictive_for_cnn,
     ),
 ]

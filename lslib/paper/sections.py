@@ -335,6 +335,12 @@ def phase3(S: Section) -> tuple[dict, dict]:
                 "units_moved": float(np.mean(conn["units_moved"])),
             }
         )
+    # each seed's own endpoint loss (once per seed, from the first pair that holds it)
+    ends = {}
+    for (i, j), conn in zip(itertools.combinations(range(len(runs)), 2), conns, strict=True):
+        b = conn["test_plain_barrier"]
+        ends.setdefault(i, b["loss_a"])
+        ends.setdefault(j, b["loss_b"])
     trajs = [w("trajectory", c) for c in runs]
     other = [w("trajectory, other", c) for c in runs]  # for the readings page
     flats = [w("flatness", c) for c in runs]
@@ -360,6 +366,7 @@ def phase3(S: Section) -> tuple[dict, dict]:
         "test_loss": [f["test_loss"] for f in fits],
         "test_acc": [f["test_acc"] for f in fits],
         "pairs": pairs,
+        "endpoint_loss": [ends.get(i) for i in range(len(runs))],
         "readings": {
             "lines": adopted(S),
             "sharpness": S.sharpness_reading,
@@ -372,6 +379,7 @@ def phase3(S: Section) -> tuple[dict, dict]:
         "control_delta_l": [float(np.mean(t["control_delta_l"])) for t in trajs],
         "pc1_r2": [f["r2"] for f in fits_p],
         "pc1_vertex": [f["vertex"] for f in fits_p],
+        "pc1_curvature": [f["curvature"] for f in fits_p],
         "flatness": {
             "test_loss": [f["test_loss"] for f in flats],
             "lambda1": [float(np.mean(f["lambda1"])) for f in flats],
