@@ -385,3 +385,50 @@ class FlatnessConfig:
             str(TRACE_METHODS),
         )
         _check(_is_int(self.seed), n, "seed", self.seed, "int")
+
+
+@config_dataclass
+class AdaptiveConfig:
+    """Adaptive sharpness (Andriushchenko et al. 2023) at a run's final weights, and the
+    run's generalization gap (loss on the whole training split against the test set's).
+
+    ``data``: the training images the sharpness is measured on, cut into fixed batches of
+    ``batch_size`` (m-sharpness, m = ``batch_size``); ``rho_linf``, ``rho_l2``: the radii of
+    the worst-case measures (``steps`` ascent steps each); ``rho_avg``: the scale of the
+    average case (``draws`` Gaussian draws).
+    """
+
+    run: TrainConfig
+    data: EvalSet = EvalSet("train", 1024)
+    rho_linf: float = 0.002
+    rho_l2: float = 0.5
+    rho_avg: float = 0.1
+    steps: int = 20
+    draws: int = 100
+    batch_size: int = 128
+    seed: int = 0
+
+    def __post_init__(self):
+        n = "AdaptiveConfig"
+        for f in ("rho_linf", "rho_l2", "rho_avg"):
+            _check(_positive(getattr(self, f)), n, f, getattr(self, f), "finite > 0")
+        _ints_at_least(self, n, 1, "steps", "draws", "batch_size")
+        _check(_is_int(self.seed), n, "seed", self.seed, "int")
+
+
+@config_dataclass
+class EdgeConfig:
+    """The edge of stability (Cohen et al. 2021, 2022): lambda_1 of the training loss on
+    ``images`` fixed random training images after every epoch of a run (from its stored
+    checkpoints), and Adam's preconditioned lambda_1; Lanczos to ``tol``."""
+
+    run: TrainConfig
+    images: int = 1024
+    tol: float = 1e-4
+    seed: int = 0
+
+    def __post_init__(self):
+        n = "EdgeConfig"
+        _ints_at_least(self, n, 2, "images")
+        _check(_positive(self.tol), n, "tol", self.tol, "finite > 0")
+        _check(_is_int(self.seed), n, "seed", self.seed, "int")

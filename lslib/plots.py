@@ -151,3 +151,47 @@ def density(grid, values, title="") -> plt.Figure:
     ax.semilogy(grid, np.maximum(values, 1e-12))
     ax.set(xlabel="eigenvalue", ylabel="density", title=title)
     return fig
+
+
+def scatter_grid(panels: list[dict], ncols: int = 5, height: float = 2.1) -> plt.Figure:
+    """One scatter panel per dict: each model's seeds as small dots and its mean as a
+    labelled marker, log x axis.
+
+    Each panel dict holds: title, xlabel, ylabel (or None), x and y (one list of per-seed
+    values per model), labels (one per model).
+    """
+    fig, axes = _grid(len(panels), ncols, height)
+    for ax, p in zip(axes, panels, strict=True):
+        for i, (xs, ys, name) in enumerate(zip(p["x"], p["y"], p["labels"], strict=True)):
+            xs, ys = np.asarray(xs, float), np.asarray(ys, float)
+            if not (np.isfinite(xs).all() and np.isfinite(ys).all()) or not len(xs):
+                continue
+            ax.plot(xs, ys, ".", color=f"C{i % 10}", ms=3, alpha=0.5)
+            ax.plot(xs.mean(), ys.mean(), "o", color=f"C{i % 10}", ms=5, label=name)
+        ax.set(title=p["title"], xlabel=p["xlabel"], xscale="log")
+        ax.xaxis.set_major_locator(ticker.LogLocator(numticks=3))
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+        if p.get("ylabel"):
+            ax.set_ylabel(p["ylabel"])
+        ax.tick_params(labelsize=7.5)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=8)
+    return fig
+
+
+def thresholds(panels: list[dict]) -> plt.Figure:
+    """Per panel: curves against the epoch and horizontal threshold lines, log y axis.
+
+    Each panel dict holds: title, ylabel, curves (label -> (epochs, values)), lines
+    (label -> value).
+    """
+    fig, axes = _grid(len(panels), len(panels), 3.0)
+    for ax, p in zip(axes, panels, strict=True):
+        for i, (name, (t, v)) in enumerate(p["curves"].items()):
+            ax.plot(t, v, "o-", color=f"C{i}", ms=4, label=name)
+        for j, (name, v) in enumerate(p["lines"].items()):
+            ax.axhline(v, color="k", ls=("--", ":", "-.")[j % 3], lw=1, label=name)
+        ax.set(title=p["title"], xlabel="epoch", ylabel=p["ylabel"], yscale="log")
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+        ax.legend(fontsize=7.5)
+    return fig

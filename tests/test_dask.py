@@ -382,7 +382,9 @@ def test_an_empty_store_is_planned_from_the_reference_build(tmp_path):
                 S = section(name, {"model": model, "profile": "smoke"})
                 graph = T.graph(T.section_tasks(name, S))
                 for it in P.items(graph, records=records).values():
-                    assert it.seconds > 0 and it.basis == "reference build", (
+                    # a run whose epochs an earlier run of its trajectory trains costs 0 s
+                    chained = it.task.fn is T.train and it.task.deps
+                    assert (it.seconds > 0 or chained) and it.basis == "reference build", (
                         it.task.label,
                         it.basis,
                     )

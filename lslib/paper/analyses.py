@@ -170,7 +170,9 @@ def hessian(c: HessianConfig) -> dict:
 
 
 def connectivity(c: ConnectivityConfig) -> dict:
-    """Interpolation (train and test) before and after weight matching, and a Bezier curve."""
+    """Interpolation (train and test) before and after weight matching, after weight matching
+    with REPAIR (Jordan et al. 2023; statistics on the sample's training images), and a
+    Bezier curve."""
 
     def compute():
         dev = c.run_a.device
@@ -180,10 +182,14 @@ def connectivity(c: ConnectivityConfig) -> dict:
         perms, b_aligned = C.weight_matching(model, a, b)
         alphas = np.linspace(0, 1, c.points)
         out = {"alphas": alphas}
+        stats_x = eval_data(dataclasses.replace(c.data, source="train"), dev)[0]
         for source in ("train", "test"):
             x, y = eval_data(dataclasses.replace(c.data, source=source), dev)
-            for tag, bb in (("plain", b), ("aligned", b_aligned)):
-                ev = C.interpolate(model, a, bb, x, y, alphas, progress=False)
+            for tag, bb in (("plain", b), ("aligned", b_aligned), ("repair", b_aligned)):
+                if tag == "repair":  # aligned, each hidden unit's statistics REPAIRed
+                    ev = C.interpolate_repaired(model, a, bb, x, y, alphas, stats_x=stats_x)
+                else:
+                    ev = C.interpolate(model, a, bb, x, y, alphas, progress=False)
                 out[f"{source}_{tag}_loss"], out[f"{source}_{tag}_acc"] = ev.loss, ev.acc
                 out[f"{source}_{tag}_barrier"] = C.barrier(alphas, ev.loss)
         train = load_mnist(c.run_a.subset, device=dev).train

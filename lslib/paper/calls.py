@@ -7,7 +7,10 @@ section asks for.
 import dataclasses
 
 from lslib.config import (
+    AdaptiveConfig,
     ConnectivityConfig,
+    EdgeConfig,
+    EvalSet,
     FlatnessConfig,
     HessianConfig,
     LandscapeConfig,
@@ -87,3 +90,30 @@ def flatness_config(S: Section, c) -> FlatnessConfig:
         pac_criterion=S.pac_criterion,
         n_dirs=S.n_dirs,
     )
+
+
+# The sizes of the instruments beyond the report's, per profile (kept here, beside their
+# builders): adaptive sharpness on ``images`` random training images in batches of ``m``
+# (Andriushchenko et al.: 1,024 and 128), ``steps`` ascent steps, ``draws`` Gaussian draws;
+# lambda_1 per epoch on ``edge_images`` training images. The radii are AdaptiveConfig's
+# defaults in every profile (see the methods page).
+BEYOND = {
+    "smoke": dict(images=128, m=64, steps=3, draws=5, edge_images=128),
+    "quick": dict(images=512, m=128, steps=10, draws=20, edge_images=512),
+    "paper": dict(images=1024, m=128, steps=20, draws=50, edge_images=1024),
+}
+
+
+def adaptive_config(S: Section, c) -> AdaptiveConfig:
+    b = BEYOND[S.profile]
+    return AdaptiveConfig(
+        run=c,
+        data=EvalSet("train", min(b["images"], c.subset or b["images"])),
+        steps=b["steps"],
+        draws=b["draws"],
+        batch_size=b["m"],
+    )
+
+
+def edge_config(S: Section, c) -> EdgeConfig:
+    return EdgeConfig(run=c, images=min(BEYOND[S.profile]["edge_images"], c.subset or 10**9))

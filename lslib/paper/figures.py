@@ -33,6 +33,7 @@ def connectivity(conn: dict, title: str):
             "train, straight": conn["train_plain_loss"],
             "test, straight": conn["test_plain_loss"],
             "test, after weight matching": conn["test_aligned_loss"],
+            "test, after weight matching + REPAIR": conn["test_repair_loss"],
             "test, Bezier curve": conn["test_bezier_loss"],
         },
         title=title,
@@ -148,3 +149,62 @@ def lambda_batch(results: dict):
     )
     ax.legend()
     return fig
+
+
+SHARPNESS = {  # the family rows' sharpness measures, as the figure names them
+    "l1": "λ1",
+    "adaptive_max_linf": "adaptive ℓ∞ (worst)",
+    "adaptive_max_l2": "adaptive ℓ2 (worst)",
+    "adaptive_avg": "adaptive (average)",
+    "eps_sharpness": "ε-sharpness (%)",
+}
+
+
+def sharpness_generalization(rows: list[dict], rho: dict, title: str):
+    """The generalization gap (top) and test error (bottom) of every model of a family
+    against each sharpness measure; ``rho``: (measure, against) -> the rank correlation's
+    interval (``claims_beyond.correlation``), shown in each panel's title."""
+    panels = []
+    for against, ylabel in (("gap", "test − train loss"), ("test_error", "test error")):
+        for key, name in SHARPNESS.items():
+            have = [r for r in rows if r.get(key) is not None]
+            i = rho.get((key, against))
+            note = "one model" if i is None else f"ρ {i.value:.2f} [{i.lo:.2f}, {i.hi:.2f}]"
+            panels.append(
+                {
+                    "title": f"{note}",
+                    "xlabel": name,
+                    "ylabel": ylabel if key == "l1" else None,
+                    "x": [r[key] for r in have],
+                    "y": [r[against] for r in have],
+                    "labels": [r["model"] for r in have],
+                }
+            )
+    fig = plots.scatter_grid(panels, ncols=len(SHARPNESS))
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def edge(edge: dict, title: str):
+    """lambda_1 after every epoch per optimizer against 2/eta and (2 + 2 beta)/eta, and
+    Adam's preconditioned lambda_1 against its threshold (Cohen et al. 2021, 2022)."""
+    curves = {o: (e["epochs"], e["lambda1"]) for o, e in edge.items()}
+    some = next((e for o, e in edge.items() if o != "adam"), None)
+    lines = {}
+    if some is not None:
+        lines = {
+            f"2/η = {some['gd_threshold']:.0f} (SGD)": some["gd_threshold"],
+            f"(2+2β)/η = {some['momentum_threshold']:.0f} (momentum)": some["momentum_threshold"],
+        }
+    panels = [{"title": title, "ylabel": "λ1 (training images)", "curves": curves, "lines": lines}]
+    if edge.get("adam", {}).get("preconditioned"):
+        a = edge["adam"]
+        panels.append(
+            {
+                "title": "Adam: preconditioned sharpness",
+                "ylabel": "λ1(P⁻¹H)",
+                "curves": {"adam": (a["epochs"], a["preconditioned"])},
+                "lines": {f"38/η = {a['threshold']:.0f}": a["threshold"]},
+            }
+        )
+    return plots.thresholds(panels)

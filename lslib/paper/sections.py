@@ -17,6 +17,7 @@ import numpy as np
 from lslib.config import DISTS, HessianConfig
 from lslib.models import build_model, n_params
 from lslib.paper import analyses as A
+from lslib.paper import beyond
 from lslib.paper.calls import (
     adopted_call,
     connectivity_config,
@@ -91,6 +92,7 @@ def phase1_work(S: Section) -> Work:
         runs = [S.train(width=width, seed=s) for s in S.seeds]
         for c in runs:
             run_work(w, S, c)
+            beyond.add_adaptive(w, S, c)
         add_plane(w, S, runs[0])
     return w
 
@@ -102,7 +104,9 @@ def phase2_work(S: Section) -> Work:
         runs = [S.train(optimizer=o, seed=s) for s in S.seeds]
         for c in runs:
             run_work(w, S, c)
+            beyond.add_adaptive(w, S, c)
         add_plane(w, S, runs[0])
+        beyond.add_edge(w, S, runs[0])
         every += runs
     values = {k: v for k, v in vars(S).items() if k != "name"}
     w.add("matched", matched, values, tuple(every), what="Phase 2 at matched training loss")
@@ -120,6 +124,7 @@ def phase3_work(S: Section) -> Work:
         w.add("trajectory", A.trajectory, adopted_pca, what="trajectory PCA", of=c)
         w.add("trajectory, other", A.trajectory, other, what="trajectory PCA", of=c)
         w.add("flatness", A.flatness, flatness_config(S, c), what="flatness", of=c)
+        beyond.add_adaptive(w, S, c)
         for d in DISTS:
             w.add(f"lines, {d}", A.lines, landscape_config(S, c, d), what="1D lines", of=c)
         cfg = landscape_config(S, c, "uniform")
@@ -135,6 +140,7 @@ def phase3_work(S: Section) -> Work:
     w.add("spectral_density", A.spectral_density, *density, what="spectral density", of=first)
     tp = trajectory_configs(S, first)[0]
     w.add("trajectory_plane", A.trajectory_plane, tp, what="trajectory plane", of=first)
+    beyond.declare_family(w, S)
     return w
 
 
@@ -250,6 +256,7 @@ def phase1(S: Section) -> tuple[dict, dict]:
             {"width": width, "params": params}
             | _run_numbers(w, S, runs)
             | {"stop_rules": _stop_rules(w, S, runs)}
+            | beyond.adaptive_numbers(w, runs)
         )
         figs.append(_figure(w, S, runs[0], label(S.model, width)))
     payload = {"rows": rows, "reading": adopted(S), "span": S.span}
@@ -263,6 +270,7 @@ def phase2(S: Section) -> tuple[dict, dict]:
     runs = {o: [S.train(optimizer=o, seed=s) for s in S.seeds] for o in S.optimizers}
     for o in S.optimizers:
         rows.append({"optimizer": o} | _run_numbers(w, S, runs[o]))
+        rows[-1] |= beyond.adaptive_numbers(w, runs[o])
         figs.append(_figure(w, S, runs[o][0], f"{label(S.model, S.width)}, {o}"))
         curves[o] = w.summary(runs[o][0])["history"]
     for r, m in zip(rows, w("matched").values(), strict=True):
@@ -272,6 +280,7 @@ def phase2(S: Section) -> tuple[dict, dict]:
         "params": n_params(build_model(S.model, S.width)),
         "rows": rows,
         "reading": adopted(S),
+        "edge": beyond.edge_numbers(w, beyond.first_runs(S)),
     }
     return payload | w.payload(), {"landscapes": figs, "curves": curves}
 
@@ -334,6 +343,7 @@ def phase3(S: Section) -> tuple[dict, dict]:
                 "aligned_error_connected": ea["connected"],
                 "units_moved": float(np.mean(conn["units_moved"])),
             }
+            | beyond.repair_numbers(conn)
         )
     # each seed's own endpoint loss (once per seed, from the first pair that holds it)
     ends = {}
@@ -405,7 +415,9 @@ def phase3(S: Section) -> tuple[dict, dict]:
             "eps_lbfgsb": [f["eps_lbfgsb"] for f in flats],
             "pac_sigma": [f["pac_sigma"] for f in flats],
             "pac_sigma_loss": [f["pac_sigmas"]["loss"] for f in flats],
-        },
+        }
+        | beyond.adaptive_numbers(w, runs),
+        "family": beyond.family(w, S),
         "lambda_batch": {
             "sizes": list(S.batch_sizes),
             "seed": S.seeds[0],

@@ -142,6 +142,17 @@ def table_phase3(results: dict, styled: bool = True):
                 else "—",
                 "pairs connected (error barrier < 2 %)": f"{sum(q.get('error_connected', False) for q in p)} of {len(p)}",
                 "after alignment": pm(col("aligned_barrier")),
+                "after alignment + REPAIR": pm(col("repair_barrier"))
+                if "repair_barrier" in p[0]
+                else "—",
+                "error barrier after alignment (%)": pm(col("aligned_error_barrier"), 3, 100)
+                if "aligned_error_barrier" in p[0]
+                else "—",
+                "error barrier after alignment + REPAIR (%)": pm(
+                    col("repair_error_barrier"), 3, 100
+                )
+                if "repair_error_barrier" in p[0]
+                else "—",
                 "Bezier": pm(col("bezier_barrier")),
                 "PC1+PC2 variance (%)": pm([sum(e) for e in r["explained"]], 3, 100),
                 "ΔL along PC1": pm(r["delta_l"], 3),
@@ -149,6 +160,13 @@ def table_phase3(results: dict, styled: bool = True):
             }
         )
     return frame(rows) if styled else pd.DataFrame(rows)
+
+
+ADAPTIVE = {  # Table 5's adaptive-sharpness columns (Andriushchenko et al. 2023)
+    "adaptive_max_linf": "adaptive sharpness, worst case ℓ∞",
+    "adaptive_max_l2": "adaptive sharpness, worst case ℓ2",
+    "adaptive_avg": "adaptive sharpness, average case",
+}
 
 
 def table5(results: dict, styled: bool = True):
@@ -169,8 +187,27 @@ def table5(results: dict, styled: bool = True):
             "ε-sharpness (%)": pm(f["eps_sharpness"], 3),
             "PAC-Bayes σ′": pm(f["pac_sigma"], 3),
         }
+        for key, name in ADAPTIVE.items():
+            row[name] = pm(f[key], 3) if key in f else "—"
         rows.append(row)
     return frame(rows) if styled else pd.DataFrame(rows)
+
+
+def sharpness_correlations(results: dict, model: str) -> pd.DataFrame:
+    """Each sharpness measure's rank correlation with the generalization gap and with the
+    test error over the family's models (the model as the unit), with its 95 % interval."""
+    from lslib.paper.claims_beyond import MEASURES, correlations
+
+    rho = correlations(results, model)
+    text = lambda i: "—" if i is None else f"{i.value:.2f} [{i.lo:.2f}, {i.hi:.2f}]"  # noqa: E731
+    return pd.DataFrame(
+        {
+            "measure": name,
+            "ρ with test − train loss": text(rho.get((key, "gap"))),
+            "ρ with test error": text(rho.get((key, "test_error"))),
+        }
+        for key, name in MEASURES.items()
+    )
 
 
 # ---------------------------------------------------------------- side by side with the report
