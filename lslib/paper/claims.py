@@ -20,7 +20,7 @@ from decimal import Decimal
 
 import yaml
 
-from lslib.paper import claims_beyond, claims_phase1, claims_phase2, claims_phase3, verdicts
+from lslib.paper import claims_beyond, claims_phase1, claims_phase2, claims_phase3, forest, verdicts
 from lslib.paper.inference import holm
 from lslib.paper.verdicts import ALPHA, FAILS, HOLDS, INCONCLUSIVE, category
 from lslib.paths import BOOK
@@ -214,6 +214,7 @@ def evaluate(results: dict, ref: dict | None = None) -> list[dict]:
     rows = []
     for c in CLAIMS:
         ours = c.verdict(results)
+        rep = c.verdict(theirs, exact=True) if theirs is not None else None
         row = {
             "id": c.id,
             "section": c.section,
@@ -227,9 +228,9 @@ def evaluate(results: dict, ref: dict | None = None) -> list[dict]:
             "evidence": ours.evidence,
             "p": ours.p,
             "seeds needed": ours.need,
+            "position": forest.claim_position(ours, rep),
         }
-        if theirs is not None:
-            rep = c.verdict(theirs, exact=True)
+        if rep is not None:
             row["report verdict"], row["report evidence"] = rep.outcome, rep.evidence
             row["category"] = category(ours.outcome, rep.outcome)
             row["report vs ours"] = against(ours, rep)

@@ -144,3 +144,112 @@ def banner(profile: str, results: dict):
         "epochs, so its verdicts say whether the pipeline works, not whether the report's "
         "claims hold. <code>make book</code> builds the paper.</p></div>"
     )
+
+
+# ---------------------------------------------------------------- the reproduction page
+
+SEEDS_HOW = 'papermill notebooks/{section}.ipynb out.ipynb -p model mlp -y "seeds: [{seeds}]"'
+
+
+def forest_figure(rows: list):
+    """The page's opening figure: every claim of the report (checks apart) on the
+    standardized axis of ``forest``, coloured by its Holm-adjusted verdict; an id reads
+    "1.8 (raw ✓)" where the raw verdict differs."""
+    from lslib.paper import forest
+
+    rows = [r for r in rows if not r.get("check")]
+    ids, cols, outs = [], [], []
+    for r in rows:
+        raw = "" if r["verdict"] == r["adjusted"] else f" (raw {BADGES[r['verdict']][0]})"
+        ids.append(r["id"] + raw)
+        p = r.get("position")
+        cols.append((p.x, p.lo, p.hi, p.report) if p else (float("nan"),) * 4)
+        outs.append(r["adjusted"])
+    x, lo, hi, rep = zip(*cols, strict=True) if cols else ((), (), (), ())
+    return forest.forest(ids, x, lo, hi, rep, outs)
+
+
+def _p(p: float) -> str:
+    if not p == p:  # NaN
+        return "—"
+    return "&lt; 0.001" if p < 0.001 else f"{p:.2g}"
+
+
+def seeds_text(r: dict) -> str:
+    """The seeds needed, with how to run them (the section notebooks' ``seeds`` parameter)."""
+    need = r.get("seeds needed")
+    if need is None:  # set only for a raw verdict the seeds leave undecided
+        return "—"
+    if isinstance(need, int):
+        cmd = SEEDS_HOW.format(section=r["section"], seeds=", ".join(map(str, range(need))))
+        return f'<span title="{html.escape(cmd)}">{need} per group</span>'
+    return html.escape(str(need))
+
+
+def verdict_table(rows: list):
+    """The report's claims (checks apart): raw and Holm-adjusted verdicts with their p, the
+    seeds that would decide an undecided claim, the smallest effect that matters (hover: the
+    rule), and whether the report's value lies inside our 95 % interval."""
+    e = html.escape
+    out = [
+        {
+            "claim": r["id"],
+            "verdict (raw)": badge(r["verdict"]),
+            "p": _p(r["p"]),
+            "verdict (Holm)": badge(r["adjusted"]),
+            "p (Holm)": _p(r["p (Holm)"]),
+            "seeds needed (80 % power)": seeds_text(r),
+            "smallest effect that matters": f'<span title="rule: {e(r["rule"])}">'
+            f"{e(r['smallest'])}</span>",
+            "report's value in our 95 % interval?": e(r.get("report vs ours", "—")),
+        }
+        for r in rows
+        if not r.get("check")
+    ]
+    return frame(out)
+
+
+def discordant(rows: list) -> list:
+    """Claims our seeds leave undecided (Holm-adjusted) although the report's own value lies
+    outside our 95 % interval: the reproduction disagrees with the report's number."""
+    return [
+        r
+        for r in rows
+        if not r.get("check")
+        and r["adjusted"] == "inconclusive"
+        and str(r.get("report vs ours", "")).startswith("outside")
+    ]
+
+
+def discordant_note(rows: list):
+    """The plain statement of ``discordant`` as a box (or a line saying there are none)."""
+    from IPython.display import HTML
+
+    e = html.escape
+    d = discordant(rows)
+    if not d:
+        return HTML(
+            "<p>No claim is undecided here while the report's own value lies outside our "
+            "95 % interval.</p>"
+        )
+    items = "".join(
+        f"<li><b>{e(r['id'])}</b> {e(r['claim'])}: {e(r['report vs ours'])}.</li>" for r in d
+    )
+    return HTML(
+        '<div class="admonition important"><p class="admonition-title">Undecided, yet the '
+        "report's number is not ours</p><p>For these claims our seeds do not decide the "
+        "claim, but the value the report prints lies <b>outside</b> our 95 % interval: "
+        "whatever the claim's fate, this reproduction does not reproduce the report's "
+        f"number.</p><ul>{items}</ul></div>"
+    )
+
+
+def checks_table(rows: list):
+    """The checks of this reproduction (its controls and setup), judged but not counted."""
+    return frame(
+        [
+            {"check": r["id"], "what": r["claim"], "verdict": badge(r["verdict"])}
+            for r in rows
+            if r.get("check")
+        ]
+    )

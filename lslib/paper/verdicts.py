@@ -22,6 +22,7 @@ A compound claim is split into parts; it holds when every part holds, does not h
 any part does not, and is otherwise not evaluable or inconclusive.
 """
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ class Part:
     p_in: float = math.nan
     p_out: float = math.nan
     need: int | str | None = None
+    region: tuple[float, float] = (-math.inf, math.inf)  # (lo, hi) on the estimate's scale
 
 
 @dataclass(frozen=True)
@@ -269,14 +271,13 @@ def judge(
         i = exact_interval
         o = decide(i, lo, hi)
         stat = _shown(i, log)
-        return Part(o, f"{text} → {o}", stat, None, log)
+        return Part(o, f"{text} → {o}", stat, None, log, region=(lo, hi))
     i = inf.interval(e)
     o = decide(i, lo, hi)
     rp = inf.region_p(e, lo, hi) if o != NOT_EVALUABLE else inf.RegionP(math.nan, math.nan)
     need = need if o == INCONCLUSIVE else None
-    return Part(
-        o, f"{text} → {o}{_need_text(need)}", _shown(i, log), e, log, rp.inside, rp.outside, need
-    )
+    ev = f"{text} → {o}{_need_text(need)}"
+    return Part(o, ev, _shown(i, log), e, log, rp.inside, rp.outside, need, (lo, hi))
 
 
 def _shown(i: stats.Interval, log: bool) -> stats.Interval:
@@ -298,22 +299,16 @@ def censor(p: Part, a_bound: bool, b_bound: bool) -> Part:
         return p
     stands = (p.outcome == HOLDS and not a_bound) or (p.outcome == FAILS and not b_bound)
     if stands:
-        return Part(
-            p.outcome,
-            p.evidence + " (censored epochs read as bounds: it stands)",
-            p.stat,
-            p.est,
-            p.log,
-            p.p_in,
-            p.p_out,
-        )
-    return Part(
-        NOT_EVALUABLE,
-        p.evidence + " → not evaluable (censored: epochs of capped "
+        ev = p.evidence + " (censored epochs read as bounds: it stands)"
+        return dataclasses.replace(p, evidence=ev, need=None)
+    return dataclasses.replace(
+        p,
+        outcome=NOT_EVALUABLE,
+        evidence=p.evidence + " → not evaluable (censored: epochs of capped "
         "runs are lower bounds, and the bounds do not decide it)",
-        p.stat,
-        p.est,
-        p.log,
+        p_in=math.nan,
+        p_out=math.nan,
+        need=None,
     )
 
 
@@ -374,9 +369,8 @@ def equivalent(e, lo, hi, text, exact_interval=None, log=False) -> Part:
     shown = _shown(t.interval, log)
     rp = inf.region_p(e, lo, hi)
     ev = f"{text}; 90 % interval {interval_text(shown)} (TOST p = {t.p:.3g}) → {o}"
-    return Part(
-        o, ev, shown, e, log, t.p, rp.outside, "not computed" if o == INCONCLUSIVE else None
-    )
+    need = "not computed" if o == INCONCLUSIVE else None
+    return Part(o, ev, shown, e, log, t.p, rp.outside, need, (lo, hi))
 
 
 # ---------------------------------------------------------------- categories and counts

@@ -1,0 +1,132 @@
+"""The reproduction page's parts: the report's value against our interval (claims.against),
+the forest plot's standardized axis, the verdict table and its notes, and the coverage of
+the seed-as-unit pair mean (3.1/3.2/3.3/3.5). Expected answers are computed by hand."""
+
+import math
+
+import matplotlib
+import numpy as np
+import pytest
+
+from lslib.paper import claims, forest, pages
+from lslib.paper import inference as inf
+from lslib.paper.claims_pairs import pair_estimate
+from lslib.paper.stats import Interval
+from lslib.paper.verdicts import FAILS, HOLDS, INCONCLUSIVE, Part, Verdict
+
+matplotlib.use("Agg")
+
+
+def _ours(value, se, region=(0.0, math.inf), log=False, outcome=INCONCLUSIVE):
+    """A part with a normal estimate (dof ∞): 95 % interval value ± 1.96 se."""
+    e = inf.Estimate(value, value, se, math.inf, 3)
+    h = 1.959963984540054 * se
+    i = Interval(value, value - h, value + h, 3)
+    if log:
+        i = Interval(*(math.exp(v) for v in (value, value - h, value + h)), 3)
+    return Part(outcome, "", i, e, log, region=region)
+
+
+def _theirs(value):
+    return Part(HOLDS, "", Interval(value, value, value, 1), None)
+
+
+def _v(*parts, outcome=INCONCLUSIVE):
+    return Verdict(outcome, "", tuple(parts))
+
+
+def test_against_inside_and_outside_by_ratio_and_standard_errors():
+    ours = _v(_ours(1.0, 0.1))
+    assert claims.against(ours, _v(_theirs(1.1))) == "inside"
+    # 1.5 vs 1.0: ratio 1.5, (1.5 - 1.0) / 0.1 = 5.0 standard errors
+    assert claims.against(ours, _v(_theirs(1.5))) == "outside: report 1.5, 1.5x ours, 5.0 SE away"
+    # on the log scale: ours 2 (log 2 ± 1.96 x 0.1), report 4: ratio 2, ln 2 / 0.1 = 6.9 SE
+    ours = _v(_ours(math.log(2), 0.1, log=True))
+    assert claims.against(ours, _v(_theirs(4.0))) == "outside: report 4, 2x ours, 6.9 SE away"
+    # the worst part speaks for the claim; a part the report has no value for is skipped
+    two = _v(_ours(1.0, 0.1), _ours(1.0, 0.1))
+    assert "3.0 SE" in claims.against(two, _v(_theirs(1.1), _theirs(0.7)))
+    assert claims.against(ours, _v(Part(HOLDS, ""))) == "—"
+
+
+def test_standardized_axis_by_hand():
+    p = Part(INCONCLUSIVE, "", Interval(1.0, 0.5, 1.5, 3), _ours(1, 1).est, region=(0, math.inf))
+    s = forest.standardize(p, _theirs(0.25))
+    # "> 0": (1 - 0) / 0.5 = 2, bar (0.5/0.5, 1.5/0.5), report 0.25 / 0.5
+    assert (s.x, s.lo, s.hi, s.report) == (2.0, 1.0, 3.0, 0.5)
+    below = forest.standardize(
+        Part(FAILS, "", p.stat, p.est, region=(-math.inf, 0.5)), _theirs(0.25)
+    )
+    # "< 0.5": (0.5 - 1) / 0.5 = -1, bar (-2, 0): touching, report (0.5 - 0.25) / 0.5
+    assert (below.x, below.lo, below.hi, below.report) == (-1.0, -2.0, 0.0, 0.5)
+    both = forest.standardize(Part(HOLDS, "", p.stat, p.est, region=(0, 1.2)))
+    # the upper boundary binds: (1.2 - 1) / 0.5 = 0.4, bar (-0.6, 1.4); no report value
+    assert both.x == pytest.approx(0.4) and both.lo == pytest.approx(-0.6)
+    assert math.isnan(both.report)
+    # a ratio on the log scale: ours 2 (± 1.96 x 0.1 in log), claimed > 1
+    r = forest.standardize(_ours(math.log(2), 0.1, (0.0, math.inf), log=True), _theirs(4.0))
+    h = 1.959963984540054 * 0.1
+    assert r.x == pytest.approx(math.log(2) / h) and r.report == pytest.approx(math.log(4) / h)
+    assert forest.standardize(Part(HOLDS, "", Interval(1, 1, 1, 1), None)) is None
+
+
+def test_the_claim_is_placed_by_the_part_that_decides_it():
+    ok = _ours(1.0, 0.1, outcome=HOLDS)  # x = 1 / 0.196 = 5.1
+    bad = _ours(-1.0, 0.1, outcome=FAILS)  # x = -5.1
+    wide = _ours(0.0, 10.0, outcome=INCONCLUSIVE)  # bar reaches -1
+    pos = forest.claim_position(_v(ok, wide, bad, outcome=FAILS))
+    assert pos.hi < 0  # the failing part, not the wide one
+    pos = forest.claim_position(_v(ok, wide, outcome=INCONCLUSIVE))
+    assert pos.lo == pytest.approx(-1.0)
+    fig = forest.forest(
+        ["a", "b"],
+        [2.0, np.nan],
+        [1.0, np.nan],
+        [3.0, np.nan],
+        [0.5, np.nan],
+        [HOLDS, "not evaluable"],
+    )
+    assert len(fig.axes) == 1
+
+
+def _row(cid, verdict, adjusted, against, need=None, check=False):
+    return {
+        "id": cid, "section": "phase1", "claim": f"claim {cid}", "rule": "r", "smallest": "s",
+        "check": check, "verdict": verdict, "adjusted": adjusted, "p": 0.01, "p (Holm)": 0.2,
+        "seeds needed": need, "report vs ours": against, "position": None,
+    }  # fmt: skip
+
+
+def test_the_page_says_where_ours_is_undecided_but_the_report_is_outside():
+    rows = [
+        _row("1.4", INCONCLUSIVE, INCONCLUSIVE, "outside: report 3, 2x ours, 4.0 SE away", 5),
+        _row("1.5", INCONCLUSIVE, INCONCLUSIVE, "inside"),
+        _row("1.6", HOLDS, INCONCLUSIVE, "outside: report 3"),  # Holm made it undecided
+        _row("1.7", FAILS, FAILS, "outside: report 3"),
+        _row("3.6", INCONCLUSIVE, INCONCLUSIVE, "outside: report 3", check=True),
+    ]
+    assert [r["id"] for r in pages.discordant(rows)] == ["1.4", "1.6"]
+    html = pages.discordant_note(rows).data
+    assert "1.4" in html and "1.6" in html and "3.6" not in html and "outside" in html
+    # the seeds needed say how to run them: the section notebook's seeds parameter
+    assert "seeds: [0, 1, 2, 3, 4]" in pages.seeds_text(rows[0])
+    assert "notebooks/phase1.ipynb" in pages.seeds_text(rows[0])
+    table = pages.verdict_table(rows).data
+    assert list(table["claim"]) == ["1.4", "1.5", "1.6", "1.7"]  # checks apart
+    assert list(pages.checks_table(rows).data["check"]) == ["3.6"]
+
+
+@pytest.mark.parametrize("seed_sd, pair_sd", [(1.0, 0.0), (1.0, 0.5), (0.2, 1.0)])
+def test_the_pair_mean_with_the_seed_as_the_unit_covers(seed_sd, pair_sd):
+    """3 seeds, 3 pairs sharing them: v_ij = μ + a_i + a_j + e_ij, normal; the jackknife
+    interval over seeds must cover μ in at least 93 % of 2,000 draws."""
+    pairs = [(0, 1), (0, 2), (1, 2)]
+    gen = np.random.default_rng(7)
+    a = gen.normal(0, seed_sd, (2000, 3))
+    e = gen.normal(0, pair_sd, (2000, 3))
+    hits = 0
+    for ai, ei in zip(a, e, strict=True):
+        v = [2.0 + ai[i] + ai[j] + ei[k] for k, (i, j) in enumerate(pairs)]
+        i = inf.interval(pair_estimate(v, pairs))
+        hits += i.lo < 2.0 < i.hi
+    assert hits / 2000 >= 0.93
