@@ -130,3 +130,24 @@ def test_the_pair_mean_with_the_seed_as_the_unit_covers(seed_sd, pair_sd):
         i = inf.interval(pair_estimate(v, pairs))
         hits += i.lo < 2.0 < i.hi
     assert hits / 2000 >= 0.93
+
+
+def test_comparison_tables_are_one_quantity_per_row():
+    """At most 7 short columns (12-19 before): narrower than the text column at 1,400 px."""
+    from lslib.paper import tables
+
+    ref = claims.reference()
+    for epochs, text, where in (
+        ([10.0, 12.0], "11 ± 13", "outside"),
+        ([10.0, 14.0], "12 ± 25", "inside"),
+    ):
+        R = {("phase1", "mlp"): {"rows": [{"width": 32, "epochs": epochs, "l1": [15.0]}]}}
+        for f in (tables.compare_table1, tables.compare_eigen, tables.compare_phase2):
+            assert f(R, ref).data.shape[1] <= 7
+        t = tables.compare_table1(R, ref).data
+        row = t[(t["model"] == "MLP-32") & (t["quantity"] == "epochs")].iloc[0]
+        # by hand: mean ± t(1 dof) 12.706 x sd / sqrt(2): 11 ± 12.7 misses the report's 24,
+        # 12 ± 25.4 holds it
+        assert row["ours (95 %)"] == text.replace(" ", "\u00a0")
+        assert row["report in our interval"] == where
+    assert len(tables.compare_phase3({}, ref).data.columns) <= 7

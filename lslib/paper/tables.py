@@ -213,13 +213,28 @@ def sharpness_correlations(results: dict, model: str) -> pd.DataFrame:
 # ---------------------------------------------------------------- side by side with the report
 
 
-def _side(row: dict, name: str, theirs, ours, digits: int = 4, scale: float = 1.0) -> None:
-    """report value, our seed mean ± interval, and the difference of the means."""
+def _long(key: dict, name: str, theirs, ours, scale: float = 1.0) -> dict:
+    """One quantity per row (not three columns per quantity): the report's value, ours (seed
+    mean ± 95 % half-width, rounded to the interval's precision), the difference, and
+    whether the report's value lies inside our interval."""
     i = stats.mean(ours) if ours is not None else None
-    row[f"{name}: report"] = "—" if theirs is None else f"{theirs * scale:.{digits}g}"
-    row[f"{name}: ours"] = "—" if i is None else pm(ours, digits, scale)
     ok = theirs is not None and i is not None and np.isfinite(i.value)
-    row[f"{name}: Δ"] = f"{(i.value - theirs) * scale:+.{min(digits, 3)}g}" if ok else "—"
+    if i is None or not np.isfinite(i.value):
+        mine = "—"
+    elif np.isfinite(i.half) and i.half > 1e-12 * abs(i.value):
+        mine = stats.fmt_pm(i.value * scale, i.half * scale).replace(" ± ", f"{NBSP}±{NBSP}")
+    else:
+        mine = stats.fmt(i, 4, scale)
+    inside = "—"
+    if ok and np.isfinite(i.half):
+        inside = "inside" if i.lo <= theirs <= i.hi else "outside"
+    return key | {
+        "quantity": name,
+        "report": "—" if theirs is None else f"{theirs * scale:.4g}",
+        "ours (95 %)": mine,
+        "Δ (ours − report)": f"{(i.value - theirs) * scale:+.3g}" if ok else "—",
+        "report in our interval": inside,
+    }
 
 
 def _p1(results, model, width):
@@ -233,11 +248,10 @@ def compare_table1(results: dict, ref: dict):
     rows = []
     for t in ref["table1"]:
         o = _p1(results, t["model"], t["width"]) or {}
-        row = {"model": label(t["model"], t["width"])}
-        _side(row, "epochs", t["epochs"], o.get("epochs"), 3)
-        _side(row, "test loss", t["test_loss"], o.get("test_loss"))
-        _side(row, "test acc. (%)", t["test_acc"], o.get("test_acc"), 4, 100)
-        rows.append(row)
+        key = {"model": label(t["model"], t["width"])}
+        rows.append(_long(key, "epochs", t["epochs"], o.get("epochs")))
+        rows.append(_long(key, "test loss", t["test_loss"], o.get("test_loss")))
+        rows.append(_long(key, "test acc. (%)", t["test_acc"], o.get("test_acc"), 100))
     return frame(rows)
 
 
@@ -245,10 +259,8 @@ def compare_eigen(results: dict, ref: dict):
     rows = []
     for t in ref["table2"]:
         o = _p1(results, t["model"], t["width"]) or {}
-        row = {"model": label(t["model"], t["width"])}
-        for k in ("l1", "l2", "l3"):
-            _side(row, f"λ{k[1]}", t[k][0], o.get(k), 4)
-        rows.append(row)
+        key = {"model": label(t["model"], t["width"])}
+        rows += [_long(key, f"λ{k[1]}", t[k][0], o.get(k)) for k in ("l1", "l2", "l3")]
     return frame(rows)
 
 
@@ -257,10 +269,9 @@ def compare_phase2(results: dict, ref: dict):
     for t in ref["phase2"]:
         res = results.get(("phase2", t["model"]), {})
         o = {r["optimizer"]: r for r in res.get("rows", [])}.get(t["optimizer"], {})
-        row = {"model": NAMES[t["model"]], "optimizer": t["optimizer"]}
-        _side(row, "test acc. (%)", t.get("test_acc"), o.get("test_acc"), 4, 100)
-        _side(row, "λ1", t.get("l1"), o.get("l1"), 4)
-        rows.append(row)
+        key = {"model": NAMES[t["model"]], "optimizer": t["optimizer"]}
+        rows.append(_long(key, "test acc. (%)", t.get("test_acc"), o.get("test_acc"), 100))
+        rows.append(_long(key, "λ1", t.get("l1"), o.get("l1")))
     return frame(rows)
 
 
@@ -269,16 +280,18 @@ def compare_phase3(results: dict, ref: dict):
     t5 = {t["model"]: t for t in ref["table5"]}
     for t in ref["phase3"]:
         o = results.get(("phase3", t["model"]), {})
-        f = o.get("flatness", {})
+        f, f5 = o.get("flatness", {}), t5[t["model"]]
         pairs = o.get("pairs") or []
-        row = {"model": label(t["model"], t["width"])}
-        _side(row, "test CE", t["test_loss"], f.get("test_loss"))
-        _side(row, "barrier", t["barrier"], [p["barrier"] for p in pairs] if pairs else None)
-        _side(row, "ΔL along PC1", t["delta_l"], o.get("delta_l"), 3)
-        _side(row, "λ1 (batch avg)", t5[t["model"]]["lambda1"], f.get("lambda1"))
-        _side(row, "1D sharpness", t5[t["model"]]["sharpness_1d"], f.get("sharpness_1d"), 3)
-        _side(row, "Perturb.", t5[t["model"]]["perturb"], f.get("perturbation"), 3)
-        rows.append(row)
+        key = {"model": label(t["model"], t["width"])}
+        for name, theirs, ours in (
+            ("test CE", t["test_loss"], f.get("test_loss")),
+            ("barrier", t["barrier"], [p["barrier"] for p in pairs] if pairs else None),
+            ("ΔL along PC1", t["delta_l"], o.get("delta_l")),
+            ("λ1 (batch avg)", f5["lambda1"], f.get("lambda1")),
+            ("1D sharpness", f5["sharpness_1d"], f.get("sharpness_1d")),
+            ("Perturb.", f5["perturb"], f.get("perturbation")),
+        ):
+            rows.append(_long(key, name, theirs, ours))
     return frame(rows)
 
 
