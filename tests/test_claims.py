@@ -62,6 +62,8 @@ class World:
                     "relative_barrier": 10.0,
                     "max_loss": 0.6,
                     "error_barrier": 0.01,
+                    "aligned_error_barrier": 0.005,
+                    "bezier_barrier": 0.01,
                 }
                 for ij in ((0, 1), (0, 2), (1, 2))
             ]
@@ -109,7 +111,7 @@ class World:
         r = self.R[("phase3", model)]
         if key == SIGMA_KEY:
             r["flatness"]["perturb_readings"][key] = self.seeds(mean, spread)
-        elif key in ("barrier", "relative_barrier", "max_loss", "error_barrier"):
+        elif key in ("barrier", "relative_barrier", "max_loss", "error_barrier", "bezier_barrier"):
             for p, v in zip(r["pairs"], self.seeds(mean, spread), strict=True):
                 p[key] = v
         elif key in r["flatness"]:
@@ -273,6 +275,15 @@ def below_chance(model):
     return lambda W, s, sp: W.p3(model, "error_barrier", 0.005 if s > 0 else 0.3, sp)
 
 
+def both(scenario_of_model):
+    return lambda W, s, sp: [scenario_of_model(m)(W, s, sp) for m in ("mlp", "cnn")]
+
+
+def bezier_low(model):
+    # endpoint loss 0.05: a Bezier barrier of 0.025 is half of it (holds), 0.1 twice (fails)
+    return lambda W, s, sp: W.p3(model, "bezier_barrier", 0.025 if s > 0 else 0.1, sp)
+
+
 # claim -> (scenario(W, sign, spread), spread that leaves it undecided, or a builder, or None)
 SCENARIOS = {
     "1.1": (cnn_vs_mlp("epochs", 20.0, -5.0), 50.0),
@@ -325,6 +336,8 @@ SCENARIOS = {
     "3.14": (p3_pair("lambda1", 10.0, 20.0, 5.0), 50.0),
     "3.15": (p3_pair("sharpness_1d", 1.0, 2.0, 0.5), 5.0),
     "3.16": (p3_pair(SIGMA_KEY, 1e-2, 1.2e-2, 1e-1), 1e-2),
+    "3.17": (both(bezier_low), 0.5),
+    "3.18": (both(below_chance), 0.1),
 }
 
 BY_ID = {c.id: c for c in claims.CLAIMS}

@@ -2,17 +2,19 @@
 the forest plot's standardized axis, the verdict table and its notes, and the coverage of
 the seed-as-unit pair mean (3.1/3.2/3.3/3.5). Expected answers are computed by hand."""
 
+import copy
 import math
 
 import matplotlib
 import numpy as np
 import pytest
 
-from lslib.paper import claims, forest, pages
+from lslib.paper import claims, claims_pairs, forest, pages
 from lslib.paper import inference as inf
 from lslib.paper.claims_pairs import pair_estimate
 from lslib.paper.stats import Interval
 from lslib.paper.verdicts import FAILS, HOLDS, INCONCLUSIVE, Part, Verdict
+from lslib.paths import REPO
 
 matplotlib.use("Agg")
 
@@ -151,3 +153,31 @@ def test_comparison_tables_are_one_quantity_per_row():
         assert row["ours (95 %)"] == text.replace(" ", "\u00a0")
         assert row["report in our interval"] == where
     assert len(tables.compare_phase3({}, ref).data.columns) <= 7
+
+
+def _bezier_world(ratios):
+    pairs = [
+        {"seeds": list(ij), "bezier_barrier": 0.1 * r, "endpoint_loss": 0.1, "error_barrier": 0.01}
+        for ij, r in zip(((0, 1), (0, 2), (1, 2)), ratios, strict=True)
+    ]
+    return {("phase3", m): {"pairs": copy.deepcopy(pairs)} for m in ("mlp", "cnn")}
+
+
+def test_the_bezier_path_is_low_loss_by_hand():
+    """Ratios 0.4, 0.5, 0.6: leave-one-seed-out means 0.6, 0.5, 0.4, jackknife se =
+    sqrt(2/3 x 0.02) = 0.1155, t(2) = 4.303: 0.5 ± 0.497, below 1 (holds); ratios 0.4,
+    0.6, 0.8: 0.6 ± 0.994 reaches above 1 (inconclusive)."""
+    c = {c.id: c for c in claims.CLAIMS}["3.17"]
+    assert c.verdict(_bezier_world([0.4, 0.5, 0.6])).outcome == HOLDS
+    assert c.verdict(_bezier_world([0.4, 0.6, 0.8])).outcome == INCONCLUSIVE
+    assert c.verdict(_bezier_world([1.4, 1.5, 1.6])).outcome == FAILS
+    assert c.verdict({}, exact=True).outcome == "not evaluable"  # no Bezier in the report
+
+
+def test_the_new_claims_quote_the_report_verbatim():
+    report = REPO.parent / "shared" / "reference" / "original-report.txt"
+    if not report.exists():
+        pytest.skip("the report is kept outside the repository")
+    text = " ".join(report.read_text().split())
+    for c in claims_pairs.CLAIMS:
+        assert c.quote in text, c.id

@@ -20,7 +20,15 @@ from decimal import Decimal
 
 import yaml
 
-from lslib.paper import claims_beyond, claims_phase1, claims_phase2, claims_phase3, forest, verdicts
+from lslib.paper import (
+    claims_beyond,
+    claims_pairs,
+    claims_phase1,
+    claims_phase2,
+    claims_phase3,
+    forest,
+    verdicts,
+)
 from lslib.paper.inference import holm
 from lslib.paper.verdicts import ALPHA, FAILS, HOLDS, INCONCLUSIVE, category
 from lslib.paths import BOOK
@@ -57,7 +65,13 @@ def _smallest(cid: str) -> str:
     return SMALLEST.get(cid, "10 % of the compared value")
 
 
-_ALL = claims_phase1.CLAIMS + claims_phase2.CLAIMS + claims_phase3.CLAIMS + claims_beyond.CLAIMS
+_ALL = (
+    claims_phase1.CLAIMS
+    + claims_phase2.CLAIMS
+    + claims_phase3.CLAIMS
+    + claims_pairs.CLAIMS
+    + claims_beyond.CLAIMS
+)
 CLAIMS = [
     dataclasses.replace(c, check=c.id in CHECKS, smallest=_smallest(c.id))
     if c.smallest == "any non-zero effect"
