@@ -70,6 +70,8 @@ def test_standardized_axis_by_hand():
     h = 1.959963984540054 * 0.1
     assert r.x == pytest.approx(math.log(2) / h) and r.report == pytest.approx(math.log(4) / h)
     assert forest.standardize(Part(HOLDS, "", Interval(1, 1, 1, 1), None)) is None
+    one_seed = Part(INCONCLUSIVE, "", Interval(1.0, -math.inf, math.inf, 1), p.est)
+    assert forest.standardize(one_seed, _theirs(0.25)) is None  # no interval: not placed
 
 
 def test_the_claim_is_placed_by_the_part_that_decides_it():

@@ -199,7 +199,9 @@ def against(ours: verdicts.Verdict, theirs: verdicts.Verdict) -> str:
             worst = size
             text = "outside: report " + verdicts.fmt(r)
             text += f", {ratio:.3g}x ours" if math.isfinite(ratio) else ""
-            text += f", {z:.1f} SE away" if math.isfinite(z) else ""
+            text += (
+                f", {z:.1f} SE away" if z < 1000 else f", {z:.2g} SE away" if z < math.inf else ""
+            )
     return text
 
 

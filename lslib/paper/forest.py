@@ -52,7 +52,7 @@ def standardize(p: Part, report: Part | None = None) -> Position | None:
         return None
     v, lo, hi = (_scale(p, t) for t in (p.stat.value, p.stat.lo, p.stat.hi))
     h = (hi - lo) / 2
-    if not (h > 0) or any(math.isnan(t) for t in (v, lo, hi)):
+    if not (0 < h < math.inf) or math.isnan(v):  # one seed: no interval to measure in
         return None
     r = _scale(p, report.stat.value) if report is not None and report.stat else math.nan
     best = None
