@@ -170,9 +170,9 @@ def hessian(c: HessianConfig) -> dict:
 
 
 def connectivity(c: ConnectivityConfig) -> dict:
-    """Interpolation (train and test) before and after weight matching, after weight matching
-    with REPAIR (Jordan et al. 2023; statistics on the sample's training images), and a
-    Bezier curve."""
+    """Interpolation (train and test) before and after weight matching, on test data after
+    weight matching with REPAIR (Jordan et al. 2023; statistics on the sample's training
+    images), and a Bezier curve."""
 
     def compute():
         dev = c.run_a.device
@@ -185,7 +185,9 @@ def connectivity(c: ConnectivityConfig) -> dict:
         stats_x = eval_data(dataclasses.replace(c.data, source="train"), dev)[0]
         for source in ("train", "test"):
             x, y = eval_data(dataclasses.replace(c.data, source=source), dev)
-            for tag, bb in (("plain", b), ("aligned", b_aligned), ("repair", b_aligned)):
+            tags = ("plain", "aligned") + (("repair",) if source == "test" else ())
+            for tag in tags:
+                bb = b if tag == "plain" else b_aligned
                 if tag == "repair":  # aligned, each hidden unit's statistics REPAIRed
                     ev = C.interpolate_repaired(model, a, bb, x, y, alphas, stats_x=stats_x)
                 else:

@@ -94,13 +94,14 @@ def flatness_config(S: Section, c) -> FlatnessConfig:
 
 # The sizes of the instruments beyond the report's, per profile (kept here, beside their
 # builders): adaptive sharpness on ``images`` random training images in batches of ``m``
-# (Andriushchenko et al.: 1,024 and 128), ``steps`` ascent steps, ``draws`` Gaussian draws;
-# lambda_1 per epoch on ``edge_images`` training images. The radii are AdaptiveConfig's
+# (Andriushchenko et al.: 1,024 and 128; fewer here, for the build's budget), ``steps``
+# ascent steps, ``draws`` Gaussian draws, the training loss on ``train`` random training
+# images; lambda_1 per epoch on ``edge_images`` training images. The radii are AdaptiveConfig's
 # defaults in every profile (see the methods page).
 BEYOND = {
-    "smoke": dict(images=128, m=64, steps=3, draws=5, edge_images=128),
-    "quick": dict(images=512, m=128, steps=10, draws=20, edge_images=512),
-    "paper": dict(images=1024, m=128, steps=20, draws=50, edge_images=1024),
+    "smoke": dict(images=128, m=64, steps=3, draws=5, train=1000, edge_images=128),
+    "quick": dict(images=256, m=128, steps=5, draws=10, train=2000, edge_images=256),
+    "paper": dict(images=256, m=128, steps=10, draws=20, train=10_000, edge_images=512),
 }
 
 
@@ -112,6 +113,7 @@ def adaptive_config(S: Section, c) -> AdaptiveConfig:
         steps=b["steps"],
         draws=b["draws"],
         batch_size=b["m"],
+        train_images=b["train"],
     )
 
 

@@ -121,7 +121,7 @@ CLAIMS = [
         "This reflects the well-known instability of unnormalized convolutional layers under "
         "pure SGD.",
         "§3.3",
-        f"largest λ1 per epoch on 1,024 fixed training images ≥ {EDGE_SHARE:g} × 2/η "
+        f"largest λ1 per epoch on fixed training images ≥ {EDGE_SHARE:g} × 2/η "
         "(Cohen et al. 2021), first seed",
         sgd_at_the_edge("cnn"),
     )
