@@ -341,10 +341,12 @@ SCENARIOS = {
 }
 
 BY_ID = {c.id: c for c in claims.CLAIMS}
+SHAPE = {"1.19", "3.19", "3.20"}
 
 
 def test_every_claim_has_a_scenario_a_quote_and_a_rule():
-    report = {i for i in BY_ID if not i.startswith("B.")}  # B.*: tests/test_beyond_paper.py
+    # B.*: tests/test_beyond_paper.py; item 18's shape claims: tests/test_missing_claims.py
+    report = {i for i in BY_ID if not i.startswith("B.")} - SHAPE
     assert set(SCENARIOS) == report, set(SCENARIOS) ^ report
     assert 35 <= len(report) <= 50
     for c in claims.CLAIMS:

@@ -26,6 +26,7 @@ from lslib.paper import (
     claims_phase1,
     claims_phase2,
     claims_phase3,
+    claims_shape,
     forest,
     verdicts,
 )
@@ -70,6 +71,7 @@ _ALL = (
     + claims_phase2.CLAIMS
     + claims_phase3.CLAIMS
     + claims_pairs.CLAIMS
+    + claims_shape.CLAIMS
     + claims_beyond.CLAIMS
 )
 CLAIMS = [
@@ -175,10 +177,11 @@ def report_results(ref: dict) -> dict:
 
 def against(ours: verdicts.Verdict, theirs: verdicts.Verdict) -> str:
     """Does the report's value of each statistic the claim compares lie inside our 95 %
-    interval? "inside", or how far outside (ratio and our standard errors), worst part."""
+    interval? "inside", or how far outside (ratio and our standard errors), worst part; "—"
+    where our interval is unbounded (one seed): every value would be "inside" it."""
     worst, text = -1.0, "—"
     for a, b in zip(ours.parts, theirs.parts, strict=False):
-        if a.stat is None or b.stat is None or a.est is None:
+        if a.stat is None or b.stat is None or a.est is None or math.isinf(a.est.se):
             continue
         i, r = a.stat, b.stat.value
         if not (math.isfinite(i.value) and math.isfinite(r) and not math.isnan(i.lo)):

@@ -36,7 +36,7 @@ def _params(row: dict, model: str) -> int:
     return row.get("params") or n_params(build_model(model, row["width"]))
 
 
-def _comparable_pairs(R) -> list[tuple[dict, dict]]:
+def comparable_pairs(R) -> list[tuple[dict, dict]]:
     """Each CNN width with the MLP width of the nearest parameter count (log scale), kept
     only when the two are within a factor ``CAPACITY``."""
     mlps, cnns = width_rows(R, "mlp"), width_rows(R, "cnn")
@@ -70,7 +70,7 @@ def lower(a, b, exact, na, nb, what, key, a_bound=False, b_bound=False) -> Part:
 def cnn_vs_comparable_mlp(key: str, cnn_lower: bool, what: str):
     def test(R, exact):
         parts = []
-        for c, m in _comparable_pairs(R):
+        for c, m in comparable_pairs(R):
             nc, nm = label("cnn", c["width"]), label("mlp", m["width"])
             (vc, bc), (vm, bm) = _values(c, key, nc), _values(m, key, nm)
             text = f"{what} ({_params(c, 'cnn'):,} vs {_params(m, 'mlp'):,} parameters)"

@@ -128,3 +128,33 @@ def near_zero_share(slq: dict, lambda1: float, frac: float = 0.01) -> float:
         for t, wt in zip(slq["nodes"], slq["weights"], strict=True)
     )
     return w / len(slq["nodes"])
+
+
+def oscillation(ln: dict) -> float:
+    """How far 1D loss curves are from monotone on each side of the minimum: the total
+    variation of each side over its range, mean over sides and directions (1 = monotone).
+
+    The report calls MLP-32's curves "highly oscillatory" and MLP-128's "almost monotonic"
+    (§2.2). A side of a line L(alpha), the points from alpha = 0 (the trained minimum)
+    outwards, is monotone exactly when its total variation sum_k |L(a_k+1) - L(a_k)| equals
+    its range max L - min L; every dip of depth h on the way adds 2h. The ratio is scale-free,
+    so a sharp and a flat basin compare. The range, not the net rise |L(end) - L(0)|, is the
+    denominator so that a side which climbs and falls back to L(0) stays finite. A constant
+    side counts as monotone; a side with a missing value or fewer than two points is skipped.
+
+    Args:
+        ln: ``alphas`` (points,) and ``lines`` (n_dirs, points), as ``sections.adopted_lines``.
+    Returns:
+        The mean of TV/range over every direction and side (≥ 1); nan if no side is usable.
+    """
+    a, lines = np.asarray(ln["alphas"], float), np.atleast_2d(np.asarray(ln["lines"], float))
+    sides = [a <= 1e-9, a >= -1e-9]
+    ratios = []
+    for curve in lines:
+        for side in sides:
+            c = curve[side]
+            if len(c) < 2 or not np.isfinite(c).all():
+                continue
+            span = float(c.max() - c.min())
+            ratios.append(float(np.abs(np.diff(c)).sum()) / span if span > 0 else 1.0)
+    return float(np.mean(ratios)) if ratios else math.nan

@@ -32,6 +32,7 @@ from lslib.paper.measures import (
     error_barrier,
     line_readings,
     near_zero_share,
+    oscillation,
     parabola,
     perturb_readings,
     rise,
@@ -256,6 +257,7 @@ def phase1(S: Section) -> tuple[dict, dict]:
             {"width": width, "params": params}
             | _run_numbers(w, S, runs)
             | {"stop_rules": _stop_rules(w, S, runs)}
+            | {"oscillation": [oscillation(adopted_lines(w, S, c)) for c in runs]}
             | beyond.adaptive_numbers(w, runs)
         )
         figs.append(_figure(w, S, runs[0], label(S.model, width)))
