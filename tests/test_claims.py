@@ -623,3 +623,25 @@ def test_the_checks_of_this_reproduction_are_apart():
     assert {c.id for c in claims.CLAIMS if c.check} == {"3.6", "3.7", "3.10", "3.11"}
     for c in claims.CLAIMS:
         assert c.smallest
+
+
+def test_the_categories_follow_the_adjusted_verdicts_like_the_counts():
+    """Two raw decisions at p = 0.01 and 0.02: Holm multiplies the smaller by 2 (0.02 <
+    0.025, kept) and the larger by 1 (0.02, kept); at 0.02 and 0.03 the smaller becomes
+    0.04 (not below 0.025): both inconclusive after adjustment, and their category says
+    "undecided here", not "holds in both"."""
+    from lslib.paper import claims
+
+    def rows(p1, p2):
+        return [
+            {"check": False, "verdict": HOLDS, "p": p, "report verdict": HOLDS} for p in (p1, p2)
+        ]
+
+    kept = rows(0.01, 0.02)
+    claims.adjust(kept)
+    assert [r["adjusted"] for r in kept] == [HOLDS, HOLDS]
+    assert {r["category"] for r in kept} == {"holds in both"}
+    lost = rows(0.02, 0.03)
+    claims.adjust(lost)
+    assert [r["adjusted"] for r in lost] == [INCONCLUSIVE, INCONCLUSIVE]
+    assert {r["category"] for r in lost} == {"holds in the report, undecided here"}

@@ -209,9 +209,9 @@ def against(ours: verdicts.Verdict, theirs: verdicts.Verdict) -> str:
 
 
 def adjust(rows: list[dict]) -> None:
-    """Holm over the report's claims (the checks apart): adds "p", "p (Holm)" and the
-    adjusted verdict (a raw decision whose adjusted p is not below ``ALPHA`` becomes
-    inconclusive)."""
+    """Holm over the report's claims (the checks apart): adds "p (Holm)", the adjusted
+    verdict (a raw decision whose adjusted p is not below ``ALPHA`` becomes inconclusive)
+    and, where the report was judged, the category of the adjusted verdict."""
     idx = [k for k, r in enumerate(rows) if not r["check"]]
     ps = [rows[k]["p"] for k in idx]
     adj = holm([1.0 if not math.isfinite(p) else p for p in ps])
@@ -223,6 +223,8 @@ def adjust(rows: list[dict]) -> None:
     for r in rows:
         r.setdefault("adjusted", r["verdict"])
         r.setdefault("p (Holm)", math.nan)
+        if "report verdict" in r:  # beside the headline counts: the adjusted verdict
+            r["category"] = category(r["adjusted"], r["report verdict"])
 
 
 def evaluate(results: dict, ref: dict | None = None) -> list[dict]:
@@ -251,7 +253,6 @@ def evaluate(results: dict, ref: dict | None = None) -> list[dict]:
         }
         if rep is not None:
             row["report verdict"], row["report evidence"] = rep.outcome, rep.evidence
-            row["category"] = category(ours.outcome, rep.outcome)
             row["report vs ours"] = against(ours, rep)
         rows.append(row)
     adjust(rows)
