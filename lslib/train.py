@@ -154,13 +154,19 @@ def train_or_load(config: TrainConfig, progress: bool | None = None) -> TrainRes
         ck = checkpoint(c, epoch)
         history = ck["history"]
         bar.set_postfix(val_loss=f"{history[-1].get('val_loss', math.nan):.4f}")
-        if not math.isfinite(history[-1]["train_loss"]):
-            status = "diverged"
-            break
-        if c.epochs is None and converged([h["val_loss"] for h in history], c.patience, c.rel_tol):
-            status = "converged"
+        if why := stopped(c, history):
+            status = why
             break
     return TrainResult(c, ck["state"], ck["history"], status)
+
+
+def stopped(c: TrainConfig, history: list[dict]) -> str | None:
+    """'diverged' or 'converged' when a run with this history stops now, else None."""
+    if not math.isfinite(history[-1]["train_loss"]):
+        return "diverged"
+    if c.epochs is None and converged([h["val_loss"] for h in history], c.patience, c.rel_tol):
+        return "converged"
+    return None
 
 
 def checkpoint(config: TrainConfig, epoch: int) -> dict:
@@ -230,11 +236,7 @@ def train(config: TrainConfig) -> TrainResult:
     status = "fixed" if c.epochs else "max_epochs"
     for _ in range(c.epochs or c.max_epochs):
         ck = _advance(c, ck)
-        history = ck["history"]
-        if not math.isfinite(history[-1]["train_loss"]):
-            status = "diverged"
-            break
-        if c.epochs is None and converged([h["val_loss"] for h in history], c.patience, c.rel_tol):
-            status = "converged"
+        if why := stopped(c, ck["history"]):
+            status = why
             break
     return TrainResult(c, ck["state"], ck["history"], status)
