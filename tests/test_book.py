@@ -14,7 +14,7 @@ import papermill as pm
 import pytest
 import yaml
 
-from lslib.paper import claims, results, verdicts
+from lslib.paper import claims, verdicts
 from lslib.paper.grid import jobs
 from lslib.paper.profiles import section
 
@@ -291,22 +291,6 @@ def test_unknown_only_names_are_an_error_listing_the_known_ones():
     with pytest.raises(ValueError, match="sumary"):
         jobs(grid, "smoke", ["phase1", "sumary"])
     assert len(jobs(grid, "smoke", ["phase1"])) == 2
-
-
-def test_results_of_mixed_profiles_are_refused(tmp_path, monkeypatch):
-    monkeypatch.setenv("LSLIB_RESULTS", str(tmp_path))
-    results.save("phase1", "mlp", "smoke", [0], {"rows": []})
-    results.save("phase2", "mlp", "smoke", [0], {"rows": []})
-    results.save("phase1", "cnn", "quick", [0, 1], {"rows": []})
-    with pytest.raises(results.StaleResults, match=r"phase1-cnn \(profile quick"):
-        results.load_all()
-    with pytest.raises(results.StaleResults, match="make book PROFILE=paper"):
-        results.load_all("paper")
-    (tmp_path / "phase1-cnn.json").unlink()
-    assert set(results.load_all("smoke")) == {("phase1", "mlp"), ("phase2", "mlp")}
-    (tmp_path / "phase2-mlp.json").write_text('{"meta": ')  # truncated
-    with pytest.raises(results.StaleResults, match="phase2-mlp.json is unreadable"):
-        results.load_all()
 
 
 def test_a_killed_grid_leaves_no_page_the_book_would_render(tmp_path):
