@@ -2,8 +2,9 @@
 
 Side by side in one run, for MLP-128 and SimpleCNN-32:
   - lslib: directions + ``lslib.landscape.plane`` (eval mode, exact points, caller's model
-    untouched; on MLP-128 the compiled ``lslib.fused`` kernel, built before timing; set
-    ``LSLIB_FUSED=0`` to time the PyTorch path instead);
+    untouched), on MLP-128 timed both ways: with the compiled ``lslib.fused`` kernel
+    (built before timing) and with lslib's PyTorch path, and the engine's measured choice
+    between the two on this machine;
   - loss-landscapes 3.0.6: ``random_plane(model, Loss(...), steps=21, normalization='filter',
     deepcopy_model=True)``;
   - the floor: 441 plain forward passes of the same model on the same images, under
@@ -53,8 +54,15 @@ def main(names, repeat):
     x, y = d.train.x[:N], d.train.y[:N]
     start = time.perf_counter()
     ok = fused.available()  # built once per machine (cached by PyTorch), so not timed below
-    state = "in use" if ok else "unavailable: PyTorch path"
-    print(f"lslib.fused kernel {state} (build or load: {time.perf_counter() - start:.1f} s)")
+    built = time.perf_counter() - start
+    if ok:
+        start = time.perf_counter()
+        use = fused.faster(L._calibrate)  # measured once per machine and thread count
+        state = f"built; the engine's choice here: {'kernel' if use else 'PyTorch path'}"
+        state += f" (calibration {time.perf_counter() - start:.1f} s, {fused.calibration_path()})"
+    else:
+        state = "unavailable: PyTorch path"
+    print(f"lslib.fused kernel {state} (build or load: {built:.1f} s)")
     print(
         f"{STEPS}x{STEPS} plane, {N} images, torch {torch.__version__}, {torch.get_num_threads()} threads"
     )
@@ -74,13 +82,22 @@ def bench(name, x, y, repeat):
     peer = lambda: loss_landscapes.random_plane(
         model, metric, distance=1, steps=STEPS, normalization="filter", deepcopy_model=True
     )
-    _, t_ours = timed(ours, repeat, warmup=True)
     _, t_peer = timed(peer, repeat, warmup=True)
     t_floor = floor(model, x, repeat)
-    print(
-        f"{name}: lslib {t_ours:7.3f} s | loss-landscapes {t_peer:7.3f} s | floor {t_floor:7.3f} s"
-        f" | loss-landscapes/lslib {t_peer / t_ours:6.2f}x | lslib/floor {t_ours / t_floor:5.2f}x"
-    )
+    ways = [("", None)]
+    if fused.available() and L._split_first_layer(model, 2) is not None:
+        ways = [(" (kernel)", True), (" (PyTorch path)", False)]
+    for label, use in ways:
+        if use is None:
+            _, t_ours = timed(ours, repeat, warmup=True)
+        else:
+            with fused.choice(use):
+                _, t_ours = timed(ours, repeat, warmup=True)
+        print(
+            f"{name}{label}: lslib {t_ours:7.3f} s | loss-landscapes {t_peer:7.3f} s"
+            f" | floor {t_floor:7.3f} s | loss-landscapes/lslib {t_peer / t_ours:6.2f}x"
+            f" | lslib/floor {t_ours / t_floor:5.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -4,24 +4,32 @@ For points c_p (P, K) on a plane or line, the hidden pre-activations of all imag
 Z_p = sum_k c_pk Z_k with Z_k (hidden, n) precomputed, and the logits are
 W_p relu(Z_p) with W_p (classes, hidden). In PyTorch that is three passes over a
 (hidden, n) tensor per point (form, rectify, contract), which are memory-bound. This
-kernel does all three in registers, 16 images at a time (GCC vector extensions: AVX-512,
-AVX2 or NEON as the compiler finds), over tiles of images that stay in cache while every
-point is visited, each thread taking an equal share of the images. Same arithmetic in
-float32 (different summation order), so it agrees with the eager path to float rounding;
-the tests check it against plain forward passes.
+kernel does all three in registers, 16 images at a time with AVX-512 and 8 otherwise
+(GCC vector extensions), over tiles of images that stay in cache while every point is
+visited, each thread taking an equal share of the images. Same arithmetic in float32
+(different summation order), so it agrees with the eager path to float rounding; the tests
+check it against plain forward passes.
 
 It is built with ``torch.utils.cpp_extension.load_inline`` (a C++ compiler and ninja are
 needed; the build is cached by PyTorch under ``TORCH_EXTENSIONS_DIR``). If the build
 fails, or ``LSLIB_FUSED=0`` is set, ``available()`` is False and the engine uses its
 PyTorch path, with one warning.
+
+It is used only where it is measured to be faster: ``faster(measure)`` times it against the
+engine's PyTorch path once per machine, build and thread count (about a second, at the
+first plane or line of an MLP), and keeps the answer in ``calibration.json`` beside the
+built module. ``LSLIB_FUSED=1`` uses it without measuring.
 """
 
+import contextlib
 import functools
 import hashlib
+import json
 import logging
 import os
 import platform
 import sys
+import tempfile
 import warnings
 
 import torch
@@ -35,27 +43,35 @@ _SOURCE = r"""
 #include <vector>
 
 namespace {
-// 16 floats: GCC/Clang lower it to one AVX-512 register, two AVX2 registers, or four NEON.
-typedef float v16 __attribute__((vector_size(64)));
+// One vector of VW floats, GCC/Clang vector extensions. The inner loop keeps 10 accumulators
+// and one activation vector in registers: 16 floats per vector fill 11 of AVX-512's 32
+// registers, but would need 22 of AVX2's 16 (spilled to memory, measured 2.3x slower than
+// PyTorch on an AVX2 machine), so AVX2, NEON and the rest get 8 floats per vector.
+#if defined(__AVX512F__)
+constexpr int VW = 16;
+#else
+constexpr int VW = 8;
+#endif
+typedef float vec __attribute__((vector_size(VW * 4)));
 constexpr int CLS = 10;
 
-inline v16 load(const float* p) { v16 v; std::memcpy(&v, p, sizeof v); return v; }
-inline void store(float* p, v16 v) { std::memcpy(p, &v, sizeof v); }
+inline vec load(const float* p) { vec v; std::memcpy(&v, p, sizeof v); return v; }
+inline void store(float* p, vec v) { std::memcpy(p, &v, sizeof v); }
 
 // out[p, q, i] = sum_j W[p, q, j] * max(0, sum_k C[p, k] * Z[k, j, i]) for i in [i0, i1),
-// 16 images at a time; [i0, i1) is a tile of images whose Z stays in cache over all points.
+// VW images at a time; [i0, i1) is a tile of images whose Z stays in cache over all points.
 void tile(const float* Z, const float* C, const float* W, float* out, int64_t K, int64_t J,
           int64_t n, int64_t P, int64_t i0, int64_t i1) {
-  const v16 zero = {};
+  const vec zero = {};
   for (int64_t p = 0; p < P; ++p) {
     const float* c = C + p * K;
     const float* w = W + p * CLS * J;
     float* o = out + p * CLS * n;
-    for (int64_t i = i0; i < i1; i += 16) {
-      v16 a[CLS];
+    for (int64_t i = i0; i < i1; i += VW) {
+      vec a[CLS];
       for (int q = 0; q < CLS; ++q) a[q] = zero;
       for (int64_t j = 0; j < J; ++j) {
-        v16 h = c[0] * load(Z + j * n + i);
+        vec h = c[0] * load(Z + j * n + i);
         for (int64_t k = 1; k < K; ++k) h += c[k] * load(Z + (k * J + j) * n + i);
         h = h < zero ? zero : h;  // like torch.relu: NaN stays NaN
         for (int q = 0; q < CLS; ++q) a[q] += w[q * J + j] * h;
@@ -74,7 +90,8 @@ torch::Tensor relu_contract(torch::Tensor Z, torch::Tensor C, torch::Tensor W, i
   const float* c = C.data_ptr<float>();
   const float* w = W.data_ptr<float>();
   float* o = out.data_ptr<float>();
-  // Each thread takes an equal, contiguous share of the 16-image blocks, in cache tiles.
+  // Each thread takes an equal, contiguous share of the 16-image blocks (whole vectors for
+  // either width), in cache tiles.
   const int64_t blocks = n / 16;
   const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), blocks));
   std::vector<std::thread> pool;
@@ -97,6 +114,8 @@ CFLAGS = ("-O3", "-march=native")
 
 _module = None
 _state = None  # None: not tried; True: built; False: unavailable
+_decided: dict[int, bool] = {}  # thread count -> whether the kernel is used (this process)
+_forced: bool | None = None  # set by ``choice`` (benchmarks): overrides the measured choice
 
 
 def available() -> bool:
@@ -181,3 +200,71 @@ def relu_contract(z: torch.Tensor, c: torch.Tensor, w: torch.Tensor) -> torch.Te
         z = torch.nn.functional.pad(z, (0, pad))
     out = _module.relu_contract(z.contiguous(), c.contiguous(), w.contiguous(), TILE)
     return out[:, :, :n] if pad else out
+
+
+def faster(measure, threads: int | None = None) -> bool:
+    """Whether to use the kernel at this thread count: measured once, then read back.
+
+    ``measure()`` returns (kernel seconds, PyTorch seconds) for the same representative
+    work; the kernel is used only when it is faster. The answer is kept per thread count in
+    ``calibration.json`` beside the built module (so per machine and build, as the build's
+    name is), with both times, and reused by every later process. ``LSLIB_FUSED=1`` uses
+    the kernel without measuring; ``LSLIB_FUSED=0`` never builds it.
+    """
+    if not available():
+        return False
+    if _forced is not None:
+        return _forced
+    if os.environ.get("LSLIB_FUSED") == "1":
+        return True
+    threads = torch.get_num_threads() if threads is None else threads
+    if threads in _decided:
+        return _decided[threads]
+    path = calibration_path()
+    table = _read(path)
+    entry = table.get(str(threads))
+    if not (isinstance(entry, dict) and isinstance(entry.get("use"), bool)):
+        kernel_s, torch_s = measure()
+        entry = {"kernel_s": kernel_s, "torch_s": torch_s, "use": kernel_s < torch_s}
+        table = _read(path)  # another process may have added its thread count meanwhile
+        table[str(threads)] = entry
+        _write(path, table)
+    _decided[threads] = entry["use"]
+    return entry["use"]
+
+
+@contextlib.contextmanager
+def choice(use: bool):
+    """Inside the block, use the kernel (True, where it is built) or the PyTorch path
+    (False) whatever was measured: for benchmarks that time both."""
+    global _forced
+    before, _forced = _forced, bool(use)
+    try:
+        yield
+    finally:
+        _forced = before
+
+
+def calibration_path() -> str:
+    """Where the measured choice is kept: beside the built module."""
+    return os.path.join(os.path.dirname(_module.__file__), "calibration.json")
+
+
+def _read(path: str) -> dict:
+    try:
+        with open(path) as f:
+            table = json.load(f)
+    except (OSError, ValueError):  # absent or torn: measure again
+        return {}
+    return table if isinstance(table, dict) else {}
+
+
+def _write(path: str, table: dict) -> None:
+    """Atomically (a reader never sees half a file); a read-only build folder is no error."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump(table, f, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+    except OSError:
+        pass

@@ -13,14 +13,16 @@ and once per direction and combined per point (exact up to float rounding); the 
 for a group of points at once with batched matrix products in a features-major layout.
 When that rest is one ReLU and a Linear with 10 outputs (float32, CPU), the optional
 compiled kernel in ``lslib.fused`` forms, rectifies and contracts the activations in
-registers instead of three passes over memory. For MLP-128 on a 21 x 21 plane this is
-~25x faster than one forward pass per point (~17x without the kernel). Other
+registers instead of three passes over memory, where it measures faster on the machine
+(``lslib.fused.faster``). For MLP-128 on a 21 x 21 plane this is ~25x faster than one
+forward pass per point (~17x without the kernel). Other
 models (SimpleCNN: its first conv has a fan-in of 9, so precomputing it would cost more
 memory traffic than it saves) get one functional forward per point, in channels-last
 layout on the CPU, which measures at the cost of plain forward passes.
 """
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -209,10 +211,12 @@ def _point(origin, dirs, c, keys):
     return out
 
 
-def _logits(model, split, origin, dirs, coords, xb):
+def _logits(model, split, origin, dirs, coords, xb, fuse=None):
     """Yield (first point's index, logits, class dim) for the batch ``xb``, over all points.
 
     Logits are (G, n, classes) (class dim 2) or features-major (G, classes, n) (class dim 1).
+    ``fuse``: use ``lslib.fused`` where it applies (True), never (False), or where it is
+    measured faster on this machine (None).
     """
     if split is None:  # generic path: one functional forward per point
         for i, c in enumerate(coords):
@@ -233,7 +237,7 @@ def _logits(model, split, origin, dirs, coords, xb):
     group = max(1, min(len(coords), int(GROUP_FLOATS // z.shape[1])))
     classes = _out_features(tail, width)
     block = group * max(1, int(LOGIT_FLOATS // (group * n * classes)))
-    use_fused = _fusable(basis, classes, z)
+    use_fused = _fusable(basis, classes, z) and (fused.faster(_calibrate) if fuse is None else fuse)
     # One reused buffer for a group's first-layer activations: fresh multi-MB allocations
     # cost page faults that measure as much as the arithmetic.
     buf = None if use_fused else z.new_empty(group, z.shape[1])
@@ -283,6 +287,30 @@ def _fusable(basis, classes, z) -> bool:
         and z.dtype == torch.float32
         and fused.available()
     )
+
+
+def _calibrate(repeat: int = 3):
+    """(kernel seconds, PyTorch seconds) for the logits of a 21 x 21 plane of an MLP-128
+    (784 inputs, 10 classes) on 1,008 random images: the best of ``repeat`` + 1 runs."""
+    g = torch.Generator().manual_seed(0)
+    model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+    origin = params_of(model)
+    dirs = [{k: torch.randn(v.shape, generator=g) / 10 for k, v in origin.items()} for _ in "xy"]
+    coords = np.stack(np.meshgrid(np.linspace(-1, 1, 21), np.linspace(-1, 1, 21)), -1)
+    coords = coords.reshape(-1, 2)
+    xb = torch.rand(1008, 784, generator=g)
+    split = _split_first_layer(model, 2)
+    times = []
+    for fuse in (True, False):
+        best = math.inf
+        with torch.inference_mode():
+            for _ in range(repeat + 1):
+                start = time.perf_counter()
+                for _ in _logits(model, split, origin, dirs, coords, xb, fuse=fuse):
+                    pass
+                best = min(best, time.perf_counter() - start)
+        times.append(best)
+    return tuple(times)
 
 
 def _at(stacked, c):

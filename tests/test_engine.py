@@ -1,5 +1,7 @@
 """The landscape engine and the Hessian, against independent references on tiny models."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -113,7 +115,9 @@ def test_mlp_fast_path_equals_one_forward_per_point(use_fused, bias, tail, tiny_
     fused kernel, gives every point as a plain forward pass does."""
     if use_fused and not fused.available():
         pytest.skip("the fused kernel could not be built here")
-    if not use_fused:
+    if use_fused:
+        monkeypatch.setenv("LSLIB_FUSED", "1")  # used without measuring whether it is faster
+    else:
         monkeypatch.setattr(fused, "_state", False)
     x, y = tiny_data
     torch.manual_seed(0)
@@ -144,6 +148,62 @@ def test_fused_kernel_is_used_for_relu_linear_tails_and_can_be_switched_off(monk
     monkeypatch.setattr(fused, "_state", None)
     monkeypatch.setenv("LSLIB_FUSED", "0")
     assert not fused.available() and not L._fusable(basis, 10, z)
+
+
+def test_fused_kernel_is_used_only_where_measured_faster_and_the_choice_is_kept(
+    monkeypatch, tmp_path
+):
+    """The kernel is used at a thread count only if it measured faster there; the times and
+    the choice are written beside the build and read back (no second measurement) by a
+    later process; LSLIB_FUSED=1 skips the measurement."""
+    if not fused.available():
+        pytest.skip("the fused kernel could not be built here")
+    path = tmp_path / "calibration.json"
+    monkeypatch.setattr(fused, "calibration_path", lambda: str(path))
+    monkeypatch.setattr(fused, "_decided", {})
+    monkeypatch.delenv("LSLIB_FUSED", raising=False)
+    calls = []
+
+    def measure(kernel_s, torch_s):
+        return lambda: calls.append(1) or (kernel_s, torch_s)
+
+    assert fused.faster(measure(0.2, 0.1), threads=2) is False  # the kernel lost: not used
+    assert fused.faster(measure(0.1, 0.2), threads=3) is True
+    assert json.loads(path.read_text()) == {
+        "2": {"kernel_s": 0.2, "torch_s": 0.1, "use": False},
+        "3": {"kernel_s": 0.1, "torch_s": 0.2, "use": True},
+    }
+    monkeypatch.setattr(fused, "_decided", {})  # a new process: the file is read, not re-measured
+    assert fused.faster(measure(0.1, 0.2), threads=2) is False
+    assert fused.faster(measure(0.2, 0.1), threads=3) is True
+    assert len(calls) == 2
+    path.write_text("{torn")  # a torn file: measured again, and rewritten
+    monkeypatch.setattr(fused, "_decided", {})
+    assert fused.faster(measure(0.1, 0.2), threads=2) is True and len(calls) == 3
+    monkeypatch.setattr(fused, "_decided", {})
+    monkeypatch.setenv("LSLIB_FUSED", "1")
+    assert fused.faster(measure(0.2, 0.1), threads=5) is True and len(calls) == 3
+
+
+def test_calibration_times_both_paths_on_the_same_work(monkeypatch):
+    """The engine's calibration times the kernel and the PyTorch path, which give the same
+    logits on its plane."""
+    if not fused.available():
+        pytest.skip("the fused kernel could not be built here")
+    kernel_s, torch_s = L._calibrate(repeat=1)
+    assert 0 < kernel_s < 60 and 0 < torch_s < 60
+    model = nn.Sequential(nn.Linear(784, 16), nn.ReLU(), nn.Linear(16, 10))
+    p = params_of(model)
+    d = [{k: torch.randn_like(v) for k, v in p.items()} for _ in "xy"]
+    coords = np.random.default_rng(0).uniform(-1, 1, size=(9, 2))
+    xb = torch.rand(40, 784)
+    split = L._split_first_layer(model, 2)
+    with torch.inference_mode():
+        a, b = (
+            torch.cat([o for _, o, _ in L._logits(model, split, p, d, coords, xb, fuse=f)])
+            for f in (True, False)
+        )
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4)
 
 
 def test_fused_kernel_matches_torch_including_nan_and_inf():
