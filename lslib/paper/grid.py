@@ -267,4 +267,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    from lslib.paper.allocator import restart_with_tunables
+
+    restart_with_tunables("lslib.paper.grid", sys.argv[1:])
     sys.exit(main())
