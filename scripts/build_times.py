@@ -2,12 +2,17 @@
 
     python scripts/build_times.py [--profile paper]
 
-Every entry of the run store carries the seconds its computation took (``wall_s``). This
-sums them per section, model family and task kind, for the tasks of seed 0 alone and for
-every seed, over the entries of the current code whose runs use the profile's training set
-(training epochs are shared by the sections, so they form their own row). Only computations
-are counted: reading the store, the notebooks' own work (tables, figures) and the book
-build are not (the grid's total wall time is printed by ``make book``).
+Every entry of the run store carries the wall seconds its computation took (``wall_s``),
+its process CPU seconds (``cpu_s``) and its torch threads. This sums the wall seconds per
+section, model family and task kind, for the tasks of seed 0 alone and for every seed, over
+the entries of the current code whose runs use the profile's training set (training epochs
+are shared by the sections, so they form their own row), beside the CPU seconds per thread.
+An entry whose CPU seconds per thread are below ``CONTENDED`` (half) of its wall seconds
+waited for the cores while something else ran: each row counts those (their wall time
+overstates the work; the plan takes their CPU time instead) and the entries that record no
+CPU time. Only computations are counted: reading the store, the notebooks' own work
+(tables, figures) and the book build are not (the grid's total wall time is printed by
+``make book``).
 """
 
 import argparse
@@ -20,7 +25,7 @@ import torch
 from lslib import cache
 from lslib import train as T
 from lslib.paper import analyses
-from lslib.paper.plan import runs_of
+from lslib.paper.plan import CONTENDED, busy, runs_of
 from lslib.paper.profiles import PROFILE_SIZES
 
 KINDS = {
@@ -58,7 +63,7 @@ def entries(profile: str):
                 kind,
                 runs[0]["model"],
                 sorted({r["seed"] for r in runs}),
-                meta["wall_s"],
+                meta,
             )
 
 
@@ -75,24 +80,54 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="paper", choices=sorted(PROFILE_SIZES))
     a = ap.parse_args(argv)
-    total, seed0 = defaultdict(float), defaultdict(float)
-    for section, kind, model, seeds, wall in entries(a.profile):
-        total[(section, model, kind)] += wall
-        if seeds == [0]:
-            seed0[(section, model, kind)] += wall
-    if not total:
+    rows = table(entries(a.profile))
+    if not rows:
         print(f"no entries of the current code for profile {a.profile}", file=sys.stderr)
         return 1
-    print("| section | model | task | seed 0 only (s) | all seeds (s) |")
-    print("|---|---|---|---|---|")
-    for key in sorted(total, key=lambda k: (k[0], k[1] == "cnn", list(KINDS).index(k[2]))):
-        section, model, kind = key
+    print(
+        "| section | model | task | seed 0 only (s) | all seeds (s) | CPU per thread (s) "
+        "| contended | CPU unknown |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for (section, model, kind), r in rows.items():
         print(
-            f"| {section} | {model} | {KINDS[kind]} | {seed0.get(key, 0.0):.0f} | {total[key]:.0f} |"
+            f"| {section} | {model} | {KINDS[kind]} | {r['seed0']:.0f} | {r['wall']:.0f} "
+            f"| {r['cpu']:.0f} | {r['contended']} | {r['unknown']} |"
         )
-    t, s = sum(total.values()), sum(seed0.values())
-    print(f"| all | | every task | {s:.0f} ({s / 60:.1f} min) | {t:.0f} ({t / 60:.1f} min) |")
+    t = {
+        k: sum(r[k] for r in rows.values())
+        for k in ("seed0", "wall", "cpu", "contended", "unknown")
+    }
+    print(
+        f"| all | | every task | {t['seed0']:.0f} ({t['seed0'] / 60:.1f} min) "
+        f"| {t['wall']:.0f} ({t['wall'] / 60:.1f} min) | {t['cpu']:.0f} | {t['contended']} "
+        f"| {t['unknown']} |"
+    )
+    if t["contended"]:
+        print(
+            f"\n{t['contended']} entries were contended (CPU per thread below {CONTENDED:.0%} of "
+            "their wall time): their wall seconds include waiting for the cores."
+        )
     return 0
+
+
+def table(found) -> dict:
+    """Per (section, model, kind), in the printed order: wall seconds of seed 0's tasks and
+    of all, CPU seconds per thread (where recorded), and how many entries were contended
+    or record no CPU time. ``found``: (section, kind, model, seeds, meta) as ``entries``."""
+    rows = defaultdict(lambda: dict(seed0=0.0, wall=0.0, cpu=0.0, contended=0, unknown=0))
+    for section, kind, model, seeds, meta in found:
+        r = rows[(section, model, kind)]
+        r["wall"] += meta["wall_s"]
+        r["seed0"] += meta["wall_s"] if seeds == [0] else 0.0
+        u = busy(meta)
+        if u is None:
+            r["unknown"] += 1
+        else:
+            r["cpu"] += meta["cpu_s"] / meta["threads"]
+            r["contended"] += u < CONTENDED
+    order = lambda k: (k[0], k[1] == "cnn", list(KINDS).index(k[2]))
+    return {k: rows[k] for k in sorted(rows, key=order)}
 
 
 if __name__ == "__main__":

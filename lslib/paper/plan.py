@@ -1,8 +1,10 @@
 """A plan before the run: which tasks a build needs, which are stored, how long the rest takes.
 
 ``python -m lslib.paper.grid book/grid.yml --plan [--workers N]`` prints it (``print_plan``). Each missing
-task's time comes from the run store's own records (every entry keeps the seconds its
-computation took, ``wall_s``): the same entry computed by older code, else the same
+task's time comes from the run store's own records (every entry keeps the wall and CPU
+seconds its computation took, ``wall_s`` and ``cpu_s``, and its threads; an entry's seconds
+are taken from its CPU time, so one that waited for the cores is not taken as slow:
+``alone_s``): the same entry computed by older code, else the same
 computation for another seed, else the median seconds per unit of work of its kind (and
 model family) times its own work, where work is the model's multiply-adds per image times
 the images and points it evaluates. A training run is its epochs times the seconds an
@@ -123,6 +125,41 @@ def _blob(kind, config) -> str:
     return json.dumps([kind, config], sort_keys=True)
 
 
+# An entry whose CPU time per thread is below this share of its wall time waited for the
+# cores (something else ran beside it): its wall time says more about that than about it.
+CONTENDED = 0.5
+
+
+def busy(meta: dict) -> float | None:
+    """CPU seconds per thread per wall second of an entry (1.0: its threads never waited),
+    or None where the entry does not record its CPU time (older entries)."""
+    cpu, wall, threads = meta.get("cpu_s"), meta.get("wall_s"), meta.get("threads")
+    if not (isinstance(cpu, (int, float)) and isinstance(threads, int) and threads > 0):
+        return None
+    return cpu / (threads * wall) if wall and wall > 0 else None
+
+
+def busy_share(metas) -> dict:
+    """Per kind (and None: all kinds), the median ``busy`` of the entries not contended:
+    how busy that kind keeps its threads when it runs alone."""
+    found = defaultdict(list)
+    for meta in metas:
+        if (u := busy(meta)) is not None and u >= CONTENDED:
+            found[meta["kind"]].append(u)
+            found[None].append(u)
+    return {k: statistics.median(v) for k, v in found.items()}
+
+
+def alone_s(meta: dict, usual: dict) -> float:
+    """The seconds an entry would take alone, from its CPU time where it has one: CPU
+    seconds per thread over how busy its kind keeps its threads alone (``busy_share``), so
+    an entry that waited for the cores is not taken as slow; else its wall time."""
+    u, usual_u = busy(meta), usual.get(meta["kind"], usual.get(None))
+    if u is None or usual_u is None:
+        return float(meta["wall_s"])
+    return meta["cpu_s"] / meta["threads"] / usual_u
+
+
 @dataclasses.dataclass
 class Records:
     """The seconds the store recorded, indexed for the estimates."""
@@ -139,7 +176,7 @@ class Records:
         """The records of the store in ``folder`` (default: the one in use); ``fallback``:
         with the reference build's behind them; ``keep(meta)``: only the entries it accepts."""
         exact, other, rate = {}, defaultdict(list), defaultdict(list)
-        epochs, threads = defaultdict(dict), []
+        epochs, threads, metas = defaultdict(dict), [], []
         folder = cache_dir() if folder is None else folder
         for path in sorted(folder.glob("*/*.pt")):
             try:
@@ -147,11 +184,14 @@ class Records:
                 meta = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)[
                     "meta"
                 ]
-                kind, config, wall = meta["kind"], meta["config"], float(meta["wall_s"])
+                meta["kind"], meta["config"], float(meta["wall_s"])
             except Exception:  # corrupt or foreign: the store deals with it when it is read
                 continue
-            if keep is not None and not keep(meta):
-                continue
+            if keep is None or keep(meta):
+                metas.append(meta)
+        usual = busy_share(metas)
+        for meta in metas:
+            kind, config, wall = meta["kind"], meta["config"], alone_s(meta, usual)
             threads.append(meta.get("threads"))
             exact[_blob(kind, config)] = wall
             fields = ("seed", "epoch") if kind == "epoch" else ("seed",)

@@ -1,0 +1,67 @@
+"""CPU time beside wall time: contended entries are flagged, and the plan takes their CPU time."""
+
+import io
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from lslib.paper import plan as P
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "scripts"))
+import build_times  # noqa: E402
+
+
+def meta(kind="lines", wall=10.0, cpu=None, threads=2, seed=0):
+    m = {"kind": kind, "config": {"size": 1, "n_dirs": 1, "line_steps": 1, "seed": seed}}
+    m |= {"wall_s": wall, "threads": threads}
+    return m if cpu is None else m | {"cpu_s": cpu}
+
+
+def test_busy_is_cpu_per_thread_over_wall_and_unknown_without_cpu():
+    assert P.busy(meta(wall=2.0, cpu=3.0)) == pytest.approx(0.75)  # 3 / (2 x 2)
+    assert P.busy(meta(wall=2.0)) is None
+    assert P.busy(meta(wall=2.0, cpu=3.0, threads=None)) is None
+
+
+def test_a_contended_entry_is_taken_at_its_cpu_time_and_others_keep_theirs():
+    # alone: busy 0.9 and 0.7 (median 0.8); contended: 4 s CPU on 2 threads over 10 s (0.2)
+    metas = [meta(wall=10.0, cpu=18.0), meta(wall=10.0, cpu=14.0), meta(wall=10.0, cpu=4.0)]
+    usual = P.busy_share(metas)
+    assert usual == {"lines": pytest.approx(0.8), None: pytest.approx(0.8)}
+    assert P.alone_s(metas[2], usual) == pytest.approx(2.5)  # 4 / 2 / 0.8, not 10
+    assert P.alone_s(metas[0], usual) == pytest.approx(11.25)  # 18 / 2 / 0.8
+    assert P.alone_s(meta(wall=7.0), usual) == 7.0  # no CPU time: its wall time
+    assert P.alone_s(meta(kind="plane", wall=7.0, cpu=8.0), usual) == pytest.approx(5.0)
+    assert P.alone_s(meta(wall=7.0, cpu=8.0), {}) == 7.0  # nothing uncontended to go by
+
+
+def test_the_plan_reads_cpu_time_from_the_store(tmp_path):
+    (tmp_path / "lines").mkdir()
+    metas = [meta(wall=10.0, cpu=18.0, seed=0), meta(wall=10.0, cpu=14.0, seed=1)]
+    metas.append(meta(wall=10.0, cpu=4.0, seed=2))
+    for i, m in enumerate(metas):
+        buf = io.BytesIO()
+        torch.save({"meta": m}, buf)
+        (tmp_path / "lines" / f"{i}.pt").write_bytes(b"header\n" + buf.getvalue())
+    records = P.Records.read(tmp_path, fallback=False)
+    assert records.seconds("lines", metas[2]["config"]) == (pytest.approx(2.5), "recorded")
+    assert records.seconds("lines", metas[0]["config"]) == (pytest.approx(11.25), "recorded")
+    assert records.threads == 2
+
+
+def test_build_times_counts_contended_and_unknown_entries_per_row():
+    found = [
+        ("phase1", "lines", "mlp", [0], meta(wall=10.0, cpu=18.0)),
+        ("phase1", "lines", "mlp", [1], meta(wall=10.0, cpu=4.0)),
+        ("phase1", "lines", "mlp", [2], meta(wall=5.0)),
+        ("training", "epoch", "cnn", [0], meta(kind="epoch", wall=3.0, cpu=6.0)),
+    ]
+    rows = build_times.table(found)
+    assert list(rows) == [("phase1", "mlp", "lines"), ("training", "cnn", "epoch")]
+    lines = rows[("phase1", "mlp", "lines")]
+    assert lines == {"seed0": 10.0, "wall": 25.0, "cpu": 11.0, "contended": 1, "unknown": 1}
+    assert rows[("training", "cnn", "epoch")] == dict(
+        seed0=3.0, wall=3.0, cpu=3.0, contended=0, unknown=0
+    )
