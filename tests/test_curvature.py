@@ -1,5 +1,7 @@
 """Trace estimators and the full-data Hessian product, against known traces and dense Hessians."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -167,10 +169,14 @@ def test_data_hvp_equals_the_product_on_all_images_at_once(name, method):
     full = H.HVP(model, x, y, method=method)
     v = torch.randn(full.n, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     ref = full(v)
-    for chunk in (4, 10, 16, 37, 100):  # uneven last chunks (37 = 3 x 10 + 7), one chunk, more
-        op = H.DataHVP(model, x, y, chunk=chunk, method=method)
+    # uneven last chunks (37 = 3 x 10 + 7), one chunk, more; graphs kept for <= keep images
+    for chunk, keep in itertools.product((4, 10, 16, 37, 100), (0, 36, 37)):
+        op = H.DataHVP(model, x, y, chunk=chunk, method=method, keep=keep)
         assert op.method == full.method and op.n == full.n and op.dtype == torch.float64
-        kept = chunk >= 37 or (op.method == "mlp" and name != "wide-mlp")
+        if op.method == "mlp":
+            kept = chunk >= 37 or name != "wide-mlp"
+        else:
+            kept = chunk >= 37 or keep >= 37
         assert (op._kept is not None) == kept
         torch.testing.assert_close(op(v), ref, rtol=1e-10, atol=1e-13)
         torch.testing.assert_close(op(v), ref, rtol=1e-10, atol=1e-13)  # kept state reused
@@ -198,6 +204,14 @@ def test_data_hvp_rejects_bad_chunks_and_data():
     for chunk in (0, 2.0, True):
         with pytest.raises(ValueError, match="chunk"):
             H.DataHVP(model, x, y, chunk=chunk)
+    for keep in (-1, 2.0, None, True):
+        with pytest.raises(ValueError, match="keep"):
+            H.DataHVP(model, x, y, keep=keep)
+    # chunk=None: 256 images for a convolutional model on the CPU, 1,024 for others
+    cx = torch.randn(300, 1, 28, 28, dtype=torch.float64)
+    cy = torch.zeros(300, dtype=torch.long)
+    assert H.DataHVP(build_model("cnn", 2, seed=0).double(), cx, cy).chunk == 256
+    assert H.DataHVP(model, x, y).chunk == 1024
     with pytest.raises(ValueError, match="labels"):
         H.DataHVP(model, x, y[:3])
     with pytest.raises(ValueError, match="method"):
