@@ -23,9 +23,7 @@ from collections import defaultdict
 import torch
 
 from lslib import cache
-from lslib import train as T
-from lslib.paper import analyses
-from lslib.paper.plan import CONTENDED, busy, runs_of
+from lslib.paper.plan import CONTENDED, busy, current_code, runs_of
 from lslib.paper.profiles import PROFILE_SIZES
 
 KINDS = {
@@ -41,20 +39,21 @@ KINDS = {
     "ll_lines": "loss-landscapes lines",
     "ll_plane": "loss-landscapes planes",
     "lambda_batch": "λ1 against batch size",
+    "adaptive": "adaptive sharpness",
+    "edge": "λ1 after every epoch",
 }
 
 
 def entries(profile: str):
     subset = PROFILE_SIZES[profile]["subset"]
-    codes = {"epoch": cache.fingerprint(T.__name__)}
-    other = cache.fingerprint(analyses.__name__)
+    codes = {kind: current_code(kind) for kind in KINDS}
     for kind in KINDS:
         for path in sorted((cache.cache_dir() / kind).glob("*.pt")):
             blob = path.read_bytes()
             payload = blob.partition(b"\n")[2]
             meta = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)["meta"]
             runs = runs_of(meta["config"])
-            if meta["code"] != codes.get(kind, other) or not runs:
+            if meta["code"] != codes[kind] or not runs:
                 continue
             if any(r.get("subset") != subset for r in runs):
                 continue
@@ -71,6 +70,8 @@ def _section(kind: str, run: dict) -> str:
     """Which section an entry serves (epochs are shared by all: 'training')."""
     if kind == "epoch":
         return "training"
+    if kind in ("adaptive", "edge"):
+        return "beyond the report"
     if kind in ("connectivity", "trajectory", "trajectory_plane", "flatness", "density"):
         return "phase3"
     return "phase1" if run["epochs"] is None else "phase2"

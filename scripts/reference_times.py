@@ -18,9 +18,6 @@ from pathlib import Path
 
 import torch
 
-from lslib import cache
-from lslib import train as T
-from lslib.paper import analyses
 from lslib.paper import plan as P
 from lslib.paper.profiles import PROFILE_SIZES
 from lslib.paths import cache_dir
@@ -29,10 +26,9 @@ from lslib.paths import cache_dir
 def paper_entry(meta: dict, current: bool = True) -> bool:
     """An entry whose runs use the paper profile's training set (``current``: and of the
     current code)."""
-    code = cache.fingerprint(T.__name__ if meta["kind"] == "epoch" else analyses.__name__)
     runs = P.runs_of(meta["config"])
     subset = PROFILE_SIZES["paper"]["subset"]
-    same = meta["code"] == code or not current
+    same = meta["code"] == P.current_code(meta["kind"]) or not current
     return same and bool(runs) and all(r.get("subset") == subset for r in runs)
 
 

@@ -1,12 +1,14 @@
 """CPU time beside wall time: contended entries are flagged, and the plan takes their CPU time."""
 
 import io
+import re
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from lslib import cache
 from lslib.paper import plan as P
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "scripts"))
@@ -65,3 +67,17 @@ def test_build_times_counts_contended_and_unknown_entries_per_row():
     assert rows[("training", "cnn", "epoch")] == dict(
         seed0=3.0, wall=3.0, cpu=3.0, contended=0, unknown=0
     )
+
+
+def test_every_kind_the_store_holds_is_counted_against_the_code_that_computes_it():
+    """build_times names every kind of entry the code stores, and each kind's current code
+    is the fingerprint of the module whose function stores it (older entries are left out)."""
+    root = Path(__file__).parent.parent / "lslib"
+    stored = {}
+    for path in root.rglob("*.py"):
+        for kind in re.findall(r'cache\.cached\(\s*"(\w+)"', path.read_text()):
+            module = ".".join(path.relative_to(root.parent).with_suffix("").parts)
+            stored[kind] = module
+    assert set(stored) == set(build_times.KINDS)
+    for kind, module in stored.items():
+        assert P.current_code(kind) == cache.fingerprint(module), kind

@@ -125,6 +125,16 @@ def _blob(kind, config) -> str:
     return json.dumps([kind, config], sort_keys=True)
 
 
+# The module whose code computes each kind of entry (its fingerprint is the entry's code).
+CODE_OF = {"epoch": "lslib.train", "adaptive": "lslib.paper.analyses_beyond"}
+CODE_OF |= {"edge": "lslib.paper.analyses_beyond"}
+
+
+def current_code(kind: str) -> str:
+    """The fingerprint of today's code for entries of ``kind`` (older entries differ)."""
+    return cache.fingerprint(CODE_OF.get(kind, "lslib.paper.analyses"))
+
+
 # An entry whose CPU time per thread is below this share of its wall time waited for the
 # cores (something else ran beside it): its wall time says more about that than about it.
 CONTENDED = 0.5
