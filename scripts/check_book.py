@@ -11,8 +11,8 @@ Two layers:
   headless Chromium (playwright, driving the system Chromium: ``/usr/bin/chromium`` or
   ``$CHROMIUM``) at 1,400 px and 390 px. Checks: console errors, failed requests and any
   request to a host other than 127.0.0.1, images that do not load, horizontal page
-  overflow at 390 px, the primary sidebar toggle (opens the table of contents), more than
-  one visible search field. Screenshots of the intro, the first phase page and the
+  overflow at 390 px, tables wider than the text column at 1,400 px, the primary sidebar
+  toggle (opens the table of contents), more than one visible search field. Screenshots of the intro, the first phase page and the
   reproduction page at both widths go to ``_build/screenshots/``.
 
 Every problem is printed as ``[check] page @ width: detail``; the exit status is 0 when
@@ -317,6 +317,25 @@ _OVERFLOW = """() => {
   return {scrollWidth: sw, innerWidth: vw, culprits: out};
 }"""
 
+# Tables wider than the text column at a desktop width: cut at its edge or scrolled sideways.
+_WIDE_TABLES = """() => {
+  const col = document.querySelector('.bd-article') || document.querySelector('main');
+  if (!col) return [];
+  const edge = col.getBoundingClientRect().right;
+  const out = [];
+  for (const t of col.querySelectorAll('table')) {
+    const r = t.getBoundingClientRect();
+    if (r.width === 0) continue;
+    if (r.right > edge + 1 || t.scrollWidth > t.clientWidth + 1
+        || (t.parentElement && t.parentElement.scrollWidth > t.parentElement.clientWidth + 1)) {
+      const sec = t.closest('section[id]');
+      out.push((sec ? '#' + sec.id : 'table') + ' (' + Math.round(Math.max(r.width, t.scrollWidth))
+        + ' px in a ' + Math.round(col.getBoundingClientRect().width) + ' px column)');
+    }
+  }
+  return out;
+}"""
+
 _BROKEN_IMAGES = """async () => {
   const imgs = [...document.images];
   for (const i of imgs) i.loading = 'eager';
@@ -449,6 +468,8 @@ def _check_page(context, base: str, name: str, width: int, screenshots, log) -> 
                     f"sticking out: {'; '.join(over['culprits']) or 'unknown'}",
                 )
         if width >= 1000:
+            for table in page.evaluate(_WIDE_TABLES):
+                report("table", f"table wider than the text column: {table}")
             n = page.evaluate(_SEARCH_FIELDS)
             if n > 1:
                 report("search", f"{n} visible search fields")

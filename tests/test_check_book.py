@@ -183,3 +183,23 @@ def test_the_browser_checks_catch_a_dead_toggle_overflow_errors_and_foreign_requ
     assert any(p.startswith("[request]") and "example.org" in p for p in broken), broken
     assert any(p.startswith("[image]") for p in broken), broken
     assert not any(p.startswith("[sidebar]") or p.startswith("[overflow]") for p in index), index
+
+
+def test_a_table_wider_than_the_text_column_is_reported_at_desktop_width(tmp_path):
+    """At 1,400 px a table that sticks out of the article column, or scrolls inside it, is
+    a problem; a table that fits is not."""
+    _need_browser()
+    root = tmp_path / "html"
+    root.mkdir()
+    cells = "".join(f"<td>column {i} with a long heading</td>" for i in range(14))
+    (root / "index.html").write_text(
+        '<!DOCTYPE html><html><body><article class="bd-article" style="width:700px">'
+        '<section id="fits"><table><tr><td>a</td><td>b</td></tr></table></section>'
+        f'<section id="cut"><table style="width:1200px"><tr>{cells}</tr></table></section>'
+        f'<section id="scrolls"><div style="overflow-x:auto"><table><tr>{cells}</tr></table>'
+        "</div></section></article></body></html>"
+    )
+    problems = check_book.browser_problems(root, None, log=lambda *_: None)
+    wide = [p for p in problems if p.startswith("[table]") and "@ 1400px" in p]
+    assert any("#cut" in p for p in wide) and any("#scrolls" in p for p in wide), problems
+    assert not any("#fits" in p for p in wide), problems
