@@ -39,6 +39,14 @@ def usual_order(model):
     return model
 
 
+def model_arg(text: str) -> tuple[str, int]:
+    """'cnn-64' -> ('cnn', 64); anything else is refused, naming the allowed form."""
+    name, _, width = text.partition("-")
+    if name not in ("mlp", "cnn") or not width.isdigit() or int(width) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: allowed mlp-WIDTH or cnn-WIDTH, WIDTH >= 1")
+    return name, int(width)
+
+
 def main(n_images: int, repeat: int, models) -> None:
     tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))])
     ds = Subset(datasets.MNIST(str(_root()), train=True, transform=tf), range(n_images))
@@ -73,7 +81,12 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=50_000)
     ap.add_argument("--repeat", type=int, default=2, help="epochs per pipeline (best is kept)")
-    ap.add_argument("--models", nargs="+", default=["mlp-128", "cnn-32", "cnn-64"])
+    ap.add_argument(
+        "--models",
+        nargs="+",
+        type=model_arg,
+        default=[("mlp", 128), ("cnn", 32), ("cnn", 64)],
+        help="models as mlp-WIDTH or cnn-WIDTH (default: mlp-128 cnn-32 cnn-64)",
+    )
     a = ap.parse_args()
-    models = [(m.split("-")[0], int(m.split("-")[1])) for m in a.models]
-    main(a.images, a.repeat, models)
+    main(a.images, a.repeat, a.models)

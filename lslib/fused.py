@@ -18,7 +18,7 @@ PyTorch path, with one warning.
 It is used only where it is measured to be faster: ``faster(measure)`` times it against the
 engine's PyTorch path once per machine, build and thread count (about a second, at the
 first plane or line of an MLP), and keeps the answer in ``calibration.json`` beside the
-built module. ``LSLIB_FUSED=1`` uses it without measuring.
+built module (delete it to measure again). ``LSLIB_FUSED=1`` uses it without measuring.
 """
 
 import contextlib
@@ -45,8 +45,9 @@ _SOURCE = r"""
 namespace {
 // One vector of VW floats, GCC/Clang vector extensions. The inner loop keeps 10 accumulators
 // and one activation vector in registers: 16 floats per vector fill 11 of AVX-512's 32
-// registers, but would need 22 of AVX2's 16 (spilled to memory, measured 2.3x slower than
-// PyTorch on an AVX2 machine), so AVX2, NEON and the rest get 8 floats per vector.
+// registers, but would need 22 of AVX2's 16 (spilled to memory: 2.3x slower than PyTorch on
+// an AVX2 machine, and 10x slower than 8-float vectors as AVX2 code on an AVX-512 machine),
+// so AVX2, NEON and the rest get 8 floats per vector.
 #if defined(__AVX512F__)
 constexpr int VW = 16;
 #else
@@ -118,11 +119,23 @@ _decided: dict[int, bool] = {}  # thread count -> whether the kernel is used (th
 _forced: bool | None = None  # set by ``choice`` (benchmarks): overrides the measured choice
 
 
+def setting() -> str:
+    """``LSLIB_FUSED``: "0" (never), "1" (always, unmeasured) or "auto" (where measured
+    faster; also when unset). Anything else is refused, naming the variable."""
+    v = os.environ.get("LSLIB_FUSED", "auto").strip().lower() or "auto"
+    if v not in ("0", "1", "auto"):
+        raise ValueError(
+            f"LSLIB_FUSED={os.environ['LSLIB_FUSED']!r} is not understood; allowed: 0 (never "
+            "use the compiled kernel), 1 (always), auto or unset (where measured faster)"
+        )
+    return v
+
+
 def available() -> bool:
     """Whether the kernel can be used (builds it on the first call)."""
     global _module, _state
     if _state is None:
-        if os.environ.get("LSLIB_FUSED", "1") == "0":
+        if setting() == "0":
             _state = False
             return False
         try:
@@ -208,29 +221,50 @@ def faster(measure, threads: int | None = None) -> bool:
     ``measure()`` returns (kernel seconds, PyTorch seconds) for the same representative
     work; the kernel is used only when it is faster. The answer is kept per thread count in
     ``calibration.json`` beside the built module (so per machine and build, as the build's
-    name is), with both times, and reused by every later process. ``LSLIB_FUSED=1`` uses
-    the kernel without measuring; ``LSLIB_FUSED=0`` never builds it.
+    name is), with both times, and reused by every later process; processes that start
+    together (a cluster's workers) wait for the first one's measurement under a file lock
+    instead of each measuring under the others' load. Delete the file to measure again.
+    ``LSLIB_FUSED=1`` uses the kernel without measuring; ``LSLIB_FUSED=0`` never builds it.
+    The two paths differ in the last bits (summation order), so results are bit-identical
+    between machines that chose the same path.
     """
     if not available():
         return False
     if _forced is not None:
         return _forced
-    if os.environ.get("LSLIB_FUSED") == "1":
+    if setting() == "1":
         return True
     threads = torch.get_num_threads() if threads is None else threads
     if threads in _decided:
         return _decided[threads]
     path = calibration_path()
-    table = _read(path)
-    entry = table.get(str(threads))
-    if not (isinstance(entry, dict) and isinstance(entry.get("use"), bool)):
-        kernel_s, torch_s = measure()
-        entry = {"kernel_s": kernel_s, "torch_s": torch_s, "use": kernel_s < torch_s}
-        table = _read(path)  # another process may have added its thread count meanwhile
-        table[str(threads)] = entry
-        _write(path, table)
+    with _locked(path + ".lock"):
+        table = _read(path)
+        entry = table.get(str(threads))
+        if not (isinstance(entry, dict) and isinstance(entry.get("use"), bool)):
+            kernel_s, torch_s = measure()
+            entry = {"kernel_s": kernel_s, "torch_s": torch_s, "use": kernel_s < torch_s}
+            table[str(threads)] = entry
+            _write(path, table)
     _decided[threads] = entry["use"]
     return entry["use"]
+
+
+@contextlib.contextmanager
+def _locked(path: str):
+    """An exclusive lock on ``path`` (fcntl, where there is one; else none)."""
+    try:
+        import fcntl
+
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except (ImportError, OSError):  # no fcntl, or a read-only build folder: unlocked
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 @contextlib.contextmanager
@@ -260,11 +294,15 @@ def _read(path: str) -> dict:
 
 
 def _write(path: str, table: dict) -> None:
-    """Atomically (a reader never sees half a file); a read-only build folder is no error."""
+    """Atomically (a reader never sees half a file), readable by all; a read-only build
+    folder is no error (the choice is then measured again by each process)."""
+    tmp = None
     try:
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
         with os.fdopen(fd, "w") as f:
             json.dump(table, f, indent=1, sort_keys=True)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except OSError:
-        pass
+        if tmp is not None and os.path.exists(tmp):
+            os.remove(tmp)

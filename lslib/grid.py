@@ -5,4 +5,7 @@ import sys
 from lslib.paper.grid import main
 
 if __name__ == "__main__":
+    from lslib.paper.allocator import restart_with_tunables
+
+    restart_with_tunables()
     sys.exit(main())

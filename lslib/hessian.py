@@ -24,7 +24,7 @@ PyHessian's defaults at a 10^3 times larger error), and each eigenpair is return
 its residual and the number of HVPs spent, so a result can be trusted. (scipy's ARPACK
 ``eigsh`` needs about as many products but spends more time between them.)
 ``DataHVP`` is the same product for the mean loss over a whole data set, accumulated in
-chunks (graphs kept up to 2,048 images, beyond that memory bounded by one chunk), so the same eigensolver and estimators apply to
+chunks (graphs kept up to 2,048 images; beyond that memory bounded by one chunk), so the same eigensolver and estimators apply to
 the full-data Hessian.
 
 ``trace`` estimates tr(H) at a given product budget by Hutchinson's estimator, Hutch++
@@ -83,15 +83,16 @@ class DataHVP:
 
     The product is the chunk-size-weighted mean of per-chunk products (exact, also for an
     uneven last chunk: the mean loss is the weighted mean of the chunk means), each by the
-    same ``method`` as ``HVP``. For ``'graph'`` and ``'func'``, when x has at most
-    ``keep`` images every chunk's gradient graph is built once and reused by every product
-    (as in ``HVP``); else no more than one chunk's graph is alive at a time, each built,
-    used and freed within a product. For
+    same ``method`` as ``HVP``. For ``'graph'``, when x is one chunk or has at most ``keep``
+    images, every chunk's gradient graph is built once and reused by every product (as in
+    ``HVP``): memory then holds the graphs of all of x (SimpleCNN-32 at 2,048 float32
+    images: ~2 GB at the peak; SimpleCNN-64 about twice that); beyond ``keep`` no more than
+    one chunk's graph is alive at a time, each built, used and freed within a product.
+    ``'func'`` keeps no graph (each product recomputes its chunk's forward pass). For
     ``'mlp'`` the closed form's per-chunk state (hidden activations, ReLU masks, softmax
     and backpropagated gradients; no graph) is kept between products when it holds no more
     numbers than x itself (MLP-128: 404 an image against x's 784), else rebuilt per product
-    at the cost of one more forward and backward pass per chunk. So memory is x, plus at
-    most as much again, plus one chunk's working set. Same interface as ``HVP`` (``n``,
+    at the cost of one more forward and backward pass per chunk. Same interface as ``HVP`` (``n``,
     ``dtype``, ``device``, ``calls``, ``method``, ``params``): ``top_eigen``, ``lanczos``,
     ``spectral_density`` and ``trace`` take it unchanged.
 
@@ -112,7 +113,7 @@ class DataHVP:
         loss_fn=F.cross_entropy,
         keep: int = KEEP_IMAGES,
     ):
-        whole = lambda v, lo: isinstance(v, int) and not isinstance(v, bool) and v >= lo  # noqa: E731
+        whole = lambda v, lo: isinstance(v, int) and not isinstance(v, bool) and v >= lo
         if not (chunk is None or whole(chunk, 1)):
             raise ValueError(f"chunk={chunk!r} is invalid; allowed: int >= 1, or None")
         if not whole(keep, 0):
@@ -125,10 +126,10 @@ class DataHVP:
         _setup(self, model, params, method, loss_fn)
         self._chunks = [(x[i : i + chunk], y[i : i + chunk]) for i in range(0, len(y), chunk)]
         if self.method == "mlp":
-            keep = len(self._chunks) == 1 or _mlp_numbers(self._chain, len(y)) <= x.numel()
+            kept = len(self._chunks) == 1 or _mlp_numbers(self._chain, len(y)) <= x.numel()
         else:
-            keep = len(self._chunks) == 1 or len(y) <= keep
-        self._kept = [_product(self, xc, yc) for xc, yc in self._chunks] if keep else None
+            kept = len(self._chunks) == 1 or len(y) <= keep
+        self._kept = [_product(self, xc, yc) for xc, yc in self._chunks] if kept else None
 
     def __call__(self, v: torch.Tensor) -> torch.Tensor:
         self.calls += 1

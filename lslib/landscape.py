@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from lslib import directions as D
 from lslib import fused
+from lslib.models import build_model
 from lslib.params import Params, check_data, check_like, eval_mode, params_of
 from lslib.train import as_layout, fast_layout
 
@@ -293,7 +294,7 @@ def _calibrate(repeat: int = 3):
     """(kernel seconds, PyTorch seconds) for the logits of a 21 x 21 plane of an MLP-128
     (784 inputs, 10 classes) on 1,008 random images: the best of ``repeat`` + 1 runs."""
     g = torch.Generator().manual_seed(0)
-    model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+    model = build_model("mlp", 128, seed=0)  # seeded apart: the global RNG is not touched
     origin = params_of(model)
     dirs = [{k: torch.randn(v.shape, generator=g) / 10 for k, v in origin.items()} for _ in "xy"]
     coords = np.stack(np.meshgrid(np.linspace(-1, 1, 21), np.linspace(-1, 1, 21)), -1)

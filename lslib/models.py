@@ -17,12 +17,14 @@ def MLP(width: int = 128) -> nn.Sequential:
 
 
 def SimpleCNN(width: int = 32) -> nn.Sequential:
-    """conv3x3(1->w) ReLU pool2, conv3x3(w->2w) ReLU pool2, fc(98w->2w) ReLU, fc(2w->10).
+    """conv3x3(1->w) pool2 ReLU, conv3x3(w->2w) pool2 ReLU, fc(98w->2w) ReLU, fc(2w->10).
 
-    Each pool comes before its ReLU: max-pooling and ReLU commute exactly (ReLU is monotone
-    and both only select or zero values), in the outputs and in the gradients, bit for bit
-    (tests check it), and the ReLU then runs on a quarter of the values (training measured
-    ~10 % faster a step). The parameters' names are those of conv, ReLU, pool order.
+    The report's conv, ReLU, pool with each pool before its ReLU: max-pooling and ReLU
+    commute exactly (ReLU is monotone and both only select or zero values), in the outputs
+    and in the gradients, bit for bit (tests check it; the one exception is the sign of a
+    zero, -0.0 against +0.0, where a conv output is exactly -0.0, which no later sum with a
+    nonzero term keeps), and the ReLU then runs on a quarter of the values (training
+    measured ~10 % faster a step). The parameters' names are those of either order.
     """
     w = width
     return nn.Sequential(

@@ -119,7 +119,8 @@ def preconditioned_sharpness(
     Args:
         model, x, y, params, loss_fn, method: as for ``lslib.hessian.HVP``.
         chunk: if set, the products are accumulated over chunks of this many images
-            (``lslib.hessian.DataHVP``, memory bounded by one chunk); same Hessian.
+            (``lslib.hessian.DataHVP``: the chunks' graphs are kept up to its ``keep``
+            images, beyond that memory is bounded by one chunk); same Hessian.
         precond: P, positive, shaped like the parameters.
         k, tol, seed: as for ``top_eigen``.
     Returns:

@@ -326,8 +326,10 @@ _WIDE_TABLES = """() => {
   for (const t of col.querySelectorAll('table')) {
     const r = t.getBoundingClientRect();
     if (r.width === 0) continue;
-    if (r.right > edge + 1 || t.scrollWidth > t.clientWidth + 1
-        || (t.parentElement && t.parentElement.scrollWidth > t.parentElement.clientWidth + 1)) {
+    const p = t.parentElement, ps = p ? getComputedStyle(p).overflowX : '';
+    const scrolls = p && (ps === 'auto' || ps === 'scroll') && p.clientWidth > 0
+      && p.scrollWidth > p.clientWidth + 1 && t.getBoundingClientRect().width > p.clientWidth + 1;
+    if (r.right > edge + 1 || t.scrollWidth > t.clientWidth + 1 || scrolls) {
       const sec = t.closest('section[id]');
       out.push((sec ? '#' + sec.id : 'table') + ' (' + Math.round(Math.max(r.width, t.scrollWidth))
         + ' px in a ' + Math.round(col.getBoundingClientRect().width) + ' px column)');

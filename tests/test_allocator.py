@@ -1,6 +1,7 @@
 """The build's glibc tunables: merged with the caller's, applied by restarting, and effective."""
 
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,11 @@ from lslib.paper import allocator as A
 THP = Path("/sys/kernel/mm/transparent_hugepage/enabled")
 
 
+def _glibc() -> tuple:
+    name, version = platform.libc_ver()
+    return (name, tuple(int(x) for x in version.split(".")[:2])) if version else (name, ())
+
+
 def test_tunables_are_added_and_the_callers_own_win():
     env = A.with_tunables({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0:glibc.malloc.arena_max=2"})
     parts = env["GLIBC_TUNABLES"].split(":")
@@ -21,7 +27,9 @@ def test_tunables_are_added_and_the_callers_own_win():
     assert A.with_tunables({})["GLIBC_TUNABLES"].count("glibc.malloc.") == len(A.TUNABLES)
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="glibc tunables are a Linux matter")
+@pytest.mark.skipif(
+    sys.platform != "linux" or _glibc()[0] != "glibc", reason="glibc tunables: Linux with glibc"
+)
 def test_restart_happens_once_and_can_be_turned_off():
     set_env = A.with_tunables({})
     assert not A.wanted(set_env)  # already there: no second restart
@@ -38,8 +46,8 @@ def test_restart_happens_once_and_can_be_turned_off():
 
 
 @pytest.mark.skipif(
-    not THP.exists() or "[never]" in THP.read_text(),
-    reason="no transparent huge pages on this machine",
+    not THP.exists() or "[madvise]" not in THP.read_text() or _glibc() < ("glibc", (2, 35)),
+    reason="needs transparent huge pages on request (madvise) and glibc >= 2.35 (hugetlb)",
 )
 def test_the_tunables_cut_page_faults_of_a_large_tensor():
     def faults(**extra):

@@ -12,6 +12,7 @@ import textwrap
 
 import pytest
 
+from lslib import fused
 from lslib.config import TrainConfig, default_device, parse_device
 
 
@@ -125,3 +126,15 @@ def test_a_section_with_an_unwritable_results_folder_stops_before_compute(tmp_pa
     monkeypatch.setenv("LSLIB_RESULTS", str(tmp_path / "new" / "results"))
     assert section("phase1", {"profile": "smoke"}).widths  # creatable: fine, nothing made
     assert not (tmp_path / "new").exists()
+
+
+def test_a_bad_lslib_fused_is_refused_by_the_grid_before_compute(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("LSLIB_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("LSLIB_CACHE", str(tmp_path / "store"))
+    monkeypatch.setenv("LSLIB_FUSED", "yes")
+    err = grid_error(capsys, "--only", "phase1")
+    assert "LSLIB_FUSED='yes'" in err and "allowed: 0" in err, err
+    assert not list((tmp_path / "store").rglob("*.pt"))
+    for ok in ("0", "1", "auto", ""):
+        monkeypatch.setenv("LSLIB_FUSED", ok)
+        assert fused.setting() in ("0", "1", "auto")

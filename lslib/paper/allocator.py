@@ -13,9 +13,12 @@ user time (53 s wall, 2 threads). Three tunables, read by glibc when a process s
 
 The same epoch then takes 38.5 s wall, 7 s system, 0.06 M faults, with bit-identical
 results (the allocator decides where tensors live, not what is computed in them).
-``python -m lslib.paper.grid`` starts itself again with them when they are missing, so its
-notebooks' kernels and a local cluster's workers inherit them; ``LSLIB_TUNABLES=0`` turns
-this off. Tunables the caller already set are kept.
+``python -m lslib.paper.grid`` (and ``python -m lslib.grid``) starts itself again with them
+when they are missing, so its notebooks' kernels and a local cluster's workers inherit them
+(Dask's nannies also set ``MALLOC_TRIM_THRESHOLD_``, which its workers undo:
+``executors._glibc_thresholds``); ``LSLIB_TUNABLES=0`` turns this off. Tunables the caller
+already set are kept. Where glibc is older than 2.35 ``hugetlb`` is ignored (the thresholds
+still apply); where transparent huge pages are ``always`` every large block gets them anyway.
 """
 
 import os
@@ -47,13 +50,15 @@ def wanted(environ: dict) -> bool:
     )
 
 
-def restart_with_tunables(module: str, argv: list[str]) -> None:
-    """Replace this process by ``python -m module argv`` with the tunables, if ``wanted``."""
+def restart_with_tunables() -> None:
+    """Replace this process by the same command line (interpreter options, ``-m`` module
+    and arguments, as ``sys.orig_argv`` has them) with the tunables, if ``wanted``. Once
+    set they are not wanted again, so this happens at most once."""
     if wanted(dict(os.environ)):
         sys.stdout.flush()
         sys.stderr.flush()
         env = with_tunables(dict(os.environ))
-        os.execve(sys.executable, [sys.executable, "-m", module, *argv], env)
+        os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
 
 
 def faults_touching(mib: int = 256) -> int:
@@ -68,6 +73,6 @@ def faults_touching(mib: int = 256) -> int:
 
 
 if __name__ == "__main__":  # the tunables a build runs with, and what they do here
-    restart_with_tunables("lslib.paper.allocator", sys.argv[1:])
+    restart_with_tunables()
     print("GLIBC_TUNABLES=" + os.environ.get("GLIBC_TUNABLES", ""))
     print(f"minor page faults filling 256 MiB: {faults_touching()}")

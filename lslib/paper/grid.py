@@ -23,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from lslib import fused
 from lslib.paper import plan as P
 from lslib.paper.executors import OnDask, TaskFailed, cores, executor, security, task_threads
 from lslib.paper.notebooks import drop_kernel_folder, execute
@@ -79,6 +80,7 @@ def run(
     os.environ["LSLIB_GRID"] = str(root / grid_file)
     writable(cache_dir(), "LSLIB_CACHE")  # before any compute, not after a section
     writable(Path(os.environ["LSLIB_RESULTS"]), "LSLIB_RESULTS")
+    fused.setting()  # a bad LSLIB_FUSED is refused here, not at the first plane
     grid = yaml.safe_load((root / grid_file).read_text())
     todo = jobs(grid, profile, only, root)
     todo[0][1].parent.mkdir(parents=True, exist_ok=True)
@@ -269,5 +271,5 @@ def main(argv=None) -> int:
 if __name__ == "__main__":
     from lslib.paper.allocator import restart_with_tunables
 
-    restart_with_tunables("lslib.paper.grid", sys.argv[1:])
+    restart_with_tunables()
     sys.exit(main())

@@ -2,9 +2,9 @@
 
 ``python -m lslib.paper.grid book/grid.yml --plan [--workers N]`` prints it (``print_plan``). Each missing
 task's time comes from the run store's own records (every entry keeps the wall and CPU
-seconds its computation took, ``wall_s`` and ``cpu_s``, and its threads; an entry's seconds
-are taken from its CPU time, so one that waited for the cores is not taken as slow:
-``alone_s``): the same entry computed by older code, else the same
+seconds its computation took, ``wall_s`` and ``cpu_s``, and its threads; an entry that
+waited for the cores, its CPU time per thread below half its wall time, is taken at its CPU
+time instead, so it is not taken as slow: ``alone_s``): the same entry computed by older code, else the same
 computation for another seed, else the median seconds per unit of work of its kind (and
 model family) times its own work, where work is the model's multiply-adds per image times
 the images and points it evaluates. A training run is its epochs times the seconds an
@@ -141,31 +141,34 @@ CONTENDED = 0.5
 
 
 def busy(meta: dict) -> float | None:
-    """CPU seconds per thread per wall second of an entry (1.0: its threads never waited),
-    or None where the entry does not record its CPU time (older entries)."""
+    """CPU seconds per thread per wall second of an entry computed on the CPU (1.0: its
+    threads never waited), or None where that is not known (no CPU time recorded, as in
+    older entries, or a GPU entry, whose CPU threads wait for the device by design)."""
     cpu, wall, threads = meta.get("cpu_s"), meta.get("wall_s"), meta.get("threads")
+    if meta.get("device_type", "cpu") != "cpu":
+        return None
     if not (isinstance(cpu, (int, float)) and isinstance(threads, int) and threads > 0):
         return None
     return cpu / (threads * wall) if wall and wall > 0 else None
 
 
 def busy_share(metas) -> dict:
-    """Per kind (and None: all kinds), the median ``busy`` of the entries not contended:
-    how busy that kind keeps its threads when it runs alone."""
+    """Per kind, the median ``busy`` of its entries that were not contended: how busy that
+    kind keeps its threads when it runs alone."""
     found = defaultdict(list)
     for meta in metas:
         if (u := busy(meta)) is not None and u >= CONTENDED:
             found[meta["kind"]].append(u)
-            found[None].append(u)
     return {k: statistics.median(v) for k, v in found.items()}
 
 
 def alone_s(meta: dict, usual: dict) -> float:
-    """The seconds an entry would take alone, from its CPU time where it has one: CPU
-    seconds per thread over how busy its kind keeps its threads alone (``busy_share``), so
-    an entry that waited for the cores is not taken as slow; else its wall time."""
-    u, usual_u = busy(meta), usual.get(meta["kind"], usual.get(None))
-    if u is None or usual_u is None:
+    """The seconds an entry would take alone. Its wall time, unless it was contended (it
+    waited for the cores): then its CPU seconds per thread over how busy its kind keeps its
+    threads alone (``busy_share``). Where its kind has no uncontended entry to go by, its
+    wall time (an overestimate, never an underestimate)."""
+    u, usual_u = busy(meta), usual.get(meta["kind"])
+    if u is None or u >= CONTENDED or usual_u is None:
         return float(meta["wall_s"])
     return meta["cpu_s"] / meta["threads"] / usual_u
 
@@ -194,7 +197,10 @@ class Records:
                 meta = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)[
                     "meta"
                 ]
-                meta["kind"], meta["config"], float(meta["wall_s"])
+                if "config" not in meta or not isinstance(meta["kind"], str):
+                    continue
+                if not float(meta["wall_s"]) >= 0:
+                    continue
             except Exception:  # corrupt or foreign: the store deals with it when it is read
                 continue
             if keep is None or keep(meta):
