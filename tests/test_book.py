@@ -174,9 +174,11 @@ def test_regenerated_tables_are_in_their_pages(smoke_book):
         "status",
         "λ1 batch std (within run)",
         "mean training loss",
-        "Bezier",
+        "barrier along the Bezier curve",
+        "error barrier after alignment + REPAIR (%)",
         "ΔL, random unit direction",
         "PAC-Bayes σ′",
+        "adaptive sharpness, average case",
     ):
         assert header in summary, header
     assert "epoch cap ×1" in summary  # every smoke run stops at its 2-epoch cap
@@ -220,6 +222,7 @@ def test_readings_page_shows_every_reading_next_to_the_report(smoke_book):
         "curvature, gaussian",
         "rise, loss-landscapes, distance 1.5",
         "PAC-Bayes σ′, accuracy",
+        "ε-sharpness, 1 step",
         "training loss ≤ 0.05",
         "uniform, one-sided, 1.5",
     ):

@@ -183,3 +183,65 @@ def test_the_new_claims_quote_the_report_verbatim():
     text = " ".join(report.read_text().split())
     for c in claims_pairs.CLAIMS:
         assert c.quote in text, c.id
+
+
+def test_verdict_grids_of_many_readings_are_split_into_narrow_tables():
+    """11 readings: three tables (4, 4, 3 readings, in order), each with every claim; one
+    claim: a row per reading; five readings or fewer: one table as it is."""
+    import pandas as pd
+
+    readings = [f"r{j}" for j in range(11)]
+    df = pd.DataFrame([{"claim": f"1.{i} c", **dict.fromkeys(readings, HOLDS)} for i in range(3)])
+    html = pages.verdict_grid(df).data
+    tables = html.split("<table")[1:]
+    assert len(tables) == 3
+    heads = [[r for r in readings if f">{r}</th>" in t] for t in tables]
+    assert heads == [readings[:4], readings[4:8], readings[8:]]
+    assert all(t.count(f">1.{i} c</td>") == 1 for t in tables for i in range(3))
+    one = pages.verdict_grid(df.head(1)).data
+    assert list(one["reading"]) == readings and "✓ holds" in one["1.0 c"].iloc[0]
+    few = pages.verdict_grid(df[["claim", *readings[:5]]]).data
+    assert list(few.columns) == ["claim", *readings[:5]] and len(few) == 3
+
+
+def _phase3_world():
+    v = [1.0, 2.0, 3.0]
+    pair = dict.fromkeys(
+        ("endpoint_loss", "barrier", "relative_barrier", "error_barrier", "aligned_barrier",
+         "repair_barrier", "aligned_error_barrier", "repair_error_barrier", "bezier_barrier"),
+        0.5,
+    )  # fmt: skip
+    flat = dict.fromkeys(
+        ("test_loss", "lambda1", "trace", "trace_se", "sharpness_1d", "perturbation",
+         "eps_sharpness", "pac_sigma", "adaptive_max_linf", "adaptive_max_l2", "adaptive_avg"),
+        v,
+    )  # fmt: skip
+    p = {
+        "width": 8,
+        "pairs": [pair | {"error_connected": True}] * 3,
+        "explained": [[0.5, 0.25]] * 3,
+        "delta_l": v,
+        "control_delta_l": v,
+        "flatness": flat,
+    }
+    return {("phase3", "mlp"): p, ("phase3", "cnn"): p | {"width": 4}}
+
+
+def test_phase3_and_table5_are_split_into_tables_of_at_most_7_columns():
+    """Every quantity of Phase 3's 15-column table and Table 5's 12-column one is in exactly
+    one of the narrower tables, each led by the model: they fit the text column at 1,400 px."""
+    from lslib.paper import tables
+
+    R = _phase3_world()
+    groups = {
+        "phase3": (tables.table_connectivity, tables.table_alignment, tables.table_trajectory),
+        "table5": (tables.table5, tables.table5_sharpness),
+    }
+    sizes = {"phase3": 15 - 1, "table5": 12 - 1}  # the quantities of the former tables
+    for name, fs in groups.items():
+        frames = [f(R, styled=False) for f in fs]
+        cols = [c for t in frames for c in t.columns if c != "model"]
+        assert len(cols) == len(set(cols)) == sizes[name], cols
+        for t in frames:
+            assert t.shape[1] <= 7 and list(t["model"]) == ["MLP-8", "SimpleCNN-4"]
+            assert "—" not in t.to_numpy()  # every quantity of the payload is shown

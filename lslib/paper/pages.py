@@ -4,6 +4,7 @@ and list, the categories, and the provenance notes of a page."""
 import html
 import subprocess
 
+import numpy as np
 import pandas as pd
 
 from lslib.paper.sections import NAMES, label
@@ -38,16 +39,32 @@ def _flag(cid: str, flips: dict | None) -> str:
     )
 
 
-def verdict_grid(df: pd.DataFrame):
-    """Claims (rows) by readings (columns) with a verdict badge in every cell."""
+GRID_READINGS = 5  # verdict columns per table: five badges and the claims fit the text column
+
+
+def verdict_grid(df: pd.DataFrame, per_table: int = GRID_READINGS):
+    """Claims (rows) by readings (columns) with a verdict badge in every cell.
+
+    More readings than ``per_table`` are shown in several tables of at most ``per_table``
+    readings each, in their order, every table with the claims; a single claim is shown
+    as one column instead, a row per reading.
+    """
     from IPython.display import HTML
 
     if df.empty:
         return HTML("<p>No claim's evidence depends on this choice.</p>")
+    claim, readings = df.columns[0], list(df.columns[1:])
+    if len(df) == 1 and len(readings) > per_table:
+        row = df.iloc[0]
+        return frame([{"reading": c, row[claim]: badge(row[c])} for c in readings])
     shown = df.copy()
-    for col in shown.columns[1:]:
+    for col in readings:
         shown[col] = shown[col].map(badge)
-    return frame(shown.to_dict("records"))
+    if len(readings) <= per_table:
+        return frame(shown.to_dict("records"))
+    n = -(-len(readings) // per_table)  # tables of as equal a size as can be, larger first
+    parts = [[readings[i] for i in idx] for idx in np.array_split(range(len(readings)), n)]
+    return HTML("".join(frame(shown[[claim, *p]].to_dict("records")).to_html() for p in parts))
 
 
 def claims_html(rows: list, flips: dict | None = None):

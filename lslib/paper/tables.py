@@ -122,47 +122,76 @@ def table_phase2(results: dict, styled: bool = True):
     return frame(rows) if styled else pd.DataFrame(rows)
 
 
-def table_phase3(results: dict, styled: bool = True):
-    rows = []
+def _phase3(results: dict) -> list[tuple[str, dict]]:
+    """(model label, Phase 3 payload) of each family with Phase 3 results."""
+    out = []
     for model in NAMES:
         r = results.get(("phase3", model))
-        if not r:
-            continue
+        if r:
+            out.append((label(model, r["width"]), r))
+    return out
+
+
+def _pairs(r: dict, key: str, digits: int = 4, scale: float = 1.0) -> str:
+    """A seed-pair quantity over every pair ("—" where the results lack it)."""
+    p = r["pairs"]
+    return pm([q[key] for q in p], digits, scale) if key in p[0] else "—"
+
+
+def table_connectivity(results: dict, styled: bool = True):
+    """The straight line between every seed pair: loss barrier and error barrier."""
+    rows = []
+    for name, r in _phase3(results):
         p = r["pairs"]
-        col = lambda k, p=p: [q[k] for q in p]  # noqa: E731
         rows.append(
             {
-                "model": label(model, r["width"]),
+                "model": name,
                 "seed pairs": len(p),
-                "endpoint test loss": pm(col("endpoint_loss")),
-                "barrier": pm(col("barrier")),
-                "relative barrier": pm(col("relative_barrier"), 3),
-                "error barrier (%)": pm(col("error_barrier"), 3, 100)
-                if "error_barrier" in p[0]
-                else "—",
-                "pairs connected (error barrier < 2 %)": f"{sum(q.get('error_connected', False) for q in p)} of {len(p)}",
-                "after alignment": pm(col("aligned_barrier")),
-                "after alignment + REPAIR": pm(col("repair_barrier"))
-                if "repair_barrier" in p[0]
-                else "—",
-                "error barrier after alignment (%)": pm(col("aligned_error_barrier"), 3, 100)
-                if "aligned_error_barrier" in p[0]
-                else "—",
-                "error barrier after alignment + REPAIR (%)": pm(
-                    col("repair_error_barrier"), 3, 100
-                )
-                if "repair_error_barrier" in p[0]
-                else "—",
-                "Bezier": pm(col("bezier_barrier")),
-                "PC1+PC2 variance (%)": pm([sum(e) for e in r["explained"]], 3, 100),
-                "ΔL along PC1": pm(r["delta_l"], 3),
-                "ΔL, random unit direction": pm(r["control_delta_l"], 3),
+                "endpoint test loss": _pairs(r, "endpoint_loss"),
+                "barrier": _pairs(r, "barrier"),
+                "relative barrier": _pairs(r, "relative_barrier", 3),
+                "error barrier (%)": _pairs(r, "error_barrier", 3, 100),
+                "pairs connected (error barrier < 2 %)": (
+                    f"{sum(q.get('error_connected', False) for q in p)} of {len(p)}"
+                ),
             }
         )
     return frame(rows) if styled else pd.DataFrame(rows)
 
 
-ADAPTIVE = {  # Table 5's adaptive-sharpness columns (Andriushchenko et al. 2023)
+def table_alignment(results: dict, styled: bool = True):
+    """The same seed pairs after weight matching, after weight matching and REPAIR, and
+    along the trained Bezier curve."""
+    rows = [
+        {
+            "model": name,
+            "barrier after alignment": _pairs(r, "aligned_barrier"),
+            "barrier after alignment + REPAIR": _pairs(r, "repair_barrier"),
+            "error barrier after alignment (%)": _pairs(r, "aligned_error_barrier", 3, 100),
+            "error barrier after alignment + REPAIR (%)": _pairs(r, "repair_error_barrier", 3, 100),
+            "barrier along the Bezier curve": _pairs(r, "bezier_barrier"),
+        }
+        for name, r in _phase3(results)
+    ]
+    return frame(rows) if styled else pd.DataFrame(rows)
+
+
+def table_trajectory(results: dict, styled: bool = True):
+    """The training trajectory's PCA: the variance of its first two components and the
+    loss along the first, against random unit directions."""
+    rows = [
+        {
+            "model": name,
+            "PC1+PC2 variance (%)": pm([sum(e) for e in r["explained"]], 3, 100),
+            "ΔL along PC1": pm(r["delta_l"], 3),
+            "ΔL, random unit direction": pm(r["control_delta_l"], 3),
+        }
+        for name, r in _phase3(results)
+    ]
+    return frame(rows) if styled else pd.DataFrame(rows)
+
+
+ADAPTIVE = {  # adaptive-sharpness columns (Andriushchenko et al. 2023)
     "adaptive_max_linf": "adaptive sharpness, worst case ℓ∞",
     "adaptive_max_l2": "adaptive sharpness, worst case ℓ2",
     "adaptive_avg": "adaptive sharpness, average case",
@@ -170,25 +199,37 @@ ADAPTIVE = {  # Table 5's adaptive-sharpness columns (Andriushchenko et al. 2023
 
 
 def table5(results: dict, styled: bool = True):
+    """The report's Table 5 (test CE, λ1, 1D sharpness, Perturb.) with the Hessian's trace."""
     rows = []
-    for model in NAMES:
-        r = results.get(("phase3", model))
-        if not r:
-            continue
+    for name, r in _phase3(results):
+        f = r["flatness"]
+        rows.append(
+            {
+                "model": name,
+                "test CE": pm(f["test_loss"]),
+                "λ1 (batch avg)": pm(f["lambda1"]),
+                "trace": pm(f["trace"], 3),
+                "trace, estimator's s.e.": pm(f["trace_se"], 2),
+                "1D sharpness": pm(f["sharpness_1d"], 3),
+                "Perturb.": pm(f["perturbation"], 3),
+            }
+        )
+    return frame(rows) if styled else pd.DataFrame(rows)
+
+
+def table5_sharpness(results: dict, styled: bool = True):
+    """Table 5's extension: the sharpness measures of Keskar et al. (ε-sharpness), Jiang
+    et al. (PAC-Bayes σ′) and Andriushchenko et al. (adaptive sharpness)."""
+    rows = []
+    for name, r in _phase3(results):
         f = r["flatness"]
         row = {
-            "model": label(model, r["width"]),
-            "test CE": pm(f["test_loss"]),
-            "λ1 (batch avg)": pm(f["lambda1"]),
-            "trace": pm(f["trace"], 3),
-            "trace, estimator's s.e.": pm(f["trace_se"], 2),
-            "1D sharpness": pm(f["sharpness_1d"], 3),
-            "Perturb.": pm(f["perturbation"], 3),
+            "model": name,
             "ε-sharpness (%)": pm(f["eps_sharpness"], 3),
             "PAC-Bayes σ′": pm(f["pac_sigma"], 3),
         }
-        for key, name in ADAPTIVE.items():
-            row[name] = pm(f[key], 3) if key in f else "—"
+        for key, col in ADAPTIVE.items():
+            row[col] = pm(f[key], 3) if key in f else "—"
         rows.append(row)
     return frame(rows) if styled else pd.DataFrame(rows)
 
@@ -383,19 +424,31 @@ def barrier_table(R: dict) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def flatness_definitions(R: dict) -> pd.DataFrame:
-    """PAC-Bayes sigma' by both criteria; epsilon-sharpness against the number of ascent
-    steps and by L-BFGS-B."""
+def pac_sigma_table(R: dict) -> pd.DataFrame:
+    """PAC-Bayes sigma' by both criteria: a drop in accuracy (adopted) or a rise in loss."""
     out = []
     for model, p in _p3(R):
         f = p["flatness"]
-        row = {
-            "model": label(model, p["width"]),
-            "σ′, accuracy (adopted)": pm3(f["pac_sigma"]),
-            "σ′, loss": pm3(f["pac_sigma_loss"]),
-        }
+        out.append(
+            {
+                "model": label(model, p["width"]),
+                "σ′, accuracy (adopted)": pm3(f["pac_sigma"]),
+                "σ′, loss": pm3(f["pac_sigma_loss"]),
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def eps_steps_table(R: dict) -> pd.DataFrame:
+    """Epsilon-sharpness against the number of ascent steps and by L-BFGS-B."""
+    out = []
+    for model, p in _p3(R):
+        f = p["flatness"]
+        row = {"model": label(model, p["width"])}
         for i, s in enumerate(f["eps_steps"]):
-            row[f"ε-sharpness, {s} steps"] = pm3([v[i] for v in f["eps_by_steps"]])
+            row[f"ε-sharpness, {s} step{'' if s == 1 else 's'}"] = pm3(
+                [v[i] for v in f["eps_by_steps"]]
+            )
         row["ε-sharpness, L-BFGS-B"] = pm3(f["eps_lbfgsb"])
         out.append(row)
     return pd.DataFrame(out)
