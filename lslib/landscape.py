@@ -3,8 +3,8 @@
 Lines, planes, interpolation paths, Bezier curves and PCA directions are all affine
 combinations of a few fixed vectors, so one engine serves them all. Every point is
 built directly from theta0 and the directions (no in-place stepping, so no drift), the
-model is evaluated in eval mode through ``functional_call`` (it is never modified or
-deep-copied), and non-finite losses are kept as NaN and counted.
+model is evaluated in eval mode through ``functional_call`` (``lslib.params.infer``:
+it is never modified or deep-copied), and non-finite losses are kept as NaN and counted.
 
 Speed: when the model is an MLP-like ``nn.Sequential`` (parameter-free modules, a first
 Linear layer with a large fan-in, then Linear layers and elementwise activations), the
@@ -29,13 +29,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call
 from tqdm import tqdm
 
 from lslib import directions as D
 from lslib import fused
 from lslib.models import build_model
-from lslib.params import Params, check_data, check_like, eval_mode, params_of
+from lslib.params import Params, check_data, check_like, eval_mode, infer, params_of
 from lslib.train import as_layout, fast_layout
 
 # Use the precomputed first layer when its fan-in exceeds this many multiply-adds per
@@ -221,7 +220,7 @@ def _logits(model, split, origin, dirs, coords, xb, fuse=None):
     """
     if split is None:  # generic path: one functional forward per point
         for i, c in enumerate(coords):
-            yield i, functional_call(model, _point(origin, dirs, c, origin.keys()), (xb,))[None], 2
+            yield i, infer(model, _point(origin, dirs, c, origin.keys()), xb)[None], 2
         return
     prefix, layer, tail, name = split
     h = prefix(xb)

@@ -261,3 +261,34 @@ def test_two_processes_compute_one_key_once(tmp_path, monkeypatch):
         values = pool.map(_compute_in_process, [(tmp_path, marker)] * 2)
     assert values == [42, 42]
     assert marker.read_text().count("computed") == 1
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_infer_in_slices_gives_the_logits_of_one_call_bit_for_bit(layout, monkeypatch):
+    """``params.infer`` runs a convolutional model's images in slices on the CPU: the logits
+    equal one forward over all of them to the last bit (in both layouts, with a slice count
+    that does not divide the images), and evaluate's loss and accuracy with them."""
+    from torch.func import functional_call
+
+    from lslib import params as P
+    from lslib.train import as_layout
+
+    monkeypatch.setattr(P, "INFER_IMAGES", 24)
+    fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+    model = build_model("cnn", 8, seed=3).to(memory_format=fmt)
+    p = P.params_of(model)
+    x = as_layout(torch.rand(100, 1, 28, 28, generator=torch.Generator().manual_seed(1)), fmt)
+    y = torch.randint(0, 10, (100,), generator=torch.Generator().manual_seed(2))
+    whole = functional_call(model, p, (x,))
+    sliced = P.infer(model, p, x)
+    assert sliced.shape == whole.shape and torch.equal(sliced, whole)
+    loss = float(torch.nn.functional.cross_entropy(whole, y, reduction="sum")) / len(y)
+    acc = int((whole.argmax(1) == y).sum()) / len(y)
+    assert P.evaluate(model, p, x, y) == (loss, acc)
+    calls = []
+    monkeypatch.setattr(P, "functional_call", lambda *a: calls.append(len(a[2][0])) or whole)
+    P.infer(model, p, x)
+    assert calls == [24, 24, 24, 24, 4]  # sliced, the last slice the remainder
+    calls.clear()
+    P.infer(build_model("mlp", 8), P.params_of(build_model("mlp", 8)), x)
+    assert calls == [100]  # an MLP in one call
