@@ -140,11 +140,11 @@ def infer(model: nn.Module, p: Params, x: torch.Tensor) -> torch.Tensor:
     if x.device.type != "cpu" or not _has_conv(model):
         return functional_call(model, p, (x,))
     layers = _layers(model, p)
+
+    def call(xb):
+        return functional_call(model, p, (xb,)) if layers is None else _run_layers(layers, xb)
+
     with torch.no_grad():
-        if layers is None:
-            call = lambda xb: functional_call(model, p, (xb,))  # noqa: E731
-        else:
-            call = lambda xb: _run_layers(layers, xb)  # noqa: E731
         if len(x) <= INFER_IMAGES:
             return call(x)
         return torch.cat([call(x[i : i + INFER_IMAGES]) for i in range(0, len(x), INFER_IMAGES)])
