@@ -158,7 +158,14 @@ MODELS = {
     # closed-form path rebuilds each chunk's activations per product instead of keeping them
     "wide-mlp": lambda: build_model("mlp", 300, seed=0),
 }
-CASES = [("mlp", "auto"), ("cnn", "auto"), ("wide-mlp", "auto"), ("mlp", "graph"), ("cnn", "func")]
+CASES = [
+    ("mlp", "auto"),
+    ("cnn", "auto"),
+    ("cnn", "graph"),
+    ("wide-mlp", "auto"),
+    ("mlp", "graph"),
+    ("cnn", "func"),
+]
 
 
 @pytest.mark.parametrize("name,method", CASES)
@@ -175,6 +182,8 @@ def test_data_hvp_equals_the_product_on_all_images_at_once(name, method):
         assert op.method == full.method and op.n == full.n and op.dtype == torch.float64
         if op.method == "mlp":
             kept = chunk >= 37 or name != "wide-mlp"
+        elif op.method == "cnn":
+            kept = True  # its state here, ~1 MB, is far below KEEP_BYTES
         else:
             kept = chunk >= 37 or keep >= 37
         assert (op._kept is not None) == kept
@@ -182,6 +191,21 @@ def test_data_hvp_equals_the_product_on_all_images_at_once(name, method):
         torch.testing.assert_close(op(v), ref, rtol=1e-10, atol=1e-13)  # kept state reused
         assert op.calls == 2
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+
+
+def test_closed_form_cnn_state_is_kept_within_keep_bytes_or_keep_images(monkeypatch):
+    x, y = tiny_data()
+    model = MODELS["cnn"]().double()
+    v = torch.randn(H.HVP(model, x, y).n, dtype=torch.float64)
+    ref = H.HVP(model, x, y, method="graph")(v)
+    per_image = H.HVP(model, x[:10], y[:10], method="cnn")._product.nbytes / 10
+    for budget, keep, kept in ((0, 0, False), (0, 37, True), (per_image * 37, 0, True)):
+        monkeypatch.setattr(H, "KEEP_BYTES", budget)
+        op = H.DataHVP(model, x, y, chunk=10, method="cnn", keep=keep)
+        assert (op._kept is not None) == kept
+        torch.testing.assert_close(op(v), ref, rtol=1e-10, atol=1e-13)
+    monkeypatch.setattr(H, "KEEP_BYTES", per_image * 37 - 1)
+    assert H.DataHVP(model, x, y, chunk=10, method="cnn", keep=0)._kept is None
 
 
 def test_eigensolver_and_estimators_take_a_data_hvp_unchanged():

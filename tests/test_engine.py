@@ -333,12 +333,48 @@ def deep_mlp(bias):
     )
 
 
+def other_cnn():
+    """ReLU before a pool, a strided conv without bias, a 3x3 pool, a Linear after Flatten."""
+    return nn.Sequential(
+        nn.Conv2d(1, 2, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(2, 3, 3, padding=(0, 1), bias=False),
+        nn.MaxPool2d(3),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(6, 10),
+    )
+
+
+def shared_relu_cnn():
+    """One ReLU module used twice, a pool before the first conv, a grouped dilated conv."""
+    act = nn.ReLU()
+    return nn.Sequential(
+        nn.MaxPool2d(2),
+        nn.Conv2d(1, 2, 3, padding=1),
+        act,
+        nn.Conv2d(2, 4, 3, padding=2, dilation=2, groups=2),
+        act,
+        nn.MaxPool2d((2, 2), stride=None),
+        nn.Flatten(),
+        nn.Linear(4 * 7 * 7, 3, bias=False),
+        act,
+        nn.Linear(3, 10),
+    )
+
+
 MODELS = {
     "mlp": lambda: build_model("mlp", 2, seed=0),
     "cnn": lambda: build_model("cnn", 2, seed=0),
+    "other-cnn": other_cnn,
+    "shared-relu-cnn": shared_relu_cnn,
     "deep": lambda: deep_mlp(True),
     "deep-nobias": lambda: deep_mlp(False),
 }
+
+
+DENSE = {}
 
 
 @pytest.mark.parametrize(
@@ -347,6 +383,11 @@ MODELS = {
         ("mlp", "graph"),
         ("mlp", "func"),
         ("cnn", "graph"),
+        ("cnn", "cnn"),
+        ("other-cnn", "cnn"),
+        ("shared-relu-cnn", "cnn"),
+        ("deep", "cnn"),
+        ("deep-nobias", "cnn"),
         ("mlp", "mlp"),
         ("deep", "mlp"),
         ("deep-nobias", "mlp"),
@@ -359,7 +400,9 @@ def test_hvp_and_top3_match_dense_hessian(name, method, tiny_data):
     model = MODELS[name]().double()
     xd = x.double()
     before = snapshot(model)
-    Hd = dense_hessian(model, xd, y)
+    if name not in DENSE:  # one dense Hessian a model, shared by its methods
+        DENSE[name] = dense_hessian(model, xd, y)
+    Hd = DENSE[name]
     hvp = H.HVP(model, xd, y, method=method)
     v = torch.randn(hvp.n, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(hvp(v), Hd @ v, rtol=1e-8, atol=1e-10)
@@ -370,15 +413,94 @@ def test_hvp_and_top3_match_dense_hessian(name, method, tiny_data):
     assert_unchanged(model, before)
 
 
-def test_auto_method_picks_the_closed_form_for_linear_relu_chains_only(tiny_data):
+def test_auto_method_picks_a_closed_form_where_one_applies(tiny_data):
     x, y = tiny_data
     assert H.HVP(build_model("mlp", 2, seed=0), x, y).method == "mlp"
     assert H.HVP(deep_mlp(False), x, y).method == "mlp"
-    assert H.HVP(build_model("cnn", 2, seed=0), x, y).method == "graph"
+    assert H.HVP(build_model("cnn", 2, seed=0), x, y).method == "cnn"
+    assert H.HVP(other_cnn(), x, y).method == "cnn"
     tanh = nn.Sequential(nn.Flatten(), nn.Linear(784, 3), nn.Tanh(), nn.Linear(3, 10))
     assert H.HVP(tanh, x, y).method == "graph"
     mse = lambda out, t: F.mse_loss(out, F.one_hot(t, 10).to(out.dtype))
     assert H.HVP(build_model("mlp", 2, seed=0), x, y, loss_fn=mse).method == "graph"
+
+
+def test_closed_form_cnn_product_follows_autograd_at_tied_pool_windows(tiny_data):
+    # Images that are zero but for a few pixels: the convolutions' outputs repeat their bias
+    # over whole windows, so most max-pool windows are ties; the argmax autograd picks (the
+    # first) is the one the closed form uses, in the ReLU-then-pool order as well.
+    x, y = tiny_data
+    xd = torch.zeros_like(x, dtype=torch.float64)
+    xd[:, :, ::9, ::7] = x[:, :, ::9, ::7].double()
+    for model in (build_model("cnn", 1, seed=1), other_cnn()):
+        model = model.double()
+        Hd = dense_hessian(model, xd, y)
+        hvp = H.HVP(model, xd, y, method="cnn")
+        for seed in range(3):
+            v = torch.randn(
+                hvp.n, dtype=torch.float64, generator=torch.Generator().manual_seed(seed)
+            )
+            torch.testing.assert_close(hvp(v), Hd @ v, rtol=1e-8, atol=1e-10)
+
+
+def test_closed_form_cnn_product_at_given_weights_and_its_state_size(tiny_data):
+    x, y = tiny_data
+    model, other = build_model("cnn", 2, seed=0).double(), build_model("cnn", 2, seed=1).double()
+    xd = x.double()
+    v = torch.randn(H.HVP(model, xd, y).n, dtype=torch.float64)
+    at = H.HVP(model, xd, y, method="cnn", params=params_of(other))(v)
+    torch.testing.assert_close(at, H.HVP(other, xd, y, method="graph")(v), rtol=1e-9, atol=1e-12)
+    # the state: inputs of the weighted layers but the first, masks, indices, gradients
+    n, w = len(y), 2
+    floats = n * (w * 14 * 14 + 2 * w * 7 * 7 + 2 * w) * 2 + n * 10 * 2
+    masks, indices = n * (w * 14 * 14 + 2 * w * 7 * 7 + 2 * w), n * (w * 14 * 14 + 2 * w * 7 * 7)
+    state = H.HVP(model, xd, y, method="cnn")._product
+    assert state.nbytes == 8 * floats + masks + 8 * indices
+    # a pool before the first conv makes that conv's input a new tensor: counted, and the
+    # pool itself keeps nothing
+    rest = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.MaxPool2d(2), nn.ReLU())
+    rest.extend([nn.Flatten(), nn.Linear(2 * 7 * 7, 10)])
+    pooled = nn.Sequential(nn.MaxPool2d(2), *rest)
+    px = nn.MaxPool2d(2)(x)
+    after = H.HVP(rest, px, y, method="cnn")._product.nbytes
+    assert H.HVP(pooled, x, y, method="cnn")._product.nbytes == after + 4 * px.numel()
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        nn.Tanh(),
+        nn.MaxPool2d(2, stride=1),
+        nn.MaxPool2d(2, padding=1),
+        nn.MaxPool2d(2, return_indices=True),
+        nn.AvgPool2d(2),
+        nn.Conv2d(2, 2, 3, padding="same"),
+        nn.Conv2d(2, 2, 3, padding=1, padding_mode="circular"),
+        nn.Flatten(start_dim=2),
+        nn.Linear(28, 28),  # a Linear on a 4-D tensor
+    ],
+)
+def test_closed_form_cnn_product_refuses_layers_it_does_not_cover(layer, tiny_data):
+    x, y = tiny_data
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), layer, nn.Flatten(), nn.LazyLinear(10))
+    runs = not isinstance(layer, nn.MaxPool2d) or not layer.return_indices
+    if runs:
+        model(x[:1])
+    else:  # a pool returning its indices breaks the model's own forward pass
+        model[-1] = nn.Linear(2 * 14 * 14, 10)
+    with pytest.raises(ValueError, match="method='cnn' needs"):
+        H.HVP(model, x, y, method="cnn")
+    if runs:
+        assert H.HVP(model, x, y).method == "graph"
+
+
+def test_closed_form_cnn_product_refuses_a_weighted_layer_used_twice(tiny_data):
+    x, y = tiny_data
+    lin = nn.Linear(10, 10)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10), lin, nn.ReLU(), lin)
+    with pytest.raises(ValueError, match="method='cnn' needs"):
+        H.HVP(model, x, y, method="cnn")
+    assert H.HVP(model, x, y).method == "graph"
 
 
 class DiagonalHVP:
