@@ -32,7 +32,7 @@ One run, side by side, on a trained MLP-128 and SimpleCNN-32 (``common.py``):
     Hessian on MLP-8). SimpleCNN-32: budgets 30 and 100 only, 2 seeds (its products are
     ~150x slower).
 
-Usage: python benchmarks/curvature_vs_peers.py [--repeat 3] [--seeds 10]
+Usage: python benchmarks/curvature_vs_peers.py [--repeat 3] [--seeds 10] [--part all|trace|top3]
 """
 
 import argparse
@@ -306,18 +306,23 @@ def trace_table(seeds):
     return out
 
 
-def main(repeat, seeds):
+def main(repeat, seeds, part="all"):
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; curvlinops "
         f"{version('curvlinops-for-pytorch')}, hessian-eigenthings {he.__version__}"
     )
-    trace_table(seeds)
-    top3_table(repeat)
+    if part in ("all", "trace"):
+        trace_table(seeds)
+    if part in ("all", "top3"):
+        top3_table(repeat)
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3, help="timed runs on the batch (best kept)")
     ap.add_argument("--seeds", type=int, default=10, help="seeds per trace estimate")
+    ap.add_argument(
+        "--part", choices=("all", "trace", "top3"), default="all", help="(a), (b) or both"
+    )
     a = ap.parse_args()
-    main(a.repeat, a.seeds)
+    main(a.repeat, a.seeds, a.part)
