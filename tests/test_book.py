@@ -287,6 +287,26 @@ def test_a_killed_kernel_is_reported_like_any_failure_and_leaves_no_page(
     assert not list((tmp_path / "out").glob(".*running*"))
 
 
+@pytest.mark.parametrize("given, seen", [(None, "0"), ("1", "1"), ("auto", "auto")])
+def test_a_build_leaves_the_compiled_kernel_out_unless_told(tmp_path, monkeypatch, given, seen):
+    """The grid sets LSLIB_FUSED=0 where it is unset (its MLP surfaces never pay back the
+    kernel's build), and the notebooks' kernels inherit it; a value the caller set wins."""
+    from lslib.paper import grid
+
+    if given is None:
+        monkeypatch.delenv("LSLIB_FUSED", raising=False)
+    else:
+        monkeypatch.setenv("LSLIB_FUSED", given)
+    monkeypatch.setenv("LSLIB_RESULTS", str(tmp_path / "results"))
+    (tmp_path / "nb").mkdir()
+    seen_at = tmp_path / "seen.txt"
+    body = f"import os\nopen({str(seen_at)!r}, 'w').write(os.environ['LSLIB_FUSED'])"
+    _tiny_notebook(tmp_path / "nb" / "env.ipynb", body)
+    (tmp_path / "grid.yml").write_text("output: out\njobs:\n  - {notebook: nb/env.ipynb}\n")
+    assert grid.run("grid.yml", "smoke", root=tmp_path) == 0
+    assert seen_at.read_text() == seen
+
+
 def test_unknown_only_names_are_an_error_listing_the_known_ones():
     grid = yaml.safe_load((REPO / "book" / "grid.yml").read_text())
     with pytest.raises(ValueError, match=r"phase4.*known.*phase1"):

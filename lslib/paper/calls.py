@@ -79,8 +79,19 @@ def trajectory_configs(S: Section, c) -> tuple:
     return t, dataclasses.replace(t, center=not t.center, biases=not t.biases)
 
 
+# The flatness instruments' own sizes where a profile makes them smaller than FlatnessConfig's
+# defaults (the paper's): Gaussian draws per sigma of the perturbation curves, draws per
+# sigma of the PAC-Bayes search, and the ascent steps of epsilon-sharpness.
+FLATNESS = {
+    "smoke": {},
+    "quick": dict(draws=10, pac_draws=5, ascent_steps=20, ascent_grid=(1, 5)),
+    "paper": {},
+}
+
+
 def flatness_config(S: Section, c) -> FlatnessConfig:
     return FlatnessConfig(
+        **FLATNESS[S.profile],
         run=c,
         data=S.eval_set,
         hessian_batches=S.flat_batches,
@@ -100,7 +111,7 @@ def flatness_config(S: Section, c) -> FlatnessConfig:
 # defaults in every profile (see the methods page).
 BEYOND = {
     "smoke": dict(images=128, m=64, steps=3, draws=5, train=1000, edge_images=128),
-    "quick": dict(images=256, m=128, steps=5, draws=10, train=2000, edge_images=256),
+    "quick": dict(images=128, m=64, steps=5, draws=10, train=1000, edge_images=128),
     "paper": dict(images=256, m=128, steps=10, draws=20, train=10_000, edge_images=512),
 }
 

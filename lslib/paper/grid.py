@@ -80,6 +80,10 @@ def run(
     os.environ["LSLIB_GRID"] = str(root / grid_file)
     writable(cache_dir(), "LSLIB_CACHE")  # before any compute, not after a section
     writable(Path(os.environ["LSLIB_RESULTS"]), "LSLIB_RESULTS")
+    # The book's MLP surfaces take about 2 s in all (a cold paper build's store); building
+    # the compiled kernel takes about 20 s, which they never pay back. So a build leaves it
+    # out unless LSLIB_FUSED is set (the workers and the notebooks' kernels inherit this).
+    os.environ.setdefault("LSLIB_FUSED", "0")
     fused.setting()  # a bad LSLIB_FUSED is refused here, not at the first plane
     grid = yaml.safe_load((root / grid_file).read_text())
     todo = jobs(grid, profile, only, root)
