@@ -307,6 +307,52 @@ def test_a_build_leaves_the_compiled_kernel_out_unless_told(tmp_path, monkeypatc
     assert seen_at.read_text() == seen
 
 
+def test_alongside_pages_run_side_by_side_and_a_failure_among_them_is_reported(
+    tmp_path, capsys, monkeypatch
+):
+    from lslib.paper import grid
+
+    monkeypatch.setenv("LSLIB_RESULTS", str(tmp_path / "results"))
+    (tmp_path / "nb").mkdir()
+    # each page waits (up to 60 s) until the other has started: only side by side do both end
+    for me, other in (("a", "b"), ("b", "a")):
+        body = (
+            f"import pathlib, time\nd = pathlib.Path({str(tmp_path)!r})\n"
+            f"(d / '{me}.started').touch()\nt = time.time()\n"
+            f"while not (d / '{other}.started').exists() and time.time() - t < 60:\n"
+            "    time.sleep(0.05)\n"
+            f"assert (d / '{other}.started').exists()"
+        )
+        _tiny_notebook(tmp_path / "nb" / f"{me}.ipynb", body)
+    _tiny_notebook(tmp_path / "nb" / "bad.ipynb", 'raise RuntimeError("boom")')
+    jobs_ = (
+        "  - {notebook: nb/a.ipynb, alongside: true}\n  - {notebook: nb/b.ipynb, alongside: true}\n"
+    )
+    (tmp_path / "grid.yml").write_text("output: out\njobs:\n" + jobs_)
+    assert grid.run("grid.yml", "smoke", root=tmp_path) == 0
+    assert (tmp_path / "out" / "a.ipynb").is_file() and (tmp_path / "out" / "b.ipynb").is_file()
+
+    bad = "  - {notebook: nb/bad.ipynb, alongside: true}\n"
+    (tmp_path / "grid.yml").write_text("output: out\njobs:\n" + bad + jobs_)
+    assert grid.run("grid.yml", "smoke", root=tmp_path) == 1
+    assert "FAILED: nb/bad.ipynb" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "bad.ipynb").exists()
+
+    (tmp_path / "grid.yml").write_text(
+        "output: out\njobs:\n  - {notebook: nb/a.ipynb, alongside: 2}\n"
+    )
+    with pytest.raises(ValueError, match=r"nb/a.ipynb: alongside=2; allowed: true, false"):
+        grid.run("grid.yml", "smoke", root=tmp_path)
+
+
+def test_only_consecutive_alongside_notebooks_are_grouped():
+    from lslib.paper.grid import _groups
+
+    todo = [(n, None, None) for n in "abcdef"]
+    assert _groups(todo, {"b", "c", "e"}) == [[0], [1, 2], [3], [4], [5]]
+    assert _groups(todo, set()) == [[i] for i in range(6)]
+
+
 def test_unknown_only_names_are_an_error_listing_the_known_ones():
     grid = yaml.safe_load((REPO / "book" / "grid.yml").read_text())
     with pytest.raises(ValueError, match=r"phase4.*known.*phase1"):

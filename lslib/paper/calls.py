@@ -89,6 +89,12 @@ FLATNESS = {
 }
 
 
+# The spectral density's stochastic Lanczos quadrature per profile: Lanczos steps and
+# random starts (``analyses.spectral_density``'s defaults are the paper's).
+DENSITY = {"smoke": dict(steps=60, runs=2), "quick": dict(steps=30, runs=1)}
+DENSITY["paper"] = DENSITY["smoke"]
+
+
 def flatness_config(S: Section, c) -> FlatnessConfig:
     return FlatnessConfig(
         **FLATNESS[S.profile],

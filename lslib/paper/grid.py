@@ -87,6 +87,7 @@ def run(
     fused.setting()  # a bad LSLIB_FUSED is refused here, not at the first plane
     grid = yaml.safe_load((root / grid_file).read_text())
     todo = jobs(grid, profile, only, root)
+    together = _alongside(grid, root)
     todo[0][1].parent.mkdir(parents=True, exist_ok=True)
     remote = bool(scheduler or os.environ.get("LSLIB_DASK_SCHEDULER") or slurm)
     if threads is not None:
@@ -125,46 +126,85 @@ def run(
         if isinstance(ex, OnDask):
             ex.progress, ex.levels = progress, levels(items, notebooks)
             ex.submit(k for keys in needs for k in keys)
-        for (nb, out, params), keys in zip(todo, needs, strict=True):
-            where = f" for {nb.relative_to(root)} with {params}"
-            try:
-                ex.wait(keys, progress, where)
-            except TaskFailed as e:
-                print(f"FAILED: {e}", file=sys.stderr, flush=True)
+        for group in _groups(todo, together):
+            for j in group:
+                nb, _, params = todo[j]
+                try:
+                    ex.wait(needs[j], progress, f" for {nb.relative_to(root)} with {params}")
+                except TaskFailed as e:
+                    print(f"FAILED: {e}", file=sys.stderr, flush=True)
+                    return 1
+            if not _pages(todo, group, root, profile, progress):
                 return 1
-            key, i = f"notebook:{out.stem}", len([k for k in progress.done if k[:9] == "notebook:"])
-            progress.started(key, f"notebook {nb.relative_to(root)} {params}", quiet=True)
-            if progress.bar is None:
-                print(
-                    f"[{i + 1}/{len(todo)}] {nb.relative_to(root)} {params} ... "
-                    f"({progress.status('').split(' — ', 1)[1]})",
-                    flush=True,
-                )
-            t = time.perf_counter()
-            error = execute(nb, out, params, root)
-            if error:
-                failed = out.with_name(f"{out.stem}.failed.ipynb")
-                where = (
-                    f" (the executed copy with the traceback: {failed})" if failed.exists() else ""
-                )
-                print(
-                    f"FAILED: {nb.relative_to(root)} with {params}: {error}{where}",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                return 1
-            progress.finished(key)
-            P.record_notebook(out.stem, profile, time.perf_counter() - t)
-            print(
-                f"      done in {time.perf_counter() - t:.0f} s -> {out.relative_to(root)}",
-                flush=True,
-            )
     finally:
         progress.close()
         ex.close()
         drop_kernel_folder()
     print(f"grid finished: {len(todo)} notebooks in {time.perf_counter() - start:.0f} s")
     return 0
+
+
+def _alongside(grid: dict, root: Path) -> set:
+    """The notebooks marked ``alongside: true`` in the grid file: pages that only read what
+    the notebooks before them saved, so that consecutive ones may run side by side."""
+    for job in grid["jobs"]:
+        if not isinstance(job.get("alongside", False), bool):
+            raise ValueError(
+                f"grid job {job['notebook']}: alongside={job['alongside']!r}; allowed: true, false"
+            )
+    return {root / job["notebook"] for job in grid["jobs"] if job.get("alongside")}
+
+
+def _groups(todo: list, alongside: set) -> list[list[int]]:
+    """The grid's notebooks (indices into ``todo``) in the order they run: each alone, but
+    consecutive ``alongside`` ones together."""
+    groups = []
+    for j, (nb, _, _) in enumerate(todo):
+        if groups and nb in alongside and todo[groups[-1][-1]][0] in alongside:
+            groups[-1].append(j)
+        else:
+            groups.append([j])
+    return groups
+
+
+def _pages(todo: list, group: list[int], root: Path, profile: str, progress) -> bool:
+    """Execute the notebooks of ``group``, up to one per core at a time (each is its own
+    kernel process); False (the failure printed) when one failed. Notebooks of a group that
+    started are let finish; a failure is reported in the grid's order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(j):
+        t = time.perf_counter()
+        nb, out, params = todo[j]
+        return execute(nb, out, params, root), time.perf_counter() - t
+
+    n = len([k for k in progress.done if k[:9] == "notebook:"])
+    for i, j in enumerate(group):
+        nb, out, params = todo[j]
+        progress.started(f"notebook:{out.stem}", f"notebook {nb.relative_to(root)} {params}", True)
+        if progress.bar is None:
+            print(
+                f"[{n + i + 1}/{len(todo)}] {nb.relative_to(root)} {params} ... "
+                f"({progress.status('').split(' — ', 1)[1]})",
+                flush=True,
+            )
+    with ThreadPoolExecutor(max_workers=min(len(group), cores())) as pool:
+        ran = list(pool.map(one, group))
+    for j, (error, seconds) in zip(group, ran, strict=True):
+        nb, out, params = todo[j]
+        if error:
+            failed = out.with_name(f"{out.stem}.failed.ipynb")
+            where = f" (the executed copy with the traceback: {failed})" if failed.exists() else ""
+            print(
+                f"FAILED: {nb.relative_to(root)} with {params}: {error}{where}",
+                file=sys.stderr,
+                flush=True,
+            )
+            return False
+        progress.finished(f"notebook:{out.stem}")
+        P.record_notebook(out.stem, profile, seconds)
+        print(f"      done in {seconds:.0f} s -> {out.relative_to(root)}", flush=True)
+    return True
 
 
 def check_arguments(a) -> None:

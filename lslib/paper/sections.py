@@ -19,6 +19,7 @@ from lslib.models import build_model, n_params
 from lslib.paper import analyses as A
 from lslib.paper import beyond
 from lslib.paper.calls import (
+    DENSITY,
     adopted_call,
     connectivity_config,
     flatness_config,
@@ -137,7 +138,9 @@ def phase3_work(S: Section) -> Work:
     w.add("adopted lines, compare size", fn, cfg, what=WHAT[fn], of=first)
     add_plane(w, S, first)
     add_plane(w, S, first, S.compare_eval_size)
+    slq = DENSITY[S.profile]
     density = HessianConfig(run=first, batch_size=S.hessian_batch_size), S.curvature_images
+    density += (slq["steps"], slq["runs"])
     w.add("spectral_density", A.spectral_density, *density, what="spectral density", of=first)
     tp = trajectory_configs(S, first)[0]
     w.add("trajectory_plane", A.trajectory_plane, tp, what="trajectory plane", of=first)
