@@ -313,6 +313,7 @@ def test_alongside_pages_run_side_by_side_and_a_failure_among_them_is_reported(
     from lslib.paper import grid
 
     monkeypatch.setenv("LSLIB_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setattr(grid, "cores", lambda: 2)  # two at a time, even on one core
     (tmp_path / "nb").mkdir()
     # each page waits (up to 60 s) until the other has started: only side by side do both end
     for me, other in (("a", "b"), ("b", "a")):
@@ -346,11 +347,18 @@ def test_alongside_pages_run_side_by_side_and_a_failure_among_them_is_reported(
 
 
 def test_only_consecutive_alongside_notebooks_are_grouped():
-    from lslib.paper.grid import _groups
+    from lslib.paper.plan import side_by_side
+    from lslib.paper.schedule import groups
 
     todo = [(n, None, None) for n in "abcdef"]
-    assert _groups(todo, {"b", "c", "e"}) == [[0], [1, 2], [3], [4], [5]]
-    assert _groups(todo, set()) == [[i] for i in range(6)]
+    assert groups(todo, {"b", "c", "e"}) == [[0], [1, 2], [3], [4], [5]]
+    assert groups(todo, set()) == [[i] for i in range(6)]
+    # the plan: b, c, d side by side on 2 slots (b then d on one, c on the other) take
+    # max(4 + 2, 6) = 6 s for their 12 s, shared out in proportion; a and e stay alone
+    nbs = [(5.0, ["k"]), (4.0, []), (6.0, []), (2.0, []), (3.0, [])]
+    got = side_by_side(todo[:5], nbs, {"b", "c", "d"}, 2)
+    assert [s for s, _ in got] == [5.0, 2.0, 3.0, 1.0, 3.0] and got[0][1] == ["k"]
+    assert side_by_side(todo[:5], nbs, {"b", "c", "d"}, 1) == nbs  # one slot: one by one
 
 
 def test_unknown_only_names_are_an_error_listing_the_known_ones():

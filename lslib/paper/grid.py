@@ -29,7 +29,7 @@ from lslib.paper.executors import OnDask, TaskFailed, cores, executor, security,
 from lslib.paper.notebooks import drop_kernel_folder, execute
 from lslib.paper.profiles import PROFILES
 from lslib.paper.progress import Progress
-from lslib.paper.schedule import clock, levels
+from lslib.paper.schedule import clock, groups, levels
 from lslib.paper.sections import DECLARED
 from lslib.paths import REPO, cache_dir, writable
 
@@ -93,7 +93,12 @@ def run(
     if threads is not None:
         task_threads(threads)  # refused here, before anything starts, wherever it runs
     graph, needs, items, notebooks, pred, stretch, _ = P.make_plan(
-        todo, profile, workers, timings=timings, threads=None if remote else task_threads(threads)
+        todo,
+        profile,
+        workers,
+        timings=timings,
+        threads=None if remote else task_threads(threads),
+        together=together,
     )
     # the progress counts in the times the tasks take here, so that its parallelism is
     # the schedule's (work over wall) and its correction starts at 1
@@ -126,7 +131,7 @@ def run(
         if isinstance(ex, OnDask):
             ex.progress, ex.levels = progress, levels(items, notebooks)
             ex.submit(k for keys in needs for k in keys)
-        for group in _groups(todo, together):
+        for group in groups(todo, together):
             for j in group:
                 nb, _, params = todo[j]
                 try:
@@ -153,18 +158,6 @@ def _alongside(grid: dict, root: Path) -> set:
                 f"grid job {job['notebook']}: alongside={job['alongside']!r}; allowed: true, false"
             )
     return {root / job["notebook"] for job in grid["jobs"] if job.get("alongside")}
-
-
-def _groups(todo: list, alongside: set) -> list[list[int]]:
-    """The grid's notebooks (indices into ``todo``) in the order they run: each alone, but
-    consecutive ``alongside`` ones together."""
-    groups = []
-    for j, (nb, _, _) in enumerate(todo):
-        if groups and nb in alongside and todo[groups[-1][-1]][0] in alongside:
-            groups[-1].append(j)
-        else:
-            groups.append([j])
-    return groups
 
 
 def _pages(todo: list, group: list[int], root: Path, profile: str, progress) -> bool:
@@ -291,7 +284,14 @@ def main(argv=None) -> int:
                 ]
             remote = bool(a.scheduler or os.environ.get("LSLIB_DASK_SCHEDULER") or a.slurm)
             P.print_plan(
-                todo, a.profile, a.workers, a.cold, a.timings, threads=a.threads, local=not remote
+                todo,
+                a.profile,
+                a.workers,
+                a.cold,
+                a.timings,
+                threads=a.threads,
+                local=not remote,
+                together=_alongside(grid, Path(a.root)),
             )
             return 0
         tls = security(a.tls_ca, a.tls_cert, a.tls_key)

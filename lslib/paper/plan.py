@@ -33,7 +33,7 @@ from lslib.data import N_TRAIN
 from lslib.paper import tasks as T
 from lslib.paper.executors import cores, task_threads
 from lslib.paper.profiles import section
-from lslib.paper.schedule import clock, schedule, share
+from lslib.paper.schedule import clock, groups, schedule, share
 from lslib.paper.sections import DECLARED
 from lslib.paper.tasks import Task, order, train
 from lslib.paths import cache_dir
@@ -374,6 +374,24 @@ def job_tasks(todo) -> tuple[dict, list[list[str]]]:
     return T.graph(t for ts in per_job for t in ts), [[t.key for t in ts] for ts in per_job]
 
 
+def side_by_side(todo, notebooks: list, together: set, slots: int) -> list:
+    """``notebooks`` (seconds, keys) with each run of consecutive notebooks in ``together``
+    (which the grid runs side by side, ``slots`` at a time, in order) given the wall time of
+    its run, shared out in proportion to their seconds, so that the schedule's one after
+    another adds up to it."""
+    out = list(notebooks)
+    for group in groups(todo, together):
+        if len(group) < 2:
+            continue
+        free = [0.0] * max(1, min(slots, len(group)))
+        for j in group:  # each starts on the first slot to come free
+            free[free.index(min(free))] += notebooks[j][0]
+        total = sum(notebooks[j][0] for j in group)
+        for j in group:
+            out[j] = (notebooks[j][0] * max(free) / total if total else 0.0, notebooks[j][1])
+    return out
+
+
 def make_plan(
     todo,
     profile: str,
@@ -381,12 +399,14 @@ def make_plan(
     cold: bool = False,
     timings: str | None = None,
     threads: int | None = None,
+    together: set = frozenset(),
 ):
     """The build's tasks and notebooks with their estimates, and the predicted wall time of
     running them here with ``threads`` per task (``workers``: on a local cluster of that
     many; 0: sequentially), or, with ``threads=None``, on ``workers`` that each have the
     cores a task was recorded with. Also returns the factor applied to each task's time and
-    the records the estimates came from."""
+    the records the estimates came from. ``together``: the notebooks the grid runs side by
+    side (``side_by_side``)."""
     if timings and not Path(timings).is_dir():
         raise ValueError(
             f"--timings {timings}: no such folder (a run store's, e.g. an "
@@ -399,6 +419,7 @@ def make_plan(
         (notebook_seconds(out.stem, profile, timings), keys)
         for (_, out, _), keys in zip(todo, needs, strict=True)
     ]
+    notebooks = side_by_side(todo, notebooks, together, cores())
     stretch = share(workers, threads, cores(), records.threads) if threads else 1.0
     pred = schedule(planned, notebooks, workers, stretch)
     return tasks, needs, planned, notebooks, pred, stretch, records
@@ -413,13 +434,16 @@ def print_plan(
     stream=None,
     threads: int | None = None,
     local: bool = True,
+    together: set = frozenset(),
 ) -> None:
     """The plan: every task, stored or its estimate; the predicted wall time here (this
     machine's cores, ``threads`` per task, sequentially and, with ``workers`` and
     ``local``, on a local cluster) and on a cluster whose workers have cores of their own."""
     stream = stream or sys.stdout
     t = task_threads(threads)
-    _, _, items, notebooks, pred, _, records = make_plan(todo, profile, 0, cold, timings, t)
+    _, _, items, notebooks, pred, _, records = make_plan(
+        todo, profile, 0, cold, timings, t, together
+    )
     missing = [it for it in items.values() if not it.cached]
     for it in items.values():
         state = "stored" if it.cached else f"~{clock(it.seconds):>7}  ({it.basis})"

@@ -117,6 +117,18 @@ def _list_schedule(dur: dict, deps: dict, workers: int, notebooks=()) -> dict:
     return done
 
 
+def groups(todo: list, alongside: set) -> list[list[int]]:
+    """The grid's notebooks (indices into ``todo``, its (notebook, output, parameters)) in
+    the order they run: each alone, but consecutive ones in ``alongside`` together."""
+    groups = []
+    for j, (nb, _, _) in enumerate(todo):
+        if groups and nb in alongside and todo[groups[-1][-1]][0] in alongside:
+            groups[-1].append(j)
+        else:
+            groups.append([j])
+    return groups
+
+
 def clock(seconds: float) -> str:
     s = round(seconds)
     return (
