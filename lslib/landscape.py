@@ -161,15 +161,21 @@ def evaluate_points(
     with eval_mode(model):
         for s in range(0, len(y), chunk):
             xb, yb = to(x[s : s + chunk]), y[s : s + chunk]
-            for i, out, dim in _logits(model, split, origin, dirs, coords, xb):
-                loss, hit = _loss_and_hits(out, dim, yb, loss_fn)
-                loss_sum[i : i + len(out)] += loss.double().cpu().numpy()
-                correct[i : i + len(out)] += hit
-                bar.update(len(out))
+            for i, part, hit in _losses(model, split, origin, dirs, coords, xb, yb, loss_fn):
+                loss_sum[i : i + len(part)] += part.double().cpu().numpy()
+                correct[i : i + len(part)] += hit
+                bar.update(len(part))
     bar.close()
     loss = loss_sum / len(y)
     loss[~np.isfinite(loss)] = np.nan
     return Evaluation(coords, loss, correct / len(y))
+
+
+def _losses(model, split, origin, dirs, coords, xb, yb, loss_fn, fuse=None):
+    """Yield (first point's index, summed losses (G,), correct counts (G,)) over all points."""
+    ce = yb if loss_fn is F.cross_entropy else None
+    for i, out, dim in _logits(model, split, origin, dirs, coords, xb, fuse, ce):
+        yield i, *_loss_and_hits(out, dim, yb, loss_fn)
 
 
 def _loss_and_hits(out, dim, y, loss_fn):
@@ -178,26 +184,33 @@ def _loss_and_hits(out, dim, y, loss_fn):
     Cross-entropy is computed as logsumexp - target logit along ``dim`` (several times
     faster than F.cross_entropy on a strided layout); a point counts as correct when the
     target's logit is the maximum. Other losses get (G * n, classes) and their own
-    reduction; accuracy is NaN unless the output has a class axis.
+    reduction; accuracy is NaN unless the output has a class axis. ``out`` may also be the
+    fused kernel's (shifted, top, target): the same steps, done in the kernel.
     """
-    if out.dim() != 3:  # regression-style output: (G, n)
+    if isinstance(out, tuple):  # lslib.fused.relu_contract_ce: cross-entropy, class dim 1
+        shifted, top, target = out
+    elif out.dim() != 3:  # regression-style output: (G, n)
         flat = loss_fn(out.flatten(0, 1), y.repeat(len(out)), reduction="none")
         return flat.view(len(out), -1).sum(1), np.full(len(out), np.nan)
-    top = out.amax(dim, keepdim=True)
-    target = out.gather(
-        dim,
-        y.view((1, 1, -1) if dim == 1 else (1, -1, 1)).expand(
-            (len(out), 1, -1) if dim == 1 else (len(out), -1, 1)
-        ),
-    )
-    hits = (target >= top).flatten(1).sum(1).cpu().numpy()
-    if loss_fn is F.cross_entropy:  # ``out`` is overwritten: the engine hands over fresh logits
+    else:
+        top = out.amax(dim, keepdim=True)
+        target = out.gather(
+            dim,
+            y.view((1, 1, -1) if dim == 1 else (1, -1, 1)).expand(
+                (len(out), 1, -1) if dim == 1 else (len(out), -1, 1)
+            ),
+        )
+        if loss_fn is not F.cross_entropy:
+            logits = out.transpose(1, 2) if dim == 1 else out
+            flat = loss_fn(logits.flatten(0, 1), y.repeat(len(out)), reduction="none")
+            hits = (target >= top).flatten(1).sum(1).cpu().numpy()
+            return flat.view(len(out), -1).sum(1), hits
+        # ``out`` is overwritten: the engine hands over fresh logits.
         # exp(t) as exp2(t log2 e): ATen's vectorized exp2 measures ~4x faster than its exp.
-        lse = out.sub_(top).mul_(LOG2E).exp2_().sum(dim, keepdim=True).log_().add_(top)
-        return (lse - target).flatten(1).sum(1), hits
-    logits = out.transpose(1, 2) if dim == 1 else out
-    flat = loss_fn(logits.flatten(0, 1), y.repeat(len(out)), reduction="none")
-    return flat.view(len(out), -1).sum(1), hits
+        shifted = out.sub_(top).mul_(LOG2E)
+    hits = (target >= top).flatten(1).sum(1).cpu().numpy()
+    lse = shifted.exp2_().sum(dim, keepdim=True).log_().add_(top)
+    return (lse - target).flatten(1).sum(1), hits
 
 
 def _point(origin, dirs, c, keys):
@@ -211,12 +224,14 @@ def _point(origin, dirs, c, keys):
     return out
 
 
-def _logits(model, split, origin, dirs, coords, xb, fuse=None):
+def _logits(model, split, origin, dirs, coords, xb, fuse=None, ce=None):
     """Yield (first point's index, logits, class dim) for the batch ``xb``, over all points.
 
     Logits are (G, n, classes) (class dim 2) or features-major (G, classes, n) (class dim 1).
     ``fuse``: use ``lslib.fused`` where it applies (True), never (False), or where it is
-    measured faster on this machine (None).
+    measured faster on this machine (None). ``ce``: the batch's labels, where the loss is
+    cross-entropy; the fused kernel then yields its (shifted, top, target) instead of logits
+    (see ``_loss_and_hits``).
     """
     if split is None:  # generic path: one functional forward per point
         for i, c in enumerate(coords):
@@ -248,10 +263,11 @@ def _logits(model, split, origin, dirs, coords, xb, fuse=None):
         ones_c = torch.cat([torch.ones_like(c[:, :1]), c], 1)  # (P, 1 + k): [1, c]
         if use_fused:  # ReLU then Linear: one fused pass (lslib.fused)
             w, bias = layers[1][1]
-            logits = fused.relu_contract(z.view(k + 1, width, n), ones_c, w)
-            if bias is not None:
-                logits += bias
-            yield s, logits, 1
+            zk = z.view(k + 1, width, n)
+            if ce is None:
+                yield s, fused.relu_contract(zk, ones_c, w, bias), 1
+            else:
+                yield s, fused.relu_contract_ce(zk, ones_c, w, bias, ce, LOG2E), 1
             continue
         logits = z.new_empty(len(c), classes, n)
         for g in range(0, len(c), group):
@@ -290,7 +306,7 @@ def _fusable(basis, classes, z) -> bool:
 
 
 def _calibrate(repeat: int = 3):
-    """(kernel seconds, PyTorch seconds) for the logits of a 21 x 21 plane of an MLP-128
+    """(kernel seconds, PyTorch seconds) for the losses of a 21 x 21 plane of an MLP-128
     (784 inputs, 10 classes) on 1,008 random images: the best of ``repeat`` + 1 runs."""
     g = torch.Generator().manual_seed(0)
     model = build_model("mlp", 128, seed=0)  # seeded apart: the global RNG is not touched
@@ -299,6 +315,7 @@ def _calibrate(repeat: int = 3):
     coords = np.stack(np.meshgrid(np.linspace(-1, 1, 21), np.linspace(-1, 1, 21)), -1)
     coords = coords.reshape(-1, 2)
     xb = torch.rand(1008, 784, generator=g)
+    yb = torch.randint(10, (1008,), generator=g)
     split = _split_first_layer(model, 2)
     times = []
     for fuse in (True, False):
@@ -306,7 +323,7 @@ def _calibrate(repeat: int = 3):
         with torch.inference_mode():
             for _ in range(repeat + 1):
                 start = time.perf_counter()
-                for _ in _logits(model, split, origin, dirs, coords, xb, fuse=fuse):
+                for _ in _losses(model, split, origin, dirs, coords, xb, yb, F.cross_entropy, fuse):
                     pass
                 best = min(best, time.perf_counter() - start)
         times.append(best)

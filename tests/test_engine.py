@@ -221,6 +221,49 @@ def test_fused_kernel_matches_torch_including_nan_and_inf():
     assert out[2, :, 5].isfinite().all()  # relu(-inf) = 0, as in torch
 
 
+def _same(a, b):
+    """Equal bit for bit, NaN where NaN."""
+    return a.shape == b.shape and bool(((a == b) | (a.isnan() & b.isnan())).all())
+
+
+@pytest.mark.parametrize("n", [37, 64])  # 37: padded to whole 16-image blocks inside
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("bad", [False, True])
+def test_fused_cross_entropy_steps_equal_torchs_steps_on_the_kernel_logits_bit_for_bit(
+    n, bias, bad
+):
+    """relu_contract_ce does max, target and (l - max) * log2(e) inside the kernel: the same
+    float32 operations as the engine's PyTorch steps on the kernel's logits, so the same bits
+    (NaN and inf included), and the losses and hits of a plane are unchanged by it."""
+    if not fused.available():
+        pytest.skip("the fused kernel could not be built here")
+    g = torch.Generator().manual_seed(n + 2 * bias + 4 * bad)
+    z = torch.randn(3, 20, n, generator=g)
+    if bad:  # image 3: NaN logits at every point (0 * NaN is NaN); image 5: inf or NaN
+        z[1, 0, 3], z[2, 1, 5] = float("nan"), float("inf")
+    c = torch.cat([torch.ones(12, 1), torch.randn(12, 2, generator=g)], 1)
+    c[0, 1:] = 0  # theta0 itself
+    w = torch.randn(12, 10, 20, generator=g)
+    b = torch.randn(12, 10, 1, generator=g) if bias else None
+    y = torch.randint(10, (n,), generator=g)
+    logits = fused.relu_contract(z, c, w)
+    if bias:
+        logits = logits + b  # the engine's order before the bias moved into the kernel
+    assert _same(fused.relu_contract(z, c, w, b), logits)
+    shifted, top, target = fused.relu_contract_ce(z, c, w, b, y, L.LOG2E)
+    top_ref = logits.amax(1, keepdim=True)
+    assert _same(top, top_ref)
+    assert _same(target, logits.gather(1, y.view(1, 1, -1).expand(12, 1, -1)))
+    assert _same(shifted, logits.sub(top_ref).mul(L.LOG2E))
+    if bad:
+        assert top[:, 0, 3].isnan().all() and top[:, 0, :3].isfinite().all()
+        assert logits[:, :, 5].isinf().any()
+    loss, hits = L._loss_and_hits(logits.clone(), 1, y, F.cross_entropy)
+    loss_k, hits_k = L._loss_and_hits((shifted, top, target), 1, y, F.cross_entropy)
+    assert _same(loss_k, loss) and (hits_k == hits).all()
+    assert loss.isnan().all() if bad else loss.isfinite().all()
+
+
 class Linear(nn.Module):
     """y_hat = w . x: with squared loss, the loss on the plane is an analytic quadratic."""
 

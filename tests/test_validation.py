@@ -17,7 +17,7 @@ from lslib.config import (
     TrainConfig,
     TrajectoryConfig,
 )
-from lslib.params import params_of
+from lslib.params import check_data, params_of
 
 NAN, INF = math.nan, math.inf
 
@@ -156,6 +156,18 @@ def test_bad_data_is_refused_before_any_compute(entry, bad):
 @pytest.mark.parametrize("entry", list(ENTRY_POINTS))
 def test_good_data_passes(entry):
     ENTRY_POINTS[entry](tiny(), *tiny_data())
+
+
+def test_huge_but_finite_inputs_pass_the_finiteness_check():
+    """The check sums the inputs first; a sum that overflows to inf must not refuse
+    inputs that are all finite (it falls back to the element-wise check)."""
+    x, y = tiny_data()
+    huge = torch.full_like(x, 3e38)
+    assert not torch.isfinite(huge.sum())
+    check_data(huge, y, tiny())  # no error
+    huge[1, 0] = INF
+    with pytest.raises(ValueError, match="NaN or inf"):
+        check_data(huge, y, tiny())
 
 
 def test_a_model_without_parameters_is_refused():
