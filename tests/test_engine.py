@@ -221,6 +221,47 @@ def test_fused_kernel_matches_torch_including_nan_and_inf():
     assert out[2, :, 5].isfinite().all()  # relu(-inf) = 0, as in torch
 
 
+def _kernel_reference(z, c, w, fma: bool):
+    """The kernel's arithmetic, one float32 operation at a time in its order (numpy): per
+    point and image, h_j = c_0 z_0j (a rounded product), then h_j += c_k z_kj for k = 1..K-1,
+    relu, then l_q += w_qj h_j for j = 0..J-1; each += a fused multiply-add (exact product
+    and sum, one rounding: exact in float64 but for ~2^-29 double-rounding cases) or, where
+    the compiler has no FMA, a rounded product then a rounded sum."""
+    z, c, w = (t.double().numpy() for t in (z, c, w))
+
+    def muladd(a, b, acc):
+        if fma:
+            return (a * b + acc).astype(np.float32)
+        return ((a * b).astype(np.float32).astype(np.float64) + acc).astype(np.float32)
+
+    h = (c[:, 0, None, None] * z[0]).astype(np.float32)  # (P, J, n)
+    for k in range(1, len(z)):
+        h = muladd(c[:, k, None, None], z[k], h.astype(np.float64))
+    h = np.maximum(h, 0).astype(np.float64)
+    out = np.zeros((len(c), w.shape[1], z.shape[2]), np.float32)
+    for j in range(z.shape[1]):
+        out = muladd(w[:, :, j, None], h[:, None, j, :], out.astype(np.float64))
+    return torch.from_numpy(out)
+
+
+@pytest.mark.parametrize("k", [2, 3, 4])  # a line, a plane (both specialized), K at run time
+@pytest.mark.parametrize("n", [37, 48])  # 48: a pair of 16-image vectors and a single one
+def test_fused_kernel_does_its_float_operations_in_the_documented_order(k, n):
+    """Bit for bit against a one-operation-at-a-time reference: a change that lets the
+    compiler fuse or reorder differently (which changes every stored surface's last bits)
+    fails here."""
+    if not fused.available():
+        pytest.skip("the fused kernel could not be built here")
+    g = torch.Generator().manual_seed(10 * k + n)
+    z = torch.randn(k, 24, n, generator=g)
+    c = torch.cat([torch.ones(7, 1), torch.randn(7, k - 1, generator=g)], 1)
+    w = torch.randn(7, 10, 24, generator=g)
+    out = fused.relu_contract(z, c, w)
+    refs = [_kernel_reference(z, c, w, fma) for fma in (True, False)]
+    assert not torch.equal(refs[0], refs[1])  # the two orders are told apart by this data
+    assert any(torch.equal(out, r) for r in refs)
+
+
 def _same(a, b):
     """Equal bit for bit, NaN where NaN."""
     return a.shape == b.shape and bool(((a == b) | (a.isnan() & b.isnan())).all())
