@@ -188,28 +188,24 @@ def _loss_and_hits(out, dim, y, loss_fn):
     reduction; accuracy is NaN unless the output has a class axis. ``out`` may also be the
     fused kernel's (shifted, top, target): the same steps, done in the kernel.
     """
-    if isinstance(out, tuple):  # lslib.fused.relu_contract_ce: cross-entropy, class dim 1
+    fused_ce = isinstance(out, tuple)  # lslib.fused.relu_contract_ce: class dim 1
+    if fused_ce:
         shifted, top, target = out
     elif out.dim() != 3:  # regression-style output: (G, n)
         flat = loss_fn(out.flatten(0, 1), y.repeat(len(out)), reduction="none")
         return flat.view(len(out), -1).sum(1), np.full(len(out), np.nan)
     else:
         top = out.amax(dim, keepdim=True)
-        target = out.gather(
-            dim,
-            y.view((1, 1, -1) if dim == 1 else (1, -1, 1)).expand(
-                (len(out), 1, -1) if dim == 1 else (len(out), -1, 1)
-            ),
-        )
-        if loss_fn is not F.cross_entropy:
-            logits = out.transpose(1, 2) if dim == 1 else out
-            flat = loss_fn(logits.flatten(0, 1), y.repeat(len(out)), reduction="none")
-            hits = (target >= top).flatten(1).sum(1).cpu().numpy()
-            return flat.view(len(out), -1).sum(1), hits
-        # ``out`` is overwritten: the engine hands over fresh logits.
+        shape = (len(out), 1, -1) if dim == 1 else (len(out), -1, 1)
+        target = out.gather(dim, y.view((1, 1, -1) if dim == 1 else (1, -1, 1)).expand(shape))
+    hits = (target >= top).flatten(1).sum(1).cpu().numpy()
+    if not fused_ce and loss_fn is not F.cross_entropy:
+        logits = out.transpose(1, 2) if dim == 1 else out
+        flat = loss_fn(logits.flatten(0, 1), y.repeat(len(out)), reduction="none")
+        return flat.view(len(out), -1).sum(1), hits
+    if not fused_ce:  # ``out`` is overwritten: the engine hands over fresh logits.
         # exp(t) as exp2(t log2 e): ATen's vectorized exp2 measures ~4x faster than its exp.
         shifted = out.sub_(top).mul_(LOG2E)
-    hits = (target >= top).flatten(1).sum(1).cpu().numpy()
     lse = shifted.exp2_().sum(dim, keepdim=True).log_().add_(top)
     return (lse - target).flatten(1).sum(1), hits
 
