@@ -22,7 +22,7 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 book: venv
-	$(BIN)/python -m lslib.paper.grid book/grid.yml --profile $(PROFILE) $(if $(WORKERS),--workers $(WORKERS)) $(if $(THREADS),--threads $(THREADS))
+	$(BIN)/python -m lslib.paper book/grid.yml --profile $(PROFILE) $(if $(WORKERS),--workers $(WORKERS)) $(if $(THREADS),--threads $(THREADS))
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
 lint: venv

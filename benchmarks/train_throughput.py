@@ -5,7 +5,7 @@ ToTensor + Normalize, DataLoader(batch_size=128, shuffle=True), and the SimpleCN
 in the usual conv, ReLU, pool order (lslib pools first: the same function bit for bit, see
 ``lslib.models.SimpleCNN``). Same weights, same optimizer (SGD lr 0.01, momentum 0.9), same
 number of images (50,000), same process (so the same allocator settings: the grid's glibc
-tunables, ``lslib.paper.allocator``, are not part of this comparison). Prints samples/s for
+tunables, ``lslib.paper.build.allocator``, are not part of this comparison). Prints samples/s for
 each and the ratio per model.
 
 Usage: python benchmarks/train_throughput.py [--images N] [--models mlp-128 cnn-32 cnn-64]

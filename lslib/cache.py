@@ -420,6 +420,6 @@ class _Lock:
 
 
 def _version() -> str:
-    from lslib import __version__
+    from lslib.version import __version__
 
     return __version__

@@ -23,7 +23,7 @@ from collections import defaultdict
 import torch
 
 from lslib import cache
-from lslib.paper.plan import CONTENDED, busy, current_code, runs_of
+from lslib.paper.build.plan import CONTENDED, busy, current_code, runs_of
 from lslib.paper.profiles import PROFILE_SIZES
 
 KINDS = {

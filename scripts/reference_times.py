@@ -2,7 +2,7 @@
 
     python scripts/reference_times.py [STORE] [--machine "what it ran on"]
 
-The plan (``python -m lslib.grid book/grid.yml --plan``) estimates a task from the store in
+The plan (``python -m lslib.paper book/grid.yml --plan``) estimates a task from the store in
 use; where that store has no record of the task's kind (a fresh clone), it falls back to
 this file: per task kind and model family the median seconds per unit of work, the epochs
 each run stopped at, and each paper notebook's own seconds. Only the store's entries of the
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from lslib.paper import plan as P
+from lslib.paper.build import plan as P
 from lslib.paper.profiles import PROFILE_SIZES
 from lslib.paths import cache_dir
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lslib.paper import allocator as A
+from lslib.paper.build import allocator as A
 
 THP = Path("/sys/kernel/mm/transparent_hugepage/enabled")
 
@@ -36,7 +36,7 @@ def test_restart_happens_once_and_can_be_turned_off():
     assert not A.wanted({"LSLIB_TUNABLES": "0"})
     env = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "LSLIB_TUNABLES")}
     out = subprocess.run(
-        [sys.executable, "-m", "lslib.paper.allocator"],
+        [sys.executable, "-m", "lslib.paper.build.allocator"],
         env=env,
         capture_output=True,
         text=True,
@@ -53,7 +53,7 @@ def test_the_tunables_cut_page_faults_of_a_large_tensor():
     def faults(**extra):
         env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"} | extra
         out = subprocess.run(
-            [sys.executable, "-m", "lslib.paper.allocator"],
+            [sys.executable, "-m", "lslib.paper.build.allocator"],
             env=env,
             capture_output=True,
             text=True,

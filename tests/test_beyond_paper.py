@@ -1,4 +1,4 @@
-"""REPAIR, adaptive sharpness and the edge of stability in the paper (lslib/paper/beyond.py,
+"""REPAIR, adaptive sharpness and the edge of stability in the paper (lslib/paper/sections/beyond.py,
 analyses_beyond.py, claims_beyond.py): declared in the sections, so the task graph, the plan
 and the payload see them; and the claims' logic against hand-computed expectations."""
 
@@ -8,12 +8,15 @@ import math
 import numpy as np
 import pytest
 
-from lslib.paper import analyses_beyond as B
-from lslib.paper import beyond, claims, claims_beyond, executors, progress, sections
-from lslib.paper import plan as P
-from lslib.paper import tasks as T
+from lslib.paper.build import executors, progress
+from lslib.paper.build import plan as P
+from lslib.paper.build import tasks as T
 from lslib.paper.profiles import section
-from lslib.paper.verdicts import FAILS, HOLDS, INCONCLUSIVE, NOT_EVALUABLE
+from lslib.paper.sections import analyses_beyond as B
+from lslib.paper.sections import beyond, phase2
+from lslib.paper.sections import declared as sections
+from lslib.paper.verdicts import claims, claims_beyond
+from lslib.paper.verdicts.engine import FAILS, HOLDS, INCONCLUSIVE, NOT_EVALUABLE
 from lslib.paths import REPO
 
 SMALL = {"model": "mlp", "profile": "smoke"}
@@ -30,7 +33,7 @@ def run_here(graph: dict) -> None:
 @pytest.mark.parametrize("name", ["phase1", "phase2", "phase3"])
 def test_every_trained_model_of_a_section_has_its_adaptive_sharpness(name):
     S = section(name, dict(SMALL))
-    w = sections.DECLARED[name](S)
+    w = sections.SECTIONS[name].work(S)
     own = [c for c in w.runs if c.model == "mlp"]
     assert all(("adaptive", c) in w.calls for c in own)
     tasks = T.section_tasks(name, S)
@@ -72,7 +75,7 @@ def test_phase2_payload_carries_adaptive_sharpness_and_the_edge(tmp_path, monkey
     monkeypatch.setenv("LSLIB_CACHE", str(tmp_path))
     S = section("phase2", dict(SMALL, optimizers=["sgd", "adam"]))
     run_here(T.graph(T.section_tasks("phase2", S)))
-    payload, _ = sections.phase2(S)
+    payload, _ = phase2.payload(S)
     for r in payload["rows"]:
         for k in ("adaptive_max_linf", "adaptive_max_l2", "adaptive_avg", "gap", "test_error"):
             assert len(r[k]) == len(S.seeds) and np.isfinite(r[k]).all(), k

@@ -14,9 +14,10 @@ import papermill as pm
 import pytest
 import yaml
 
-from lslib.paper import claims, verdicts
-from lslib.paper.grid import jobs
+from lslib.paper.build.grid import jobs
 from lslib.paper.profiles import section
+from lslib.paper.verdicts import claims
+from lslib.paper.verdicts import engine as verdicts
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted(REPO.glob("notebooks/*.ipynb")) + sorted(REPO.glob("book/*.ipynb"))
@@ -122,7 +123,7 @@ def smoke_book(tmp_path_factory):
         [
             sys.executable,
             "-m",
-            "lslib.paper.grid",
+            "lslib.paper",
             "book/grid.yml",
             "--profile",
             "smoke",
@@ -249,7 +250,7 @@ def _tiny_notebook(path, body):
 def test_grid_stops_at_a_failure_names_it_and_keeps_finished_notebooks(
     tmp_path, capsys, monkeypatch
 ):
-    from lslib.paper import grid
+    from lslib.paper.build import grid
 
     monkeypatch.setenv("LSLIB_RESULTS", str(tmp_path / "results"))
     (tmp_path / "nb").mkdir()
@@ -271,7 +272,7 @@ def test_grid_stops_at_a_failure_names_it_and_keeps_finished_notebooks(
 def test_a_killed_kernel_is_reported_like_any_failure_and_leaves_no_page(
     tmp_path, capsys, monkeypatch
 ):
-    from lslib.paper import grid
+    from lslib.paper.build import grid
 
     monkeypatch.setenv("LSLIB_RESULTS", str(tmp_path / "results"))
     (tmp_path / "nb").mkdir()
@@ -291,7 +292,7 @@ def test_a_killed_kernel_is_reported_like_any_failure_and_leaves_no_page(
 def test_a_build_leaves_the_compiled_kernel_out_unless_told(tmp_path, monkeypatch, given, seen):
     """The grid sets LSLIB_FUSED=0 where it is unset (its MLP surfaces never pay back the
     kernel's build), and the notebooks' kernels inherit it; a value the caller set wins."""
-    from lslib.paper import grid
+    from lslib.paper.build import grid
 
     if given is None:
         monkeypatch.delenv("LSLIB_FUSED", raising=False)
@@ -310,7 +311,7 @@ def test_a_build_leaves_the_compiled_kernel_out_unless_told(tmp_path, monkeypatc
 def test_alongside_pages_run_side_by_side_and_a_failure_among_them_is_reported(
     tmp_path, capsys, monkeypatch
 ):
-    from lslib.paper import grid
+    from lslib.paper.build import grid
 
     monkeypatch.setenv("LSLIB_RESULTS", str(tmp_path / "results"))
     monkeypatch.setattr(grid, "cores", lambda: 2)  # two at a time, even on one core
@@ -347,8 +348,8 @@ def test_alongside_pages_run_side_by_side_and_a_failure_among_them_is_reported(
 
 
 def test_only_consecutive_alongside_notebooks_are_grouped():
-    from lslib.paper.plan import side_by_side
-    from lslib.paper.schedule import groups
+    from lslib.paper.build.plan import side_by_side
+    from lslib.paper.build.schedule import groups
 
     todo = [(n, None, None) for n in "abcdef"]
     assert groups(todo, {"b", "c", "e"}) == [[0], [1, 2], [3], [4], [5]]
@@ -382,7 +383,7 @@ def test_a_killed_grid_leaves_no_page_the_book_would_render(tmp_path):
         [
             sys.executable,
             "-m",
-            "lslib.paper.grid",
+            "lslib.paper",
             "grid.yml",
             "--profile",
             "smoke",

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from lslib import cache
-from lslib.paper import plan as P
+from lslib.paper.build import plan as P
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "scripts"))
 import build_times  # noqa: E402

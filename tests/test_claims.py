@@ -1,6 +1,6 @@
 """The verdict engine: every claim must hold, fail, be inconclusive and be not evaluable on
 synthetic results built for each outcome, and its direction is stated here independently of
-lslib/paper/claims.py, so a flipped inequality in any rule fails a test."""
+lslib/paper/verdicts/claims.py, so a flipped inequality in any rule fails a test."""
 
 import copy
 import math
@@ -8,8 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from lslib.paper import claims, stats, verdicts
-from lslib.paper.verdicts import FAILS, HOLDS, INCONCLUSIVE, NOT_EVALUABLE
+from lslib.paper.verdicts import claims, stats
+from lslib.paper.verdicts import engine as verdicts
+from lslib.paper.verdicts.engine import FAILS, HOLDS, INCONCLUSIVE, NOT_EVALUABLE
 
 SIGMA_KEY = "σ at ΔL = 0.01, relative"
 WIDTHS = {"mlp": (32, 64, 128), "cnn": (16, 32, 64)}
@@ -630,7 +631,7 @@ def test_the_categories_follow_the_adjusted_verdicts_like_the_counts():
     0.025, kept) and the larger by 1 (0.02, kept); at 0.02 and 0.03 the smaller becomes
     0.04 (not below 0.025): both inconclusive after adjustment, and their category says
     "undecided here", not "holds in both"."""
-    from lslib.paper import claims
+    from lslib.paper.verdicts import claims
 
     def rows(p1, p2):
         return [

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from lslib.config import ConnectivityConfig, EvalSet, HessianConfig, LandscapeConfig, TrainConfig
-from lslib.paper import analyses as A
+from lslib.paper.sections import analyses as A
 from lslib.train import train_or_load
 
 pytestmark = [

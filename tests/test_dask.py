@@ -24,11 +24,11 @@ import pytest
 import torch
 
 from lslib import cache
-from lslib.paper import executors, grid, schedule
-from lslib.paper import plan as P
-from lslib.paper import tasks as T
+from lslib.paper.build import executors, grid, schedule
+from lslib.paper.build import plan as P
+from lslib.paper.build import tasks as T
+from lslib.paper.build.progress import Progress
 from lslib.paper.profiles import section
-from lslib.paper.progress import Progress
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import tests/
 

@@ -64,7 +64,7 @@ def test_mnist_extraction_on_a_full_disk_names_the_folder_and_leaves_nothing(tmp
 
 def grid_error(capsys, *argv) -> str:
     """The grid's command line on ``argv``: exit status 2 and one line, no traceback."""
-    from lslib.paper import grid
+    from lslib.paper.build import grid
 
     assert grid.main(["book/grid.yml", "--profile", "smoke", *argv]) == 2
     err = capsys.readouterr().err.strip()

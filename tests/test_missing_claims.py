@@ -6,11 +6,11 @@ import math
 import numpy as np
 import pytest
 
-from lslib.paper import claims, claims_shape
-from lslib.paper import inference as inf
-from lslib.paper.measures import oscillation
-from lslib.paper.stats import Interval
-from lslib.paper.verdicts import FAILS, HOLDS, INCONCLUSIVE, NOT_EVALUABLE, Part, Verdict
+from lslib.paper.sections.measures import oscillation
+from lslib.paper.verdicts import claims, claims_shape
+from lslib.paper.verdicts import inference as inf
+from lslib.paper.verdicts.engine import FAILS, HOLDS, INCONCLUSIVE, NOT_EVALUABLE, Part, Verdict
+from lslib.paper.verdicts.stats import Interval
 from lslib.paths import REPO
 
 BY_ID = {c.id: c for c in claims_shape.CLAIMS}

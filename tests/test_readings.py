@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 from test_claims import World
 
-from lslib.paper import claims, measures, readings, verdicts
+from lslib.paper.pages import readings
 from lslib.paper.profiles import perturb_names, section, sharpness_names
+from lslib.paper.sections import measures
+from lslib.paper.verdicts import claims
+from lslib.paper.verdicts import engine as verdicts
 
 
 def hist(val_losses, train_losses=None, val_accs=None):

@@ -9,11 +9,13 @@ import matplotlib
 import numpy as np
 import pytest
 
-from lslib.paper import claims, claims_pairs, forest, pages
-from lslib.paper import inference as inf
-from lslib.paper.claims_pairs import pair_estimate
-from lslib.paper.stats import Interval
-from lslib.paper.verdicts import FAILS, HOLDS, INCONCLUSIVE, Part, Verdict
+from lslib.paper.pages import elements as pages
+from lslib.paper.pages import forest
+from lslib.paper.verdicts import claims, claims_pairs, positions
+from lslib.paper.verdicts import inference as inf
+from lslib.paper.verdicts.claims_pairs import pair_estimate
+from lslib.paper.verdicts.engine import FAILS, HOLDS, INCONCLUSIVE, Part, Verdict
+from lslib.paper.verdicts.stats import Interval
 from lslib.paths import REPO
 
 matplotlib.use("Agg")
@@ -53,34 +55,34 @@ def test_against_inside_and_outside_by_ratio_and_standard_errors():
 
 def test_standardized_axis_by_hand():
     p = Part(INCONCLUSIVE, "", Interval(1.0, 0.5, 1.5, 3), _ours(1, 1).est, region=(0, math.inf))
-    s = forest.standardize(p, _theirs(0.25))
+    s = positions.standardize(p, _theirs(0.25))
     # "> 0": (1 - 0) / 0.5 = 2, bar (0.5/0.5, 1.5/0.5), report 0.25 / 0.5
     assert (s.x, s.lo, s.hi, s.report) == (2.0, 1.0, 3.0, 0.5)
-    below = forest.standardize(
+    below = positions.standardize(
         Part(FAILS, "", p.stat, p.est, region=(-math.inf, 0.5)), _theirs(0.25)
     )
     # "< 0.5": (0.5 - 1) / 0.5 = -1, bar (-2, 0): touching, report (0.5 - 0.25) / 0.5
     assert (below.x, below.lo, below.hi, below.report) == (-1.0, -2.0, 0.0, 0.5)
-    both = forest.standardize(Part(HOLDS, "", p.stat, p.est, region=(0, 1.2)))
+    both = positions.standardize(Part(HOLDS, "", p.stat, p.est, region=(0, 1.2)))
     # the upper boundary binds: (1.2 - 1) / 0.5 = 0.4, bar (-0.6, 1.4); no report value
     assert both.x == pytest.approx(0.4) and both.lo == pytest.approx(-0.6)
     assert math.isnan(both.report)
     # a ratio on the log scale: ours 2 (± 1.96 x 0.1 in log), claimed > 1
-    r = forest.standardize(_ours(math.log(2), 0.1, (0.0, math.inf), log=True), _theirs(4.0))
+    r = positions.standardize(_ours(math.log(2), 0.1, (0.0, math.inf), log=True), _theirs(4.0))
     h = 1.959963984540054 * 0.1
     assert r.x == pytest.approx(math.log(2) / h) and r.report == pytest.approx(math.log(4) / h)
-    assert forest.standardize(Part(HOLDS, "", Interval(1, 1, 1, 1), None)) is None
+    assert positions.standardize(Part(HOLDS, "", Interval(1, 1, 1, 1), None)) is None
     one_seed = Part(INCONCLUSIVE, "", Interval(1.0, -math.inf, math.inf, 1), p.est)
-    assert forest.standardize(one_seed, _theirs(0.25)) is None  # no interval: not placed
+    assert positions.standardize(one_seed, _theirs(0.25)) is None  # no interval: not placed
 
 
 def test_the_claim_is_placed_by_the_part_that_decides_it():
     ok = _ours(1.0, 0.1, outcome=HOLDS)  # x = 1 / 0.196 = 5.1
     bad = _ours(-1.0, 0.1, outcome=FAILS)  # x = -5.1
     wide = _ours(0.0, 10.0, outcome=INCONCLUSIVE)  # bar reaches -1
-    pos = forest.claim_position(_v(ok, wide, bad, outcome=FAILS))
+    pos = positions.claim_position(_v(ok, wide, bad, outcome=FAILS))
     assert pos.hi < 0  # the failing part, not the wide one
-    pos = forest.claim_position(_v(ok, wide, outcome=INCONCLUSIVE))
+    pos = positions.claim_position(_v(ok, wide, outcome=INCONCLUSIVE))
     assert pos.lo == pytest.approx(-1.0)
     fig = forest.forest(
         ["a", "b"],
@@ -138,7 +140,7 @@ def test_the_pair_mean_with_the_seed_as_the_unit_covers(seed_sd, pair_sd):
 
 def test_comparison_tables_are_one_quantity_per_row():
     """At most 7 short columns (12-19 before): narrower than the text column at 1,400 px."""
-    from lslib.paper import tables
+    from lslib.paper.pages import tables
 
     ref = claims.reference()
     for epochs, text, where in (
@@ -230,7 +232,7 @@ def _phase3_world():
 def test_phase3_and_table5_are_split_into_tables_of_at_most_7_columns():
     """Every quantity of Phase 3's 15-column table and Table 5's 12-column one is in exactly
     one of the narrower tables, each led by the model: they fit the text column at 1,400 px."""
-    from lslib.paper import tables
+    from lslib.paper.pages import tables
 
     R = _phase3_world()
     groups = {

@@ -106,8 +106,8 @@ def test_an_older_or_unreadable_file_is_refused(folder):
 
 
 def test_save_refuses_when_the_code_that_made_it_changed_on_disk(folder, monkeypatch):
-    monkeypatch.setattr(codeid, "changed", lambda *m: ["lslib/paper/sections.py"])
-    with pytest.raises(codeid.StaleCode, match="sections.py changed on disk"):
+    monkeypatch.setattr(codeid, "changed", lambda *m: ["lslib/paper/sections/declared.py"])
+    with pytest.raises(codeid.StaleCode, match="declared.py changed on disk"):
         results.save(section("phase1", {"profile": "smoke"}), {"rows": []})
     assert not folder.exists() or not list(folder.iterdir())
 

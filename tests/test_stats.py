@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from lslib.paper import inference as inf
-from lslib.paper import power as pw
-from lslib.paper import stats
+from lslib.paper.verdicts import inference as inf
+from lslib.paper.verdicts import power as pw
+from lslib.paper.verdicts import stats
 
 Z975 = 1.959963984540054
 

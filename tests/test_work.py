@@ -1,4 +1,4 @@
-"""Each section's work, declared once (lslib/paper/sections.py, lslib/paper/work.py): the
+"""Each section's work, declared once (lslib/paper/sections/declared.py, lslib/paper/sections/work.py): the
 grid's tasks are the declared calls, the payload reads only declared calls and, after the
 tasks ran, computes nothing new; and the README's "Adding an analysis" walkthrough, followed
 in a smoke section: one declaration, seen by the plan, the task graph and the payload."""
@@ -10,13 +10,15 @@ import numpy as np
 import pytest
 
 from lslib import cache
-from lslib.paper import analyses as A
-from lslib.paper import executors, progress, sections
-from lslib.paper import plan as P
-from lslib.paper import tasks as T
-from lslib.paper.calls import landscape_config
+from lslib.paper.build import executors, progress
+from lslib.paper.build import plan as P
+from lslib.paper.build import tasks as T
 from lslib.paper.profiles import section
-from lslib.paper.work import Work
+from lslib.paper.sections import analyses as A
+from lslib.paper.sections import declared as sections
+from lslib.paper.sections import phase1, phase2
+from lslib.paper.sections.calls import landscape_config
+from lslib.paper.sections.work import Work
 
 SMALL = {"model": "mlp", "profile": "smoke"}
 
@@ -37,7 +39,7 @@ def computed_by(fn, *args) -> tuple[list, object]:
 @pytest.mark.parametrize("name", ["phase1", "phase2", "phase3"])
 def test_the_tasks_are_the_declared_calls_and_runs(name):
     S = section(name, dict(SMALL))
-    w = sections.DECLARED[name](S)
+    w = sections.SECTIONS[name].work(S)
     tasks = T.section_tasks(name, S)
     keys = {T.key_of(c.fn, c.args) for c in w.calls.values()}
     trains = [t for t in tasks if t.fn is T.train]
@@ -51,7 +53,7 @@ def test_the_tasks_are_the_declared_calls_and_runs(name):
 def test_work_that_depends_on_results_depends_on_the_runs_it_reads():
     S = section("phase2", dict(SMALL))
     tasks = T.section_tasks("phase2", S)
-    (matched,) = [t for t in tasks if t.fn is sections.matched]
+    (matched,) = [t for t in tasks if t.fn is phase2.matched]
     assert matched.label.startswith("Phase 2 at matched training loss of MLP-")
     assert set(matched.deps) == {t.key for t in tasks if t.fn is T.train}
     assert len(matched.deps) == len(S.optimizers) * len(S.seeds)
@@ -75,8 +77,8 @@ def test_after_its_tasks_a_section_computes_nothing_new(name, tmp_path, monkeypa
     monkeypatch.setenv("LSLIB_CACHE", str(tmp_path))
     S = section(name, dict(SMALL))
     run_here(T.graph(T.section_tasks(name, S)))
-    asked, _ = computed_by(getattr(sections, name), S)
-    assert not asked, f"sections.{name} computed entries no task stores: {set(asked)}"
+    asked, _ = computed_by(sections.SECTIONS[name].payload, S)
+    assert not asked, f"{name}.payload computed entries no task stores: {set(asked)}"
 
 
 # ---------------------------------------------------------------- the README's walkthrough
@@ -92,7 +94,7 @@ def test_adding_an_analysis_is_one_declaration(monkeypatch, tmp_path):
     section's declaration (here the declaration is wrapped, as editing phase1_work would
     do): the plan, the task graph and the payload see it, no other module touched."""
     monkeypatch.setenv("LSLIB_CACHE", str(tmp_path))
-    declare = sections.DECLARED["phase1"]
+    declare = phase1.work
 
     def with_toy(S) -> Work:
         w = declare(S)
@@ -104,7 +106,7 @@ def test_adding_an_analysis_is_one_declaration(monkeypatch, tmp_path):
     def mean_rise(v) -> float:
         return float(np.nanmean(np.asarray(v["lines"]) - v["centre"]))
 
-    monkeypatch.setitem(sections.DECLARED, "phase1", with_toy)
+    monkeypatch.setattr(phase1, "work", with_toy)
     S = section("phase1", dict(SMALL, widths=[16], seeds=[0, 1]))
     graph = T.graph(T.section_tasks("phase1", S))
     mine = [t for t in graph.values() if t.fn is toy]
@@ -115,6 +117,6 @@ def test_adding_an_analysis_is_one_declaration(monkeypatch, tmp_path):
 
     run_here(graph)
     assert all(P.items(graph)[t.key].cached for t in mine)
-    asked, (payload, _) = computed_by(sections.phase1, S)
+    asked, (payload, _) = computed_by(phase1.payload, S)
     assert not asked and len(payload["toy_rise"]) == 2
     assert payload["toy_rise"][0] == mean_rise(toy(mine[0].args[0]))

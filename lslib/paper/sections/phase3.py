@@ -1,0 +1,203 @@
+"""Phase 3, connectivity and the trajectory: every pair of seeds' connectivity, every
+seed's trajectory PCA and flatness, and the readings of Table 5's quantities."""
+
+import itertools
+
+import numpy as np
+
+from lslib.config import DISTS, HessianConfig
+from lslib.models import build_model, n_params
+from lslib.paper.profiles import Section, adopted
+from lslib.paper.sections import analyses as A
+from lslib.paper.sections import beyond
+from lslib.paper.sections.calls import (
+    DENSITY,
+    adopted_call,
+    connectivity_config,
+    flatness_config,
+    hessian_config,
+    landscape_config,
+    trajectory_configs,
+)
+from lslib.paper.sections.common import (
+    LL_LINES,
+    WHAT,
+    add_plane,
+    adopted_lines,
+    lines_and_readings,
+)
+from lslib.paper.sections.measures import (
+    error_barrier,
+    near_zero_share,
+    parabola,
+    perturb_readings,
+    sharpness_readings,
+)
+from lslib.paper.sections.work import Work
+
+
+def work(S: Section) -> Work:
+    w = Work("phase3")
+    runs = [w.train(S.train(seed=s)) for s in S.seeds]
+    for a, b in itertools.combinations(runs, 2):
+        cfg = connectivity_config(S, a, b)
+        w.add("connectivity", A.connectivity, cfg, what="connectivity", of=(a, b))
+    for c in runs:
+        adopted_pca, other = trajectory_configs(S, c)
+        w.add("trajectory", A.trajectory, adopted_pca, what="trajectory PCA", of=c)
+        w.add("trajectory, other", A.trajectory, other, what="trajectory PCA", of=c)
+        w.add("flatness", A.flatness, flatness_config(S, c), what="flatness", of=c)
+        beyond.add_adaptive(w, S, c)
+        for d in DISTS:
+            w.add(f"lines, {d}", A.lines, landscape_config(S, c, d), what="1D lines", of=c)
+        cfg = landscape_config(S, c, "uniform")
+        w.add(LL_LINES, A.ll_lines, cfg, what="loss-landscapes lines", of=c)
+    first = runs[0]  # the first seed's: spread over batches, data sizes, spectrum
+    lam = hessian_config(S, first, tol=1e-4), tuple(S.batch_sizes), S.full_hessian_images
+    w.add("lambda_vs_batch", A.lambda_vs_batch, *lam, what="λ1 against batch size", of=first)
+    fn, cfg = adopted_call(S, first, S.compare_eval_size)
+    w.add("adopted lines, compare size", fn, cfg, what=WHAT[fn], of=first)
+    add_plane(w, S, first)
+    add_plane(w, S, first, S.compare_eval_size)
+    slq = DENSITY[S.profile]
+    density = HessianConfig(run=first, batch_size=S.hessian_batch_size), S.curvature_images
+    density += (slq["steps"], slq["runs"])
+    w.add("spectral_density", A.spectral_density, *density, what="spectral density", of=first)
+    tp = trajectory_configs(S, first)[0]
+    w.add("trajectory_plane", A.trajectory_plane, tp, what="trajectory plane", of=first)
+    beyond.declare_family(w, S)
+    return w
+
+
+# The declarations by section: the grid, the plan and the payloads read these.
+
+
+def payload(S: Section) -> tuple[dict, dict]:
+    """Connectivity over every pair of seeds, the trajectory and flatness of every seed,
+    and the readings of Table 5's quantities."""
+    w = work(S)
+    runs = [S.train(seed=s) for s in S.seeds]
+    fits = [w.summary(c) for c in runs]
+    pairs, conns = [], []
+    for i, j in itertools.combinations(range(len(runs)), 2):
+        conn = w("connectivity", (runs[i], runs[j]))
+        conns.append(conn)
+        b = conn["test_plain_barrier"]
+        eb, ea = error_barrier(conn["test_plain_acc"]), error_barrier(conn["test_aligned_acc"])
+        pairs.append(
+            {
+                "seeds": [S.seeds[i], S.seeds[j]],
+                "endpoint_loss": (b["loss_a"] + b["loss_b"]) / 2,
+                "barrier": b["height"],
+                "relative_barrier": b["relative"],
+                "max_loss": float(np.max(conn["test_plain_loss"])),
+                "aligned_barrier": conn["test_aligned_barrier"]["height"],
+                "bezier_barrier": conn["test_bezier_barrier"]["height"],
+                "error_barrier": eb["height"],
+                "error_connected": eb["connected"],
+                "aligned_error_barrier": ea["height"],
+                "aligned_error_connected": ea["connected"],
+                "units_moved": float(np.mean(conn["units_moved"])),
+            }
+            | beyond.repair_numbers(conn)
+        )
+    # each seed's own endpoint loss (once per seed, from the first pair that holds it)
+    ends = {}
+    for (i, j), conn in zip(itertools.combinations(range(len(runs)), 2), conns, strict=True):
+        b = conn["test_plain_barrier"]
+        ends.setdefault(i, b["loss_a"])
+        ends.setdefault(j, b["loss_b"])
+    trajs = [w("trajectory", c) for c in runs]
+    other = [w("trajectory, other", c) for c in runs]  # for the readings page
+    flats = [w("flatness", c) for c in runs]
+    _, small_r = lines_and_readings(w, S, runs)
+    sharp = [
+        sharpness_readings(f, {k: v[i] for k, v in small_r.items()}) for i, f in enumerate(flats)
+    ]
+    pert = [perturb_readings(f) for f in flats]
+    lam = w("lambda_vs_batch", runs[0])  # first seed: spread over batches
+    # eval_size vs compare_eval_size images, first seed: the adopted lines direction by
+    # direction (paired) and the plane
+    small_ln = adopted_lines(w, S, runs[0])
+    big_ln = adopted_lines(w, S, runs[0], "adopted lines, compare size")
+    rise_dir = lambda ln: np.nanmean(ln["lines"] - ln["centre"], axis=1)  # noqa: E731
+    small_pl, big_pl = w("plane", runs[0]), w("plane, compare size", runs[0])
+    fits_p = [parabola(t["alphas"], t["pc1_loss"]) for t in trajs]
+    payload = {
+        "width": S.width,
+        "params": n_params(build_model(S.model, S.width)),
+        "seeds": S.seeds,
+        "status": [f["status"] for f in fits],
+        "epochs": [f["epochs"] for f in fits],
+        "test_loss": [f["test_loss"] for f in fits],
+        "test_acc": [f["test_acc"] for f in fits],
+        "pairs": pairs,
+        "endpoint_loss": [ends.get(i) for i in range(len(runs))],
+        "readings": {
+            "lines": adopted(S),
+            "sharpness": S.sharpness_reading,
+            "perturb": S.perturb_reading,
+        },
+        "explained": [[float(e) for e in t["explained"]] for t in trajs],
+        "explained_other": [[float(e) for e in t["explained"]] for t in other],
+        "delta_l": [t["delta_l"] for t in trajs],
+        "delta_l_other": [t["delta_l"] for t in other],
+        "control_delta_l": [float(np.mean(t["control_delta_l"])) for t in trajs],
+        "pc1_r2": [f["r2"] for f in fits_p],
+        "pc1_vertex": [f["vertex"] for f in fits_p],
+        "pc1_curvature": [f["curvature"] for f in fits_p],
+        "flatness": {
+            "test_loss": [f["test_loss"] for f in flats],
+            "lambda1": [float(np.mean(f["lambda1"])) for f in flats],
+            "lambda1_batch_std": [float(np.std(f["lambda1"], ddof=1)) for f in flats],
+            "trace": [f["trace"] for f in flats],
+            "trace_se": [f["trace_se"] for f in flats],
+            "trace_products": flats[0]["trace_products"],
+            "sharpness_1d": [r[S.sharpness_reading] for r in sharp],
+            "sharpness_readings": {k: [r[k] for r in sharp] for k in sharp[0]},
+            "perturbation": [r[S.perturb_reading] for r in pert],
+            "perturb_readings": {k: [r[k] for r in pert] for k in pert[0]},
+            "perturb_curve": {
+                kind: {
+                    "sigmas": [float(v) for v in flats[0][key]["sigmas"]],
+                    "mean": [[float(v) for v in f[key]["mean"]] for f in flats],
+                    "se": [[float(v) for v in f[key]["se"]] for f in flats],
+                }
+                for kind, key in (("relative", "perturbation"), ("absolute", "perturbation_abs"))
+            },
+            "eps_sharpness": [f["eps_sharpness"] for f in flats],
+            "eps_steps": [int(v) for v in flats[0]["eps_steps"]],
+            "eps_by_steps": [[float(v) for v in f["eps_sign"]] for f in flats],
+            "eps_lbfgsb": [f["eps_lbfgsb"] for f in flats],
+            "pac_sigma": [f["pac_sigma"] for f in flats],
+            "pac_sigma_loss": [f["pac_sigmas"]["loss"] for f in flats],
+        }
+        | beyond.adaptive_numbers(w, runs),
+        "family": beyond.family(w, S),
+        "lambda_batch": {
+            "sizes": list(S.batch_sizes),
+            "seed": S.seeds[0],
+            "values": [[float(x) for x in v] for v in lam["values"]],
+            "full": lam["full"],
+            "full_images": S.full_hessian_images,
+        },
+        "eval_size": {
+            "small": S.eval_size,
+            "large": S.compare_eval_size,
+            "rise_small": [float(v) for v in rise_dir(small_ln)],
+            "rise_large": [float(v) for v in rise_dir(big_ln)],
+            "plane_max_diff": float(np.nanmax(np.abs(big_pl["plane"] - small_pl["plane"]))),
+            "plane_mean_diff": float(np.nanmean(big_pl["plane"] - small_pl["plane"])),
+        },
+    }
+    density = w("spectral_density", runs[0])
+    payload["density_near_zero"] = near_zero_share(density, payload["flatness"]["lambda1"][0])
+    figures = {
+        "connectivity": conns[0],
+        "trajectory": trajs[0],
+        "trajectory_plane": w("trajectory_plane", runs[0]),
+        "density": density,
+        "perturb_curve": payload["flatness"]["perturb_curve"],
+        "lambda_batch": payload["lambda_batch"],
+    }
+    return payload | w.payload(), figures

@@ -1,0 +1,110 @@
+"""A section's work, declared once: the runs it trains and the calls it makes to the store.
+
+A declaration (``sections.phase1.work`` and its kind, listed in ``sections.declared.SECTIONS``) fills
+a ``Work``: each training run once (``w.train``), and each analysis as a named ``Call``, a
+cached function with its arguments and what it does in words (``w.add``). Three readers,
+one list:
+
+- the grid's task graph (``tasks.section_tasks``): one task per call, after the training
+  runs in its arguments (so work that depends on results, such as Phase 2 at matched loss,
+  depends on the runs it reads);
+- the plan (``plan.items``): each task stored or not, and its estimated time;
+- the notebook payload (``sections.phaseN.payload``): it reads values only through ``w(name, run)``,
+  so a value that is not declared is an error, never a silent computation the grid did
+  not plan.
+
+A call declared with ``into="name"`` also lands in the payload, as ``payload[name]``: one
+entry per such call, in the order declared (per seed, when declared per run), each passed
+through ``read`` (default: the value itself; the payload is saved as JSON).
+"""
+
+import dataclasses
+from collections.abc import Callable, Hashable
+
+from lslib.config import TrainConfig
+
+
+def runs_in(obj) -> list[TrainConfig]:
+    """Every training config inside ``obj`` (nested configs, tuples), in order."""
+    if isinstance(obj, TrainConfig):
+        return [obj]
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return [r for f in dataclasses.fields(obj) for r in runs_in(getattr(obj, f.name))]
+    if isinstance(obj, list | tuple):
+        return [r for v in obj for r in runs_in(v)]
+    return []
+
+
+@dataclasses.dataclass(frozen=True)
+class Call:
+    """One call ``fn(*args)`` of a cached function; ``what`` it computes, in words
+    ("1D lines"); ``into``/``read``: where in the payload its value goes, and how."""
+
+    fn: Callable
+    args: tuple
+    what: str
+    into: str | None = None
+    read: Callable | None = None
+
+    def __call__(self):
+        return self.fn(*self.args)
+
+    @property
+    def runs(self) -> list[TrainConfig]:
+        """The training runs it reads (its dependencies)."""
+        return runs_in(self.args)
+
+
+class Work:
+    """The runs and calls of one section, in the order declared."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.runs: list[TrainConfig] = []
+        self.calls: dict[tuple[str, Hashable], Call] = {}
+
+    def train(self, c: TrainConfig) -> TrainConfig:
+        """Declare a training run (once); returns it."""
+        if c not in self.runs:
+            self.runs.append(c)
+        return c
+
+    def add(self, name: str, fn: Callable, *args, what: str, of=None, into=None, read=None):
+        """Declare the call ``fn(*args)`` as ``name`` of ``of`` (a run, a pair of runs, or
+        None for a call the section makes once)."""
+        key = (name, of)
+        if key in self.calls:
+            raise ValueError(f"{self.name}: {name!r} of {of} is declared twice")
+        self.calls[key] = Call(fn, tuple(args), what, into, read)
+
+    def call(self, name: str, of=None) -> Call:
+        try:
+            return self.calls[(name, of)]
+        except KeyError:
+            raise KeyError(
+                f"{self.name}: {name!r} of {of} is not declared (declare it in the section's "
+                "declaration, lslib/paper/sections/<section>.py, so the grid and the plan see it too)"
+            ) from None
+
+    def __call__(self, name: str, of=None):
+        """The value of a declared call (read from the store, or computed into it)."""
+        return self.call(name, of)()
+
+    def summary(self, c: TrainConfig) -> dict:
+        """A declared training run's outcome (``analyses.run_summary``)."""
+        from lslib.paper.sections.analyses import run_summary
+
+        if c not in self.runs:
+            raise KeyError(f"{self.name}: the run {c} is not declared")
+        return run_summary(c)
+
+    def payload(self) -> dict:
+        """The payload's entries of the calls declared ``into`` it."""
+        out: dict[str, list] = {}
+        for call in self.calls.values():
+            if call.into is not None:
+                value = call()
+                out.setdefault(call.into, []).append(
+                    value if call.read is None else call.read(value)
+                )
+        return out

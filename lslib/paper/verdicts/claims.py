@@ -1,0 +1,259 @@
+"""The original report's claims, each tested by one rule on the regenerated results and on
+the report's own numbers, with a four-valued verdict (the engine: ``verdicts``).
+
+A verdict is **holds** when every interval the claim needs lies strictly inside its
+region, **does not hold** when one lies strictly outside, **inconclusive** otherwise
+(touching a boundary included), and **not evaluable** when a result is missing, not finite,
+or censored in a way its bounds do not decide. Each verdict has a one-sided p-value; Holm's
+step-down over the report's claims (family-wise level 2.5 % one-sided, the side of a 95 %
+interval) gives the adjusted verdict, from which the page's counts come: a raw decision
+whose adjusted p is not below 0.025 becomes inconclusive. The report's numbers are judged by
+the same rules as the intervals of their rounding, so the page can tell "the report
+contradicts itself" from "the reproduction differs", and each claim says whether the
+report's own value of its statistic lies inside our 95 % interval. The checks of this
+reproduction (its controls and its setup) are judged but neither counted nor adjusted.
+"""
+
+import dataclasses
+import math
+from decimal import Decimal
+
+import yaml
+
+from lslib.paper.verdicts import (
+    claims_beyond,
+    claims_pairs,
+    claims_phase1,
+    claims_phase2,
+    claims_phase3,
+    claims_shape,
+    positions,
+)
+from lslib.paper.verdicts import engine as verdicts
+from lslib.paper.verdicts.engine import ALPHA, FAILS, HOLDS, INCONCLUSIVE, category
+from lslib.paper.verdicts.inference import holm
+from lslib.paths import BOOK
+
+# the checks of this reproduction: its own controls (PC1 against random directions) and its
+# setup (parameter counts); judged and shown apart, not among the report's claims
+CHECKS = {"3.6", "3.7", "3.10", "3.11"}
+# the smallest effect that matters, per claim (the seeds needed are for effects beyond it)
+SMALLEST = {
+    "1.1": "1 epoch",
+    "1.4": "1 epoch per step",
+    "1.7": "1 epoch per step",
+    "1.2": "0.1 accuracy points",
+    "1.5": "0.1 accuracy points per step",
+    "1.8": "0.1 accuracy points per step",
+    "2.2": "0.1 accuracy points",
+    "2.8": "0.1 accuracy points",
+    "3.12": "0.1 accuracy points",
+    "3.13": "0.1 accuracy points",
+    "2.3": "the margin ±0.5 points",
+    "1.13": "the margin 1.5x",
+    "3.16": "the margin 2x",
+    "3.1": "the 2 % error threshold",
+    "3.2": "the 2 % error threshold",
+}
+_NO_POWER = {"1.14", "1.15", "1.16", "1.17", "1.18"}  # between models: more models, not seeds
+
+
+def _smallest(cid: str) -> str:
+    if cid in CHECKS:
+        return "—"
+    if cid in _NO_POWER:
+        return "none declared (a between-model correlation: more models decide it, not seeds)"
+    return SMALLEST.get(cid, "10 % of the compared value")
+
+
+_ALL = (
+    claims_phase1.CLAIMS
+    + claims_phase2.CLAIMS
+    + claims_phase3.CLAIMS
+    + claims_pairs.CLAIMS
+    + claims_shape.CLAIMS
+    + claims_beyond.CLAIMS
+)
+CLAIMS = [
+    dataclasses.replace(c, check=c.id in CHECKS, smallest=_smallest(c.id))
+    if c.smallest == "any non-zero effect"
+    else dataclasses.replace(c, check=c.id in CHECKS)
+    for c in _ALL
+]
+CLAIMS_ORDER = {c.id: i for i, c in enumerate(CLAIMS)}
+
+
+# ---------------------------------------------------------------- the report's own numbers
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML that records how each float was printed (``verdicts.PRINTED``): "0.9720" is
+    ±0.00005, which the float 0.972 alone cannot say."""
+
+
+def _float(loader, node):
+    v = yaml.SafeLoader.construct_yaml_float(loader, node)
+    try:
+        d = Decimal(node.value.replace("_", ""))
+        verdicts.PRINTED[v] = float(Decimal(1).scaleb(d.as_tuple().exponent) / 2)
+    except ArithmeticError:
+        pass
+    return v
+
+
+def _int(loader, node):
+    v = yaml.SafeLoader.construct_yaml_int(loader, node)
+    verdicts.PRINTED[float(v)] = 0.5
+    return v
+
+
+_Loader.add_constructor("tag:yaml.org,2002:float", _float)
+_Loader.add_constructor("tag:yaml.org,2002:int", _int)
+
+
+def reference(path=None) -> dict:
+    return yaml.load((path or BOOK / "reference.yml").read_text(), Loader=_Loader)  # noqa: S506
+
+
+def report_results(ref: dict) -> dict:
+    """The report's numbers in the shape of our results (one exact value per quantity;
+    what the report does not give is None, so its claims come out 'not evaluable')."""
+    l1 = {(t["model"], t["width"]): t for t in ref["table2"]}
+    rows = {"mlp": [], "cnn": []}
+    for t in ref["table1"]:
+        e = l1.get((t["model"], t["width"]), {})
+        rows[t["model"]].append(
+            {
+                "width": t["width"],
+                "seeds": [None],
+                "status": ["converged"],
+                "epochs": [t["epochs"]],
+                "test_loss": [t["test_loss"]],
+                "test_acc": [t["test_acc"]],
+                "l1": [e["l1"][0]] if e else None,
+                "rise": None,
+            }
+        )
+    R = {("phase1", m): {"rows": r} for m, r in rows.items()}
+    for model in ("mlp", "cnn"):
+        R[("phase2", model)] = {
+            "rows": [
+                {
+                    "optimizer": t["optimizer"],
+                    "test_acc": [t["test_acc"]] if t.get("test_acc") else None,
+                    "l1": [t["l1"]] if t.get("l1") else None,
+                    "rise": None,
+                    "train_loss": None,
+                }
+                for t in ref["phase2"]
+                if t["model"] == model
+            ]
+        }
+    t5 = {t["model"]: t for t in ref["table5"]}
+    t1 = {(t["model"], t["width"]): t for t in ref["table1"]}
+    for t in ref["phase3"]:
+        m, f = t["model"], t5[t["model"]]
+        R[("phase3", m)] = {
+            "width": t["width"],
+            "params": ref["parameters"].get(m),
+            "test_acc": [t1[(m, t["width"])]["test_acc"]],
+            # one pair; the derived relative barrier and largest loss are formed in the
+            # claims from the printed barrier and loss, by interval arithmetic
+            "pairs": [{"seeds": [0, 1], "barrier": t["barrier"], "endpoint_loss": t["test_loss"]}],
+            "endpoint_loss": [t["test_loss"]],
+            "delta_l": [t["delta_l"]],
+            "control_delta_l": None,
+            "pc1_r2": None,
+            "pc1_vertex": None,
+            # Table 5's "Perturb. σ" column as it stands (book/readings: what it measured)
+            "flatness": {
+                "lambda1": [f["lambda1"]],
+                "sharpness_1d": [f["sharpness_1d"]],
+                "perturbation": [f["perturb"]],
+            },
+        }
+    return R
+
+
+def against(ours: verdicts.Verdict, theirs: verdicts.Verdict) -> str:
+    """Does the report's value of each statistic the claim compares lie inside our 95 %
+    interval? "inside", or how far outside (ratio and our standard errors), worst part; "—"
+    where our interval is unbounded (one seed): every value would be "inside" it."""
+    worst, text = -1.0, "—"
+    for a, b in zip(ours.parts, theirs.parts, strict=False):
+        if a.stat is None or b.stat is None or a.est is None or math.isinf(a.est.se):
+            continue
+        i, r = a.stat, b.stat.value
+        if not (math.isfinite(i.value) and math.isfinite(r) and not math.isnan(i.lo)):
+            continue
+        if i.lo <= r <= i.hi:
+            worst, text = max(worst, 0.0), "inside" if worst <= 0 else text
+            continue
+        c = math.log(r) if a.log and r > 0 else r
+        se = a.est.se
+        z = (
+            abs(c - a.est.center) / se
+            if se and math.isfinite(se) and a.est.link == "identity"
+            else math.nan
+        )
+        ratio = r / i.value if i.value and r / i.value > 0 else math.nan
+        size = z if math.isfinite(z) else math.inf
+        if size > worst:
+            worst = size
+            text = "outside: report " + verdicts.fmt(r)
+            text += f", {ratio:.3g}x ours" if math.isfinite(ratio) else ""
+            text += (
+                f", {z:.1f} SE away" if z < 1000 else f", {z:.2g} SE away" if z < math.inf else ""
+            )
+    return text
+
+
+def adjust(rows: list[dict]) -> None:
+    """Holm over the report's claims (the checks apart): adds "p (Holm)", the adjusted
+    verdict (a raw decision whose adjusted p is not below ``ALPHA`` becomes inconclusive)
+    and, where the report was judged, the category of the adjusted verdict."""
+    idx = [k for k, r in enumerate(rows) if not r["check"]]
+    ps = [rows[k]["p"] for k in idx]
+    adj = holm([1.0 if not math.isfinite(p) else p for p in ps])
+    for k, a in zip(idx, adj, strict=True):
+        r = rows[k]
+        r["p (Holm)"] = float(a)
+        decided = r["verdict"] in (HOLDS, FAILS)
+        r["adjusted"] = r["verdict"] if not decided or a < ALPHA else INCONCLUSIVE
+    for r in rows:
+        r.setdefault("adjusted", r["verdict"])
+        r.setdefault("p (Holm)", math.nan)
+        if "report verdict" in r:  # beside the headline counts: the adjusted verdict
+            r["category"] = category(r["adjusted"], r["report verdict"])
+
+
+def evaluate(results: dict, ref: dict | None = None) -> list[dict]:
+    """Every claim's verdict on our results and on the report's own numbers, with its
+    p-value, the Holm-adjusted verdict, the seeds needed and the report's value against
+    our interval."""
+    theirs = report_results(ref) if ref is not None else None
+    rows = []
+    for c in CLAIMS:
+        ours = c.verdict(results)
+        rep = c.verdict(theirs, exact=True) if theirs is not None else None
+        row = {
+            "id": c.id,
+            "section": c.section,
+            "claim": c.text,
+            "quote": c.quote,
+            "where": c.where,
+            "rule": c.rule,
+            "smallest": c.smallest,
+            "check": c.check,
+            "verdict": ours.outcome,
+            "evidence": ours.evidence,
+            "p": ours.p,
+            "seeds needed": ours.need,
+            "position": positions.claim_position(ours, rep),
+        }
+        if rep is not None:
+            row["report verdict"], row["report evidence"] = rep.outcome, rep.evidence
+            row["report vs ours"] = against(ours, rep)
+        rows.append(row)
+    adjust(rows)
+    return rows
