@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from lslib.paper import claims, stats, verdicts
+from lslib.paper import claims, verdicts
+from lslib.paper import inference as inf
 from lslib.paper.verdicts import FAILS, HOLDS, INCONCLUSIVE, NOT_EVALUABLE
 
 SIGMA_KEY = "σ at ΔL = 0.01, relative"
@@ -414,11 +415,11 @@ def test_one_seed_leaves_comparisons_inconclusive():
 
 
 def test_the_rule_and_its_combination():
-    i = lambda lo, hi: stats.Interval((lo + hi) / 2, lo, hi, 3)  # noqa: E731
+    i = lambda lo, hi: inf.Interval((lo + hi) / 2, lo, hi, 3)  # noqa: E731
     assert verdicts.decide(i(1, 2), 0, math.inf) == HOLDS
     assert verdicts.decide(i(-2, -1), 0, math.inf) == FAILS
     assert verdicts.decide(i(-1, 1), 0, math.inf) == INCONCLUSIVE
-    assert verdicts.decide(stats.Interval(math.nan, math.nan, math.nan, 0), 0, 1) == NOT_EVALUABLE
+    assert verdicts.decide(inf.Interval(math.nan, math.nan, math.nan, 0), 0, 1) == NOT_EVALUABLE
     parts = [(HOLDS, "a"), (INCONCLUSIVE, "b"), (FAILS, "c")]
     assert verdicts.combine(parts).outcome == FAILS
     assert verdicts.combine(parts[:2]).outcome == INCONCLUSIVE
@@ -456,19 +457,19 @@ def test_intervals_against_scipy_and_by_hand():
     from scipy import stats as st
 
     v = [1.0, 2.0, 4.0]
-    m = stats.mean(v)
+    m = inf.mean(v)
     h = st.t.ppf(0.975, 2) * np.std(v, ddof=1) / math.sqrt(3)
     assert math.isclose(m.lo, np.mean(v) - h) and math.isclose(m.hi, np.mean(v) + h)
     a, b = [1.0, 2.0, 3.0], [2.0, 4.0, 9.0, 7.0]
-    d = stats.diff(a, b)
+    d = inf.diff(a, b)
     ref = st.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
     assert math.isclose(d.lo, ref.low) and math.isclose(d.hi, ref.high)
     xs, groups = [0, 1, 2], [[1.0, 1.2], [2.1, 1.9], [3.0, 3.2]]
-    s = stats.slope(xs, groups)
+    s = inf.slope(xs, groups)
     fit = st.linregress([0, 0, 1, 1, 2, 2], [1.0, 1.2, 2.1, 1.9, 3.0, 3.2])
     assert math.isclose(s.value, fit.slope)
     assert math.isclose(s.half, st.t.ppf(0.975, 4) * fit.stderr)
-    assert stats.mean([5.0]).lo == -math.inf  # one seed: no interval
+    assert inf.mean([5.0]).lo == -math.inf  # one seed: no interval
 
 
 def test_synthetic_world_is_not_mutated_between_claims():
@@ -513,9 +514,9 @@ def test_less_predictive_compares_strength_not_sign():
 
 
 def test_touching_the_boundary_is_inconclusive_and_the_report_is_rounded():
-    i = stats.Interval(0.5, 0.0, 1.0, 3)  # touches 0 from above
+    i = inf.Interval(0.5, 0.0, 1.0, 3)  # touches 0 from above
     assert verdicts.decide(i, 0.0, math.inf) == INCONCLUSIVE
-    assert verdicts.decide(stats.Interval(-0.5, -1.0, 0.0, 3), 0.0, math.inf) == INCONCLUSIVE
+    assert verdicts.decide(inf.Interval(-0.5, -1.0, 0.0, 3), 0.0, math.inf) == INCONCLUSIVE
     claims.reference()  # records how each number is printed
     r = verdicts.rounding(0.972)  # printed "0.9720"
     assert math.isclose(r.lo, 0.97195) and math.isclose(r.hi, 0.97205)

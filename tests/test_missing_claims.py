@@ -8,8 +8,8 @@ import pytest
 
 from lslib.paper import claims, claims_shape
 from lslib.paper import inference as inf
+from lslib.paper.inference import Interval
 from lslib.paper.measures import oscillation
-from lslib.paper.stats import Interval
 from lslib.paper.verdicts import FAILS, HOLDS, INCONCLUSIVE, NOT_EVALUABLE, Part, Verdict
 from lslib.paths import REPO
 

@@ -12,7 +12,7 @@ import pytest
 from lslib.paper import claims, claims_pairs, forest, pages
 from lslib.paper import inference as inf
 from lslib.paper.claims_pairs import pair_estimate
-from lslib.paper.stats import Interval
+from lslib.paper.inference import Interval
 from lslib.paper.verdicts import FAILS, HOLDS, INCONCLUSIVE, Part, Verdict
 from lslib.paths import REPO
 

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from lslib.paper import stats
+from lslib.paper import inference as inf
 from lslib.paper.inference import est_model_spearman, model_spearman
 from lslib.paper.sections import NAMES
 from lslib.paper.verdicts import Claim, Missing, combine, interval_text, judge, part, payload_of
@@ -36,14 +36,14 @@ def per_model(rows: list[dict], key: str) -> list[np.ndarray]:
     """Each model's per-seed values of ``key``."""
     out = []
     for r in rows:
-        v = stats.values(r.get(key) or [])
+        v = inf.values(r.get(key) or [])
         if not len(v) or not np.isfinite(v).all():
             raise Missing(f"{r['model']}: {key} is missing or not finite")
         out.append(v)
     return out
 
 
-def correlation(R: dict, model: str, key: str, against: str = "gap") -> stats.Interval:
+def correlation(R: dict, model: str, key: str, against: str = "gap") -> inf.Interval:
     """Spearman's rho between the models' ``key`` and ``against``, the model as the unit."""
     rows = family_rows(R, model)
     return model_spearman(per_model(rows, key), per_model(rows, against))
@@ -95,7 +95,7 @@ def sgd_at_the_edge(model: str):
             f"largest λ1 over epochs (seed {edge['seed']}, fixed training images) {top:.4g} "
             f"= {r:.3g} × 2/η = {cap:.4g} (claimed ≥ {EDGE_SHARE:g} × 2/η, first seed only)"
         )
-        return combine([part(stats.Interval(r, r, r, 1), EDGE_SHARE, math.inf, text)])
+        return combine([part(inf.Interval(r, r, r, 1), EDGE_SHARE, math.inf, text)])
 
     return test
 

@@ -7,7 +7,6 @@ import math
 import numpy as np
 
 from lslib.paper import inference as inf
-from lslib.paper import stats
 from lslib.paper.measures import FRANKLE_THRESHOLD
 from lslib.paper.verdicts import (
     CHANCE_LOSS,
@@ -59,15 +58,15 @@ def p3_vals(R, model, key) -> np.ndarray:
     return seed_values(r, key, f"phase3 {model}")
 
 
-def _report_pair(R, model, key) -> stats.Interval:
+def _report_pair(R, model, key) -> inf.Interval:
     """The report's pair quantity with its rounding interval (derived ones by interval
     arithmetic from its printed barrier and endpoint loss)."""
     q = (_p3(R, model).get("pairs") or [{}])[0]
     b, e = r_mean([q["barrier"]]), r_mean([q["endpoint_loss"]])
     if key == "relative_barrier":
-        return stats.Interval(b.value / e.value, b.lo / e.hi, b.hi / e.lo, 1)
+        return inf.Interval(b.value / e.value, b.lo / e.hi, b.hi / e.lo, 1)
     if key == "max_loss":
-        return stats.Interval(b.value + e.value, b.lo + e.lo, b.hi + e.hi, 1)
+        return inf.Interval(b.value + e.value, b.lo + e.lo, b.hi + e.hi, 1)
     return r_mean([q[key]])
 
 
@@ -103,7 +102,7 @@ def cnn_mlp_pairs(key: str, cnn_lower: bool, what: str):
     def test(R, exact):
         if exact:
             c, m = _report_pair(R, "cnn", key), _report_pair(R, "mlp", key)
-            d = stats.Interval(c.value - m.value, c.lo - m.hi, c.hi - m.lo, 2)
+            d = inf.Interval(c.value - m.value, c.lo - m.hi, c.hi - m.lo, 2)
             text = f"{what} CNN {interval_text(c)} vs MLP {interval_text(m)}, difference {interval_text(d)}"
         else:
             ec, em = pair_estimate(*_pairs(R, "cnn", key)), pair_estimate(*_pairs(R, "mlp", key))

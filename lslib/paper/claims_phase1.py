@@ -7,7 +7,6 @@ import numpy as np
 
 from lslib.models import build_model, n_params
 from lslib.paper import inference as inf
-from lslib.paper import stats
 from lslib.paper.sections import NAMES, label
 from lslib.paper.verdicts import (
     FAILS,
@@ -100,7 +99,7 @@ def width_trend(model: str, key: str, sign: int, what: str):
                 if sign < 0
                 else lower(a, b, exact, n0, n1, f"{what} step", key, ba, bb)
             )
-        s = stats.slope([math.log2(r["width"]) for r in rows], groups, exact)
+        s = inf.slope([math.log2(r["width"]) for r in rows], groups, exact)
         v = combine(parts)
         note = f"overall trend (not judged): slope per doubling of width {interval_text(s)}"
         return Verdict(v.outcome, f"{v.evidence}; {note}", v.parts, v.p_in, v.p_out, v.need)
@@ -225,7 +224,7 @@ def ranks_agree(R, exact):
 
 
 def _ranks_part(model, names, rise, epochs, exact) -> Part:
-    point = stats.spearman([v.mean() for v in rise], [v.mean() for v in epochs], True).value
+    point = inf.spearman([v.mean() for v in rise], [v.mean() for v in epochs], True).value
     if not math.isfinite(point):
         raise Missing(f"the {model} ranking is undefined (a constant quantity)")
     if exact:
@@ -236,7 +235,7 @@ def _ranks_part(model, names, rise, epochs, exact) -> Part:
         for _ in range(2000):
             a = [gen.choice(v, len(v)).mean() for v in rise]
             b = [gen.choice(v, len(v)).mean() for v in epochs]
-            hits += stats.spearman(a, b, True).value == 1
+            hits += inf.spearman(a, b, True).value == 1
         share = hits / 2000
     o = HOLDS if share >= 0.975 else FAILS if share <= 0.025 else INCONCLUSIVE
     order = ", ".join(n for _, n in sorted(zip([v.mean() for v in rise], names, strict=True)))

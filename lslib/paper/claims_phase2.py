@@ -5,7 +5,6 @@ import math
 import numpy as np
 
 from lslib.paper import inference as inf
-from lslib.paper import stats
 from lslib.paper.verdicts import (
     Claim,
     Missing,
@@ -36,7 +35,7 @@ def _opt(R, model, opt) -> dict:
 def _auc(row) -> np.ndarray:
     if row.get("train_loss") is None:
         raise Missing("training curves are missing")
-    return stats.values([float(np.mean(t)) for t in row["train_loss"]])
+    return inf.values([float(np.mean(t)) for t in row["train_loss"]])
 
 
 def sgd_extreme(model: str, key: str, sgd_higher: bool, what: str):
@@ -89,7 +88,7 @@ def p2_similar(model, key, a, b, tol, what, scale=1.0):
         )
         if exact:
             d = r_diff(va, vb)
-            d = stats.Interval(d.value * scale, d.lo * scale, d.hi * scale, d.n)
+            d = inf.Interval(d.value * scale, d.lo * scale, d.hi * scale, d.n)
             return combine(
                 [equivalent(None, -tol, tol, text + f", difference {interval_text(d)}", d)]
             )

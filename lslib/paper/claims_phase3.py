@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from lslib.paper import inference as inf
-from lslib.paper import power, stats
+from lslib.paper import power
 from lslib.paper.claims_pairs import _p3, cnn_mlp_pairs, connected, p3_vals
 from lslib.paper.profiles import SIGMA_LEVEL
 from lslib.paper.sections import label
@@ -45,7 +45,7 @@ def above(model, get, limit, what, scale=1.0, smallest=0.0):
         v = get(R, model)
         if exact:
             i = r_mean(v)
-            i = stats.Interval(i.value * scale, i.lo * scale, i.hi * scale, i.n)
+            i = inf.Interval(i.value * scale, i.lo * scale, i.hi * scale, i.n)
             return combine(
                 [
                     judge(
@@ -85,7 +85,7 @@ def endpoint_ratio(factor: float):
 
     def test(R, exact):
         if exact:
-            get = lambda m: stats.values([q["endpoint_loss"] for q in _p3(R, m)["pairs"]])  # noqa: E731
+            get = lambda m: inf.values([q["endpoint_loss"] for q in _p3(R, m)["pairs"]])  # noqa: E731
         else:
             get = lambda m: seed_values(_p3(R, m), "endpoint_loss", f"phase3 {m}")  # noqa: E731
         return combine(
@@ -119,11 +119,11 @@ def pc1_flatter_than_random(model):
 def pc1_parabola(model, r2_min=0.99, vertex_max=0.1):
     def test(R, exact):
         r = _p3(R, model)
-        r2 = stats.mean(seed_values(r, "pc1_r2", f"{model} parabola fit"), exact)
+        r2 = inf.mean(seed_values(r, "pc1_r2", f"{model} parabola fit"), exact)
         c2 = seed_values(r, "pc1_curvature", f"{model} parabola curvature")
         concave = int((c2 <= 0).sum())
         convex = part(
-            stats.Interval(float(c2.min()), float(c2.min()), float(c2.min()), len(c2)),
+            inf.Interval(float(c2.min()), float(c2.min()), float(c2.min()), len(c2)),
             0.0,
             math.inf,
             f"curvature 2c₂ of the fit per seed {', '.join(f'{x:.3g}' for x in c2)} "
@@ -131,7 +131,7 @@ def pc1_parabola(model, r2_min=0.99, vertex_max=0.1):
         )
         if concave:
             return combine([convex])
-        vx = stats.mean(np.abs(seed_values(r, "pc1_vertex", f"{model} parabola vertex")), exact)
+        vx = inf.mean(np.abs(seed_values(r, "pc1_vertex", f"{model} parabola vertex")), exact)
         return combine(
             [
                 convex,
@@ -160,7 +160,7 @@ def params_near(model, width, target, rel, what):
         if r.get("params") is None:
             raise Missing(f"{what}: parameter count missing")
         n = float(r["params"])
-        i = stats.Interval(n, n, n, 1)
+        i = inf.Interval(n, n, n, 1)
         return combine(
             [
                 part(
@@ -185,7 +185,7 @@ def params_ratio(lo, hi):
         return combine(
             [
                 part(
-                    stats.Interval(r, r, r, 1),
+                    inf.Interval(r, r, r, 1),
                     lo,
                     hi,
                     f"CNN/MLP parameters {pc:,.0f}/{pm:,.0f} = {r:.3g} "

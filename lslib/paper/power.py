@@ -11,7 +11,7 @@ import math
 import numpy as np
 from scipy import stats as st
 
-from lslib.paper.stats import values
+from lslib.paper.inference import values
 
 
 def _power(effect: float, sds: tuple[float, ...], n: int, alpha: float) -> float:

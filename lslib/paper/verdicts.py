@@ -2,7 +2,7 @@
 
 Every claim reduces to statistics with a 95 % interval over seeds (``stats``,
 ``inference``) and a region the claim asserts (for example "difference < 0", "ratio
-within [1/2, 2]"). The verdict is the same rule for every claim (``stats.region_outcome``):
+within [1/2, 2]"). The verdict is the same rule for every claim (``inf.region_outcome``):
 
 - **holds**: every interval lies strictly inside its region;
 - **does not hold**: some interval lies strictly outside its region;
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lslib.paper import inference as inf
-from lslib.paper import power, stats
+from lslib.paper import power
 
 HOLDS, FAILS, INCONCLUSIVE, NOT_EVALUABLE = (
     "holds",
@@ -56,7 +56,7 @@ class Part:
 
     outcome: str
     evidence: str
-    stat: stats.Interval | None = None
+    stat: inf.Interval | None = None
     est: inf.Estimate | None = None
     log: bool = False  # stat is exp of the estimate (a ratio judged on the log scale)
     p_in: float = math.nan
@@ -120,7 +120,7 @@ def seed_values(row: dict, key: str, what: str) -> np.ndarray:
     """Per-seed values of ``key`` (epoch counts of capped runs: see `epoch_values`)."""
     if row.get(key) is None:
         raise Missing(f"{what}: {key} is missing")
-    v = stats.values(row[key])
+    v = inf.values(row[key])
     if not len(v) or not np.isfinite(v).all():
         raise Missing(f"{what}: {key} is not finite ({row[key]})")
     if key == "epochs":
@@ -135,7 +135,7 @@ def epoch_values(row: dict, what: str) -> tuple[np.ndarray, bool]:
     ("max_epochs") has a lower bound (≥ its epochs); any other unconverged run is missing."""
     if row.get("epochs") is None:
         raise Missing(f"{what}: epochs is missing")
-    v = stats.values(row["epochs"])
+    v = inf.values(row["epochs"])
     if not len(v) or not np.isfinite(v).all():
         raise Missing(f"{what}: epochs is not finite ({row['epochs']})")
     status = row.get("status", [])
@@ -156,21 +156,19 @@ def fmt(v: float) -> str:
     return f"{v:.4g}" if math.isfinite(v) else str(v)
 
 
-def interval_text(i: stats.Interval) -> str:
+def interval_text(i: inf.Interval) -> str:
     if i.lo == i.hi:
         return fmt(i.value)
     if not (math.isfinite(i.lo) and math.isfinite(i.hi)):
         return f"{fmt(i.value)} [{fmt(i.lo)}, {fmt(i.hi)}]"
-    return (
-        f"{stats.fmt_pm(i.value, max(i.hi - i.value, i.value - i.lo))} [{fmt(i.lo)}, {fmt(i.hi)}]"
-    )
+    return f"{inf.fmt_pm(i.value, max(i.hi - i.value, i.value - i.lo))} [{fmt(i.lo)}, {fmt(i.hi)}]"
 
 
 def mean_text(v, exact, scale=1.0) -> str:
-    m = stats.mean(v, exact)
+    m = inf.mean(v, exact)
     if exact or not math.isfinite(m.half):
-        return stats.fmt(m, 4, scale)
-    return stats.fmt_pm(m.value * scale, m.half * scale)
+        return inf.fmt(m, 4, scale)
+    return inf.fmt_pm(m.value * scale, m.half * scale)
 
 
 # ---------------------------------------------------------------- the report's rounding
@@ -178,50 +176,50 @@ def mean_text(v, exact, scale=1.0) -> str:
 PRINTED: dict[float, float] = {}  # value -> half a unit of its last printed digit (reference)
 
 
-def rounding(v: float) -> stats.Interval:
+def rounding(v: float) -> inf.Interval:
     """A number of the report as the interval of its rounding (``PRINTED`` keeps the digits
     as printed in the reference file, trailing zeros included; else its shortest repr)."""
     v = float(v)
     h = PRINTED.get(v)
     if h is None:
-        r = stats.reported(repr(v)) if math.isfinite(v) else stats.Interval(v, v, v, 1)
+        r = inf.reported(repr(v)) if math.isfinite(v) else inf.Interval(v, v, v, 1)
         return r
-    return stats.Interval(v, v - h, v + h, 1)
+    return inf.Interval(v, v - h, v + h, 1)
 
 
-def r_mean(v) -> stats.Interval:
+def r_mean(v) -> inf.Interval:
     """The mean of printed numbers with the interval their rounding allows."""
-    rs = [rounding(x) for x in stats.values(v)]
-    return stats.Interval(
+    rs = [rounding(x) for x in inf.values(v)]
+    return inf.Interval(
         *(float(np.mean([getattr(r, k) for r in rs])) for k in ("value", "lo", "hi")), len(rs)
     )
 
 
-def r_diff(a, b) -> stats.Interval:
+def r_diff(a, b) -> inf.Interval:
     ia, ib = r_mean(a), r_mean(b)
-    return stats.Interval(ia.value - ib.value, ia.lo - ib.hi, ia.hi - ib.lo, ia.n + ib.n)
+    return inf.Interval(ia.value - ib.value, ia.lo - ib.hi, ia.hi - ib.lo, ia.n + ib.n)
 
 
-def r_log_ratio(a, b) -> stats.Interval:
+def r_log_ratio(a, b) -> inf.Interval:
     ia, ib = r_mean(a), r_mean(b)
     if not (ia.lo > 0 and ib.lo > 0):
-        return stats.Interval(math.nan, math.nan, math.nan, ia.n + ib.n)
-    return stats.Interval(
+        return inf.Interval(math.nan, math.nan, math.nan, ia.n + ib.n)
+    return inf.Interval(
         math.log(ia.value / ib.value), math.log(ia.lo / ib.hi), math.log(ia.hi / ib.lo), 2
     )
 
 
 # ---------------------------------------------------------------- the verdict rule
 
-_WHERE = {stats.INSIDE: HOLDS, stats.OUTSIDE: FAILS, stats.STRADDLES: INCONCLUSIVE}
+_WHERE = {inf.INSIDE: HOLDS, inf.OUTSIDE: FAILS, inf.STRADDLES: INCONCLUSIVE}
 
 
-def decide(i: stats.Interval, lo: float = -math.inf, hi: float = math.inf) -> str:
+def decide(i: inf.Interval, lo: float = -math.inf, hi: float = math.inf) -> str:
     """The rule: interval strictly inside (lo, hi) -> holds; strictly outside -> does not
     hold; touching or straddling a boundary -> inconclusive; NaN -> not evaluable."""
     if not (math.isfinite(i.value) and not math.isnan(i.lo) and not math.isnan(i.hi)):
         return NOT_EVALUABLE
-    return _WHERE[stats.region_outcome(i.lo, i.hi, lo, hi)]
+    return _WHERE[inf.region_outcome(i.lo, i.hi, lo, hi)]
 
 
 def _need_text(need) -> str:
@@ -261,7 +259,7 @@ def judge(
     lo: float,
     hi: float,
     text: str,
-    exact_interval: stats.Interval | None = None,
+    exact_interval: inf.Interval | None = None,
     need=None,
     log: bool = False,
 ) -> Part:
@@ -280,14 +278,14 @@ def judge(
     return Part(o, ev, _shown(i, log), e, log, rp.inside, rp.outside, need, (lo, hi))
 
 
-def _shown(i: stats.Interval, log: bool) -> stats.Interval:
+def _shown(i: inf.Interval, log: bool) -> inf.Interval:
     if not log:
         return i
     ex = lambda x: math.exp(x) if not math.isnan(x) else x  # noqa: E731
-    return stats.Interval(ex(i.value), ex(i.lo), ex(i.hi), i.n)
+    return inf.Interval(ex(i.value), ex(i.lo), ex(i.hi), i.n)
 
 
-def part(i: stats.Interval, lo: float, hi: float, text: str) -> Part:
+def part(i: inf.Interval, lo: float, hi: float, text: str) -> Part:
     """A part judged on an interval alone (no p-value): checks of known numbers."""
     return judge(None, lo, hi, text, exact_interval=i)
 
