@@ -84,8 +84,10 @@ def cnn_vs_comparable_mlp(key: str, cnn_lower: bool, what: str):
 
 
 def width_trend(model: str, key: str, sign: int, what: str):
-    """Monotone in width: every adjacent step's Welch interval on the claimed side
-    (intersection-union); the least-squares slope on log2(width) is shown, not judged."""
+    """Monotone in width: `inference.monotone` (every adjacent step's Welch interval on the
+    claimed side, intersection-union; the least-squares slope on log2(width) shown, not
+    judged). Each step is also a part (``lower``) for its evidence, its seeds needed and
+    censored epochs read as bounds, which can leave a step not evaluable."""
 
     def test(R, exact):
         rows = width_rows(R, model)
@@ -99,10 +101,12 @@ def width_trend(model: str, key: str, sign: int, what: str):
                 if sign < 0
                 else lower(a, b, exact, n0, n1, f"{what} step", key, ba, bb)
             )
-        s = inf.slope([math.log2(r["width"]) for r in rows], groups, exact)
+        t = inf.monotone([math.log2(r["width"]) for r in rows], groups, sign, exact)
         v = combine(parts)
-        note = f"overall trend (not judged): slope per doubling of width {interval_text(s)}"
-        return Verdict(v.outcome, f"{v.evidence}; {note}", v.parts, v.p_in, v.p_out, v.need)
+        censored = any(bound for _, bound in vals)
+        p_in, p_out = (v.p_in, v.p_out) if exact or censored else (t.p_inside, t.p_outside)
+        note = f"overall trend (not judged): slope per doubling of width {interval_text(t.slope)}"
+        return Verdict(v.outcome, f"{v.evidence}; {note}", v.parts, p_in, p_out, v.need)
 
     return test
 
