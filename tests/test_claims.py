@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats as st
 
 from lslib.paper import claims, verdicts
 from lslib.paper import inference as inf
@@ -528,11 +529,25 @@ def test_not_evaluable_is_its_own_category():
 
 
 def test_a_concave_pc1_fit_is_evidence_not_a_gap():
+    """3.8 is tested on the seed means (one-sided t at 2.5 %), so it has a p-value for Holm:
+    one concave seed of three is reported and leaves convexity undecided (mean 0.6, s 0.69:
+    0.6 ± 4.303 · 0.40 straddles 0); every seed concave does not hold."""
     W = World()
     W.R[("phase3", "mlp")]["pc1_curvature"] = [1.0, -0.2, 1.0]
-    W.R[("phase3", "mlp")]["pc1_vertex"] = [0.0, None, 0.0]  # a concave fit has no vertex
+    W.R[("phase3", "mlp")]["pc1_vertex"] = [0.01, None, 0.02]  # a concave fit has no vertex
+    W.R[("phase3", "mlp")]["pc1_r2"] = [0.995, 0.996, 0.997]
     v = BY_ID["3.8"].verdict(W.R)
-    assert v.outcome == FAILS and "not convex" in v.evidence
+    assert v.outcome == INCONCLUSIVE and "1 of 3 not convex" in v.evidence
+    assert math.isfinite(v.p) and v.parts[0].p_in == pytest.approx(
+        st.t.sf(0.6 / (np.std([1.0, -0.2, 1.0], ddof=1) / math.sqrt(3)), 2)
+    )
+    W.R[("phase3", "mlp")]["pc1_curvature"] = [-1.0, -1.1, -0.9]
+    W.R[("phase3", "mlp")]["pc1_vertex"] = [None] * 3
+    assert BY_ID["3.8"].verdict(W.R).outcome == FAILS  # no convex seed: mean 2c₂ < 0
+    W.R[("phase3", "mlp")]["pc1_curvature"] = [-1.0, -1.1, 0.9]
+    W.R[("phase3", "mlp")]["pc1_vertex"] = [None, None, 0.01]
+    W.R[("phase3", "mlp")]["pc1_r2"] = [0.9, 0.91, 0.92]  # and R² far below 0.99
+    assert BY_ID["3.8"].verdict(W.R).outcome == FAILS
 
 
 def test_censored_epochs_are_bounds_that_can_decide():
@@ -578,10 +593,11 @@ def test_comparable_capacity_pairs_only_models_within_a_factor_two():
 
 
 def test_comparable_is_two_one_sided_tests():
-    """2.3: difference 0.3 points, seed sd 0.1: the 90 % interval (t_0.95,4 ~ 2.13) lies
-    inside +-0.5, so equivalent; a 0.6-point difference is not."""
+    """2.3: difference 0.2 points, seed sd 0.1: the 95 % interval (TOST at 2.5 % a side,
+    the family's level: t_0.975,4 = 2.776, half-width 0.227) lies inside +-0.5, so
+    equivalent; a 0.6-point difference is not."""
     W = World()
-    W.p2("mlp", "test_acc", {"momentum": 0.970, "adam": 0.967}, 0.001)
+    W.p2("mlp", "test_acc", {"momentum": 0.970, "adam": 0.968}, 0.001)
     assert BY_ID["2.3"].verdict(W.R).outcome == HOLDS
     W.p2("mlp", "test_acc", {"momentum": 0.970, "adam": 0.964}, 0.0001)
     assert BY_ID["2.3"].verdict(W.R).outcome == FAILS
@@ -600,6 +616,8 @@ def test_perturbation_is_compared_where_it_is_resolved():
     """3.16 reads sigma at Delta L = 0.01; Delta L at sigma = 1e-3 does not enter."""
     W = World()
     W.p3("cnn", "perturbation", 1.0)  # 1000x the MLP's at the noise floor
+    for m in ("cnn", "mlp"):  # equal sigmas, with a spread (identical seeds decide nothing)
+        W.p3(m, SIGMA_KEY, 1e-2, 1e-4)
     assert BY_ID["3.16"].verdict(W.R).outcome == HOLDS
 
 

@@ -2,6 +2,7 @@
 sharpness against generalization, measure by measure, over every model of a family; and
 SGD's sharp SimpleCNN minimum against its stability threshold."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -9,7 +10,16 @@ import numpy as np
 from lslib.paper import inference as inf
 from lslib.paper.inference import est_model_spearman, model_spearman
 from lslib.paper.sections import NAMES
-from lslib.paper.verdicts import Claim, Missing, combine, interval_text, judge, part, payload_of
+from lslib.paper.verdicts import (
+    Claim,
+    Missing,
+    between_models,
+    combine,
+    interval_text,
+    judge,
+    part,
+    payload_of,
+)
 
 # The sharpness measures the claim is judged on: payload key -> name. Epsilon-sharpness is
 # computed for Phase 3's model alone, so it has no correlation over models.
@@ -77,7 +87,8 @@ def sharp_generalize_worse(model: str, key: str):
         )
         rows = family_rows(R, model)
         est = est_model_spearman(per_model(rows, key), per_model(rows, "gap"))
-        return combine([judge(est, 0.0, math.inf, text)])  # with its p-values, for Holm
+        part = judge(est, 0.0, math.inf, text, need="more models, not seeds")
+        return combine([between_models(part, n)])  # with its p-values, for Holm
 
     return test
 
@@ -95,7 +106,10 @@ def sgd_at_the_edge(model: str):
             f"largest λ1 over epochs (seed {edge['seed']}, fixed training images) {top:.4g} "
             f"= {r:.3g} × 2/η = {cap:.4g} (claimed ≥ {EDGE_SHARE:g} × 2/η, first seed only)"
         )
-        return combine([part(inf.Interval(r, r, r, 1), EDGE_SHARE, math.inf, text)])
+        p = part(inf.Interval(r, r, r, 1), EDGE_SHARE, math.inf, text)
+        # one seed is an observation, not a test: no p-value, so no place in a Holm family
+        why = "one seed: needs ≥ 2 seeds for a test"
+        return combine([dataclasses.replace(p, untestable=why, evidence=f"{p.evidence} [{why}]")])
 
     return test
 

@@ -91,7 +91,7 @@ def connected(model):
             f"{interval_text(inf.interval(e))} (claimed < {FRANKLE_THRESHOLD:g}); the "
             f"report's reading, largest loss {interval_text(inf.interval(ml))} vs ln 10"
         )
-        return combine([judge(e, -math.inf, FRANKLE_THRESHOLD, text, need="not computed")])
+        return combine([judge(e, -math.inf, FRANKLE_THRESHOLD, text)])
 
     return test
 
@@ -117,7 +117,7 @@ def cnn_mlp_pairs(key: str, cnn_lower: bool, what: str):
         lo, hi = (-math.inf, 0.0) if cnn_lower else (0.0, math.inf)
         if exact:
             return combine([judge(None, lo, hi, text, d)])
-        return combine([judge(e, lo, hi, text, need="not computed")])
+        return combine([judge(e, lo, hi, text)])
 
     return test
 
@@ -139,7 +139,7 @@ def bezier_low(model):
             f"{model.upper()} Bezier loss barrier / endpoint loss, mean over {len(b)} seed "
             f"pairs (seed as the unit): {interval_text(inf.interval(e))} (claimed < 1)"
         )
-        return judge(e, -math.inf, 1.0, text, need="not computed")
+        return judge(e, -math.inf, 1.0, text)
 
     return test
 
@@ -162,7 +162,7 @@ def linear_across_seeds(R, exact):
             f"{model.upper()} error barrier, plain {interval_text(inf.interval(e))} "
             f"(claimed < {FRANKLE_THRESHOLD:g}); after permutation alignment {a}"
         )
-        parts.append(judge(e, -math.inf, FRANKLE_THRESHOLD, text, need="not computed"))
+        parts.append(judge(e, -math.inf, FRANKLE_THRESHOLD, text))
     return combine(parts)
 
 

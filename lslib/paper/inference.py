@@ -194,18 +194,30 @@ def holm(p) -> np.ndarray:
     hypothesis is rejected at family level α when its adjusted p < α (Holm 1979).
 
     Args:
-        p: the raw p-values, shape (m,); NaN (a claim not evaluable) is left out of the
-            family and stays NaN.
+        p: the raw p-values of the family, shape (m,). NaN is a planned claim that could
+            not be evaluated on these results: it stays in the family as p = 1 (the family
+            is fixed by the design before the data, so a missing result does not shrink m)
+            and its adjusted p is NaN.
     Returns:
         The adjusted p-values, in the order given.
     """
     p = np.asarray(p, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    order = ok[np.argsort(p[ok], kind="stable")]
+    q = np.where(np.isnan(p), 1.0, p)
+    order = np.argsort(q, kind="stable")
     m = len(order)
-    adj = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    adj = np.maximum.accumulate((m - np.arange(m)) * q[order])
+    out = np.empty(p.shape)
     out[order] = np.minimum(adj, 1.0)
+    return np.where(np.isnan(p), np.nan, out)
+
+
+def holm_levels(p, alpha: float) -> np.ndarray:
+    """Each hypothesis's step level in Holm's procedure, α / (m - j) for the j-th smallest
+    (0-based; NaN counted as p = 1, as in `holm`): the level it is actually tested at."""
+    q = np.where(np.isnan(np.asarray(p, dtype=np.float64)), 1.0, p)
+    order = np.argsort(q, kind="stable")
+    out = np.empty(len(q))
+    out[order] = alpha / (len(q) - np.arange(len(q)))
     return out
 
 
@@ -217,25 +229,49 @@ def _exact(value: float, n: int, link: str = "identity") -> Estimate:
     return Estimate(value, c, 0.0, math.inf, n, link)
 
 
+RESOLUTION_VAR = 1 / 12  # the variance of rounding to a whole unit (Sheppard)
+
+
+def seed_var(v) -> float:
+    """The per-seed sample variance s², never below what the measurement can resolve.
+
+    Identical seeds do not mean a spread of zero: with integer values (epoch counts) the
+    spread below one unit is rounded away, so s² is floored at 1/12, the variance of
+    rounding to a unit; identical non-integer values (a quantity no seed moved, or the
+    same run saved twice) leave the spread unknown (∞), so nothing is decided on them.
+    Zero spread would give se = 0 and p = 0, a certainty no threshold could undo.
+
+    Args:
+        v: per-seed values, n ≥ 2.
+    Returns:
+        s² (ddof 1), max(s², 1/12) for integer values, ∞ for identical non-integers.
+    """
+    v = values(v)
+    s2 = float(v.var(ddof=1))
+    if s2 >= RESOLUTION_VAR:
+        return s2
+    if np.all(v == np.round(v)):
+        return RESOLUTION_VAR
+    return s2 if s2 > 0 else math.inf
+
+
 def _welch(value: float, va: float, vb: float, na: int, nb: int) -> Estimate:
     """value with standard error sqrt(va + vb) and Welch-Satterthwaite degrees of freedom."""
-    if na < 2 or nb < 2:
+    if na < 2 or nb < 2 or not math.isfinite(va + vb):
         return Estimate(value, value, math.inf, math.inf, na + nb)
-    if va + vb == 0:
-        return _exact(value, na + nb)
     dof = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
     return Estimate(value, value, math.sqrt(va + vb), dof, na + nb)
 
 
 def est_mean(v, exact: bool = False) -> Estimate:
-    """Mean over seeds, standard error s / sqrt(n), n - 1 degrees of freedom."""
+    """Mean over seeds, standard error s / sqrt(n) (s floored: `seed_var`), n - 1 dof."""
     v = values(v)
     m = float(v.mean()) if len(v) else math.nan
     if exact or len(v) < 2 or not math.isfinite(m):
         se = 0.0 if exact or not math.isfinite(m) else math.inf
         return Estimate(m, m, se, math.inf, len(v))
-    se = float(v.std(ddof=1)) / math.sqrt(len(v))
-    return Estimate(m, m, se, len(v) - 1, len(v)) if se > 0 else _exact(m, len(v))
+    se = math.sqrt(seed_var(v) / len(v))
+    return Estimate(m, m, se, len(v) - 1 if math.isfinite(se) else math.inf, len(v))
 
 
 def est_diff(a, b, exact: bool = False) -> Estimate:
@@ -244,8 +280,8 @@ def est_diff(a, b, exact: bool = False) -> Estimate:
     d = float(a.mean() - b.mean())
     if exact or not math.isfinite(d):
         return _exact(d, len(a) + len(b))
-    va = a.var(ddof=1) / len(a) if len(a) > 1 else 0.0
-    vb = b.var(ddof=1) / len(b) if len(b) > 1 else 0.0
+    va = seed_var(a) / len(a) if len(a) > 1 else 0.0
+    vb = seed_var(b) / len(b) if len(b) > 1 else 0.0
     return _welch(d, va, vb, len(a), len(b))
 
 
@@ -258,8 +294,8 @@ def est_log_ratio(a, b, exact: bool = False) -> Estimate:
     r = math.log(ma / mb)
     if exact:
         return _exact(r, len(a) + len(b))
-    va = a.var(ddof=1) / len(a) / ma**2 if len(a) > 1 else 0.0
-    vb = b.var(ddof=1) / len(b) / mb**2 if len(b) > 1 else 0.0
+    va = seed_var(a) / len(a) / ma**2 if len(a) > 1 else 0.0
+    vb = seed_var(b) / len(b) / mb**2 if len(b) > 1 else 0.0
     return _welch(r, va, vb, len(a), len(b))
 
 
@@ -411,11 +447,12 @@ class Equivalence:
     interval: Interval
 
 
-def tost(e: Estimate, lo: float, hi: float, alpha: float = 0.05) -> Equivalence:
+def tost(e: Estimate, lo: float, hi: float, alpha: float = 0.025) -> Equivalence:
     """Equivalence within the margin (lo, hi) by two one-sided tests (Schuirmann 1987).
 
     Equivalent when both one-sided tests reject at ``alpha`` (the 1 - 2α interval lies
-    strictly inside the margin); not equivalent when the interval lies strictly beyond
+    strictly inside the margin). ``alpha`` is 2.5 %, the one-sided level of every other
+    decision (the 95 % interval), so an equivalence claim is decided at the family's level; not equivalent when the interval lies strictly beyond
     one margin (a one-sided test at ``alpha`` that the effect exceeds it); else
     inconclusive. Touching a margin is inconclusive.
     """
@@ -428,12 +465,12 @@ def tost(e: Estimate, lo: float, hi: float, alpha: float = 0.05) -> Equivalence:
     return Equivalence(outcome, p, i)
 
 
-def tost_diff(a, b, margin: float, alpha: float = 0.05) -> Equivalence:
+def tost_diff(a, b, margin: float, alpha: float = 0.025) -> Equivalence:
     """mean(a) - mean(b) within ± ``margin`` (Welch), by TOST at the 1 - 2α interval."""
     return tost(est_diff(a, b), -margin, margin, alpha)
 
 
-def tost_log_ratio(a, b, factor: float, alpha: float = 0.05) -> Equivalence:
+def tost_log_ratio(a, b, factor: float, alpha: float = 0.025) -> Equivalence:
     """mean(a) / mean(b) within (1/factor, factor), by TOST on the log scale.
 
     The interval returned is of the log ratio (exponentiate to show the ratio).
