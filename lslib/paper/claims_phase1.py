@@ -136,7 +136,7 @@ def every_cnn_vs_widest_mlp(key: str, cnn_lower: bool, what: str):
 
 def cnn_rises_alike(factor: float):
     """Every pair of CNN widths: the ratio of mean 1D rises within (1/factor, factor), by
-    two one-sided tests (90 % interval)."""
+    two one-sided tests (95 % interval, 2.5 % each side)."""
 
     def test(R, exact):
         rows = width_rows(R, "cnn")
@@ -410,7 +410,7 @@ CLAIMS = [
         "CNN basins are nearly identical across widths (1D rise within 1.5x).",
         "All six CNN visualizations exhibit nearly identical wide, smooth, low-curvature basins",
         "§2.2",
-        "every pair of CNN widths: ratio of mean 1D rises inside the margin (1/1.5, 1.5) by two one-sided tests (90 % delta-method interval, 5 % each side); 1.5x is the least 'nearly identical' can mean against the 2x-10x differences the report calls large",
+        "every pair of CNN widths: ratio of mean 1D rises inside the margin (1/1.5, 1.5) by two one-sided tests (95 % delta-method interval, 2.5 % each side); 1.5x is the least 'nearly identical' can mean against the 2x-10x differences the report calls large",
         cnn_rises_alike(1.5),
     ),
     Claim(

@@ -381,7 +381,7 @@ CLAIMS = [
         "The two models' perturbation flatness is comparable (within 2x).",
         "its perturbation-based flatness remains comparable",
         "§4.3",
-        "ratio of the σ at which ΔL reaches 0.01 (ΔL at σ = 10⁻³ sits at the evaluation noise floor), inside the margin (1/2, 2) by two one-sided tests (90 % delta-method interval); 2x is the least 'comparable' can mean next to the 1,500x of 1D sharpness",
+        "ratio of the σ at which ΔL reaches 0.01 (ΔL at σ = 10⁻³ sits at the evaluation noise floor), inside the margin (1/2, 2) by two one-sided tests (95 % delta-method interval, 2.5 % each side); 2x is the least 'comparable' can mean next to the 1,500x of 1D sharpness",
         perturbation_comparable,
     ),
 ]

@@ -15,13 +15,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lslib.paper.verdicts import FAILS, HOLDS, INCONCLUSIVE, Part, Verdict
+from lslib.paper.verdicts import FAILS, HOLDS, INCONCLUSIVE, NO_DIFF, UNTESTABLE, Part, Verdict
 
 COLOURS = {
     HOLDS: "#1a7f37",
     FAILS: "#cf222e",
+    NO_DIFF: "#0969da",
     INCONCLUSIVE: "#9a6700",
     "not evaluable": "#57606a",
+    UNTESTABLE: "#8250df",
 }
 
 

@@ -1,25 +1,31 @@
-"""The verdict engine: four outcomes, one rule, p-values, and the claims' shape.
+"""The verdict engine: five outcomes, one rule, p-values, and the claims' shape.
 
-Every claim reduces to statistics with a 95 % interval over seeds (``stats``,
-``inference``) and a region the claim asserts (for example "difference < 0", "ratio
-within [1/2, 2]"). The verdict is the same rule for every claim (``inf.region_outcome``):
+Every claim reduces to statistics with a 95 % interval over seeds (``inference``) and a
+region the claim asserts (for example "difference < 0", "ratio within [1/2, 2]"). The
+verdict is the same rule for every claim (``inference.region_outcome``):
 
 - **holds**: every interval lies strictly inside its region;
 - **does not hold**: some interval lies strictly outside its region;
+- **no meaningful difference**: a claimed difference whose interval lies inside ± the
+  smallest effect that matters (decided: the difference does not hold in substance);
 - **inconclusive**: neither; an interval that touches a boundary decides nothing;
 - **not evaluable**: a result is missing or non-finite, or censored epoch counts (runs
   stopped by the epoch cap, lower bounds) cannot decide the comparison.
 
-Each decision has one-sided p-values against the region's boundary (p < 0.025 exactly
-when the 95 % interval clears it): ``p_in`` for "inside" (intersection-union over the
-parts) and ``p_out`` for "outside" (Bonferroni over the parts); ``claims.evaluate`` adjusts
-them by Holm over the report's claims. "Comparable" claims use two one-sided tests (the
-90 % interval, 5 % each side). The report's own numbers are exact but printed rounded: each
-is the interval of its rounding (± half a unit of its last printed digit), combined by
-interval arithmetic.
+Each decision has one-sided p-values against the region's boundary, all at 2.5 % (p < 0.025
+exactly when the 95 % interval clears it): ``p_in`` for "inside" (intersection-union over
+the parts), ``p_out`` for "outside" and ``p_null`` for "no meaningful difference" (the 95 %
+interval inside ± the smallest effect that matters; Bonferroni over the parts); a part
+without a p never lends the claim a small one. ``claims.adjust`` adjusts them by Holm within
+each family. "Comparable" claims use two one-sided tests at the same 2.5 % a side (the 95 %
+interval). Zero spread over seeds is not certainty (``inference.seed_var``). The report's
+own numbers are exact but printed rounded: each is the interval of its rounding (± half a
+unit of its last printed digit), combined by interval arithmetic.
 
 A compound claim is split into parts; it holds when every part holds, does not hold when
-any part does not, and is otherwise not evaluable or inconclusive.
+any part does not, and is otherwise no meaningful difference, not evaluable or
+inconclusive, in that order. After Holm, a claim no data of this design can decide (a
+correlation between too few models, one seed) reads "not testable with this design".
 """
 
 import dataclasses
