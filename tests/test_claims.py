@@ -7,9 +7,11 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats as st
 
-from lslib.paper.verdicts import claims, stats
+from lslib.paper.verdicts import claims
 from lslib.paper.verdicts import engine as verdicts
+from lslib.paper.verdicts import inference as inf
 from lslib.paper.verdicts.engine import FAILS, HOLDS, INCONCLUSIVE, NOT_EVALUABLE
 
 SIGMA_KEY = "σ at ΔL = 0.01, relative"
@@ -415,11 +417,11 @@ def test_one_seed_leaves_comparisons_inconclusive():
 
 
 def test_the_rule_and_its_combination():
-    i = lambda lo, hi: stats.Interval((lo + hi) / 2, lo, hi, 3)  # noqa: E731
+    i = lambda lo, hi: inf.Interval((lo + hi) / 2, lo, hi, 3)  # noqa: E731
     assert verdicts.decide(i(1, 2), 0, math.inf) == HOLDS
     assert verdicts.decide(i(-2, -1), 0, math.inf) == FAILS
     assert verdicts.decide(i(-1, 1), 0, math.inf) == INCONCLUSIVE
-    assert verdicts.decide(stats.Interval(math.nan, math.nan, math.nan, 0), 0, 1) == NOT_EVALUABLE
+    assert verdicts.decide(inf.Interval(math.nan, math.nan, math.nan, 0), 0, 1) == NOT_EVALUABLE
     parts = [(HOLDS, "a"), (INCONCLUSIVE, "b"), (FAILS, "c")]
     assert verdicts.combine(parts).outcome == FAILS
     assert verdicts.combine(parts[:2]).outcome == INCONCLUSIVE
@@ -457,19 +459,19 @@ def test_intervals_against_scipy_and_by_hand():
     from scipy import stats as st
 
     v = [1.0, 2.0, 4.0]
-    m = stats.mean(v)
+    m = inf.mean(v)
     h = st.t.ppf(0.975, 2) * np.std(v, ddof=1) / math.sqrt(3)
     assert math.isclose(m.lo, np.mean(v) - h) and math.isclose(m.hi, np.mean(v) + h)
     a, b = [1.0, 2.0, 3.0], [2.0, 4.0, 9.0, 7.0]
-    d = stats.diff(a, b)
+    d = inf.diff(a, b)
     ref = st.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
     assert math.isclose(d.lo, ref.low) and math.isclose(d.hi, ref.high)
     xs, groups = [0, 1, 2], [[1.0, 1.2], [2.1, 1.9], [3.0, 3.2]]
-    s = stats.slope(xs, groups)
+    s = inf.slope(xs, groups)
     fit = st.linregress([0, 0, 1, 1, 2, 2], [1.0, 1.2, 2.1, 1.9, 3.0, 3.2])
     assert math.isclose(s.value, fit.slope)
     assert math.isclose(s.half, st.t.ppf(0.975, 4) * fit.stderr)
-    assert stats.mean([5.0]).lo == -math.inf  # one seed: no interval
+    assert inf.mean([5.0]).lo == -math.inf  # one seed: no interval
 
 
 def test_synthetic_world_is_not_mutated_between_claims():
@@ -514,9 +516,9 @@ def test_less_predictive_compares_strength_not_sign():
 
 
 def test_touching_the_boundary_is_inconclusive_and_the_report_is_rounded():
-    i = stats.Interval(0.5, 0.0, 1.0, 3)  # touches 0 from above
+    i = inf.Interval(0.5, 0.0, 1.0, 3)  # touches 0 from above
     assert verdicts.decide(i, 0.0, math.inf) == INCONCLUSIVE
-    assert verdicts.decide(stats.Interval(-0.5, -1.0, 0.0, 3), 0.0, math.inf) == INCONCLUSIVE
+    assert verdicts.decide(inf.Interval(-0.5, -1.0, 0.0, 3), 0.0, math.inf) == INCONCLUSIVE
     claims.reference()  # records how each number is printed
     r = verdicts.rounding(0.972)  # printed "0.9720"
     assert math.isclose(r.lo, 0.97195) and math.isclose(r.hi, 0.97205)
@@ -528,11 +530,25 @@ def test_not_evaluable_is_its_own_category():
 
 
 def test_a_concave_pc1_fit_is_evidence_not_a_gap():
+    """3.8 is tested on the seed means (one-sided t at 2.5 %), so it has a p-value for Holm:
+    one concave seed of three is reported and leaves convexity undecided (mean 0.6, s 0.69:
+    0.6 ± 4.303 · 0.40 straddles 0); every seed concave does not hold."""
     W = World()
     W.R[("phase3", "mlp")]["pc1_curvature"] = [1.0, -0.2, 1.0]
-    W.R[("phase3", "mlp")]["pc1_vertex"] = [0.0, None, 0.0]  # a concave fit has no vertex
+    W.R[("phase3", "mlp")]["pc1_vertex"] = [0.01, None, 0.02]  # a concave fit has no vertex
+    W.R[("phase3", "mlp")]["pc1_r2"] = [0.995, 0.996, 0.997]
     v = BY_ID["3.8"].verdict(W.R)
-    assert v.outcome == FAILS and "not convex" in v.evidence
+    assert v.outcome == INCONCLUSIVE and "1 of 3 not convex" in v.evidence
+    assert math.isfinite(v.p) and v.parts[0].p_in == pytest.approx(
+        st.t.sf(0.6 / (np.std([1.0, -0.2, 1.0], ddof=1) / math.sqrt(3)), 2)
+    )
+    W.R[("phase3", "mlp")]["pc1_curvature"] = [-1.0, -1.1, -0.9]
+    W.R[("phase3", "mlp")]["pc1_vertex"] = [None] * 3
+    assert BY_ID["3.8"].verdict(W.R).outcome == FAILS  # no convex seed: mean 2c₂ < 0
+    W.R[("phase3", "mlp")]["pc1_curvature"] = [-1.0, -1.1, 0.9]
+    W.R[("phase3", "mlp")]["pc1_vertex"] = [None, None, 0.01]
+    W.R[("phase3", "mlp")]["pc1_r2"] = [0.9, 0.91, 0.92]  # and R² far below 0.99
+    assert BY_ID["3.8"].verdict(W.R).outcome == FAILS
 
 
 def test_censored_epochs_are_bounds_that_can_decide():
@@ -578,10 +594,11 @@ def test_comparable_capacity_pairs_only_models_within_a_factor_two():
 
 
 def test_comparable_is_two_one_sided_tests():
-    """2.3: difference 0.3 points, seed sd 0.1: the 90 % interval (t_0.95,4 ~ 2.13) lies
-    inside +-0.5, so equivalent; a 0.6-point difference is not."""
+    """2.3: difference 0.2 points, seed sd 0.1: the 95 % interval (TOST at 2.5 % a side,
+    the family's level: t_0.975,4 = 2.776, half-width 0.227) lies inside +-0.5, so
+    equivalent; a 0.6-point difference is not."""
     W = World()
-    W.p2("mlp", "test_acc", {"momentum": 0.970, "adam": 0.967}, 0.001)
+    W.p2("mlp", "test_acc", {"momentum": 0.970, "adam": 0.968}, 0.001)
     assert BY_ID["2.3"].verdict(W.R).outcome == HOLDS
     W.p2("mlp", "test_acc", {"momentum": 0.970, "adam": 0.964}, 0.0001)
     assert BY_ID["2.3"].verdict(W.R).outcome == FAILS
@@ -600,6 +617,8 @@ def test_perturbation_is_compared_where_it_is_resolved():
     """3.16 reads sigma at Delta L = 0.01; Delta L at sigma = 1e-3 does not enter."""
     W = World()
     W.p3("cnn", "perturbation", 1.0)  # 1000x the MLP's at the noise floor
+    for m in ("cnn", "mlp"):  # equal sigmas, with a spread (identical seeds decide nothing)
+        W.p3(m, SIGMA_KEY, 1e-2, 1e-4)
     assert BY_ID["3.16"].verdict(W.R).outcome == HOLDS
 
 

@@ -15,7 +15,7 @@ from lslib.paper.verdicts import claims, claims_pairs, positions
 from lslib.paper.verdicts import inference as inf
 from lslib.paper.verdicts.claims_pairs import pair_estimate
 from lslib.paper.verdicts.engine import FAILS, HOLDS, INCONCLUSIVE, Part, Verdict
-from lslib.paper.verdicts.stats import Interval
+from lslib.paper.verdicts.inference import Interval
 from lslib.paths import REPO
 
 matplotlib.use("Agg")

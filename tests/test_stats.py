@@ -10,7 +10,6 @@ from scipy import stats as st
 
 from lslib.paper.verdicts import inference as inf
 from lslib.paper.verdicts import power as pw
-from lslib.paper.verdicts import stats
 
 Z975 = 1.959963984540054
 
@@ -76,9 +75,9 @@ def test_p_agrees_with_the_interval_rule():
     for _ in range(200):
         a, b = gen.normal(1, 1, 3), gen.normal(0, 2, 4)
         for est, i in (
-            (inf.est_diff(a, b), stats.diff(a, b)),
-            (inf.est_mean(a), stats.mean(a)),
-            (inf.est_log_ratio(a + 5, b + 5), stats.log_ratio(a + 5, b + 5)),
+            (inf.est_diff(a, b), inf.diff(a, b)),
+            (inf.est_mean(a), inf.mean(a)),
+            (inf.est_log_ratio(a + 5, b + 5), inf.log_ratio(a + 5, b + 5)),
         ):
             j = inf.interval(est)
             assert (j.lo, j.hi) == pytest.approx((i.lo, i.hi), rel=1e-12)
@@ -107,8 +106,13 @@ def test_holm_by_hand():
     # sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 = 0.02, 0.03, 0.06, 0.04 -> running max
     got = inf.holm([0.01, 0.04, 0.03, 0.005])
     assert got == pytest.approx([0.03, 0.06, 0.06, 0.02])
-    nan = inf.holm([0.01, math.nan, 0.04])  # a claim not evaluable is not in the family
-    assert nan[0] == pytest.approx(0.02) and math.isnan(nan[1]) and nan[2] == pytest.approx(0.04)
+    # a planned claim not evaluable stays in the family at p = 1 (m = 3), adjusted p NaN:
+    # 3 x 0.01, max(2 x 0.04, .)
+    nan = inf.holm([0.01, math.nan, 0.04])
+    assert nan[0] == pytest.approx(0.03) and math.isnan(nan[1]) and nan[2] == pytest.approx(0.08)
+    assert inf.holm_levels([0.01, math.nan, 0.04], 0.025) == pytest.approx(
+        [0.025 / 3, 0.025, 0.025 / 2]
+    )
     assert inf.holm([0.6, 0.7]) == pytest.approx([1.0, 1.0])
 
 
@@ -122,31 +126,33 @@ def test_tost_diff_by_hand():
     eq = inf.tost_diff(a, b, 1.0)
     assert eq.outcome == "equivalent"
     assert eq.p == pytest.approx(st.t.sf(1.0 / se, dof), rel=1e-9)
-    h = st.t.ppf(0.95, dof) * se  # the 90 % interval
+    h = st.t.ppf(0.975, dof) * se  # the 95 % interval: 2.5 % a side, the family's level
     assert (eq.interval.lo, eq.interval.hi) == pytest.approx((-h, h))
     assert inf.tost_diff(a, b, 0.1).outcome == "inconclusive"
     far = inf.tost_diff([12.0, 12.2, 11.8], b, 1.0)
     assert far.outcome == "not equivalent" and far.p > 0.95
 
 
-def test_tost_uses_the_90_percent_interval():
+def test_tost_decides_at_the_familys_level():
+    """Defect 4 of issue 35: TOST at 5 % a side (the 90 % interval) decided equivalence at
+    another level than every other claim; at 2.5 % a side it needs the 95 % interval."""
     a, b = [10.0, 10.2, 9.8], [10.1, 9.9, 10.0]
     h90, h95 = (st.t.ppf(q, 2.9411764705882355) * math.sqrt(0.05 / 3) for q in (0.95, 0.975))
-    margin = (h90 + h95) / 2  # inside at 90 %, not at 95 %
-    assert inf.tost_diff(a, b, margin).outcome == "equivalent"
-    assert stats.diff(a, b).hi > margin
+    assert inf.tost_diff(a, b, (h90 + h95) / 2).outcome == "inconclusive"  # inside at 90 % only
+    assert inf.tost_diff(a, b, h95 * 1.01).outcome == "equivalent"
+    assert inf.diff(a, b).hi == pytest.approx(h95)
 
 
 def test_tost_log_ratio_and_its_size():
     r = inf.tost_log_ratio([10.0, 10.4, 9.6], [10.2, 9.9, 10.1], 1.5)
     assert r.outcome == "equivalent" and r.interval.lo > -math.log(1.5)
-    # at a true difference equal to the margin, TOST calls "equivalent" at most 5 %
+    # at a true difference equal to the margin, TOST calls "equivalent" at most 2.5 %
     gen = np.random.default_rng(7)
     hits = sum(
         inf.tost_diff(gen.normal(1.0, 1, 3), gen.normal(0, 1, 3), 1.0).outcome == "equivalent"
         for _ in range(1000)
     )
-    assert hits / 1000 <= 0.05
+    assert hits / 1000 <= 0.025 + 3 * math.sqrt(0.025 * 0.975 / 1000)  # 3 MC standard errors
 
 
 # ---------------------------------------------------------------- power
@@ -205,7 +211,7 @@ def test_no_number_of_seeds_inside_the_smallest_effect():
     ],
 )
 def test_reported_is_the_interval_of_its_rounding(text, lo, hi):
-    i = stats.reported(text)
+    i = inf.reported(text)
     assert (i.lo, i.hi) == pytest.approx((lo, hi), rel=1e-12, abs=1e-15)
     assert i.lo < i.value < i.hi
 
@@ -213,7 +219,7 @@ def test_reported_is_the_interval_of_its_rounding(text, lo, hi):
 def test_reported_rejects_non_numbers():
     for bad in ("n/a", "inf", ""):
         with pytest.raises(ValueError):
-            stats.reported(bad)
+            inf.reported(bad)
 
 
 @pytest.mark.parametrize(
@@ -230,15 +236,15 @@ def test_reported_rejects_non_numbers():
     ],
 )
 def test_region_outcome(lo, hi, rlo, rhi, where):
-    assert stats.region_outcome(lo, hi, rlo, rhi) == where
+    assert inf.region_outcome(lo, hi, rlo, rhi) == where
 
 
 def test_a_reported_value_at_the_boundary_is_not_a_failure():
     # the report prints 1.0 for a ratio claimed < 1: its rounding interval [0.95, 1.05]
-    i = stats.reported("1.0")
-    assert stats.region_outcome(i.lo, i.hi, -math.inf, 1.0) == "straddles"
+    i = inf.reported("1.0")
+    assert inf.region_outcome(i.lo, i.hi, -math.inf, 1.0) == "straddles"
     with pytest.raises(ValueError):
-        stats.region_outcome(math.nan, 1.0, 0.0, 1.0)
+        inf.region_outcome(math.nan, 1.0, 0.0, 1.0)
 
 
 # ---------------------------------------------------------------- readable numbers
@@ -261,7 +267,7 @@ def test_a_reported_value_at_the_boundary_is_not_a_failure():
     ],
 )
 def test_fmt_pm(value, half, text):
-    assert stats.fmt_pm(value, half) == text
+    assert inf.fmt_pm(value, half) == text
 
 
 # ---------------------------------------------------------------- monotone trends
@@ -331,9 +337,9 @@ def test_model_spearman_seed_noise_widens_the_interval():
 
 
 def test_abs_interval():
-    i = inf.abs_interval(stats.Interval(-0.1, -0.2, 0.5, 6))
+    i = inf.abs_interval(inf.Interval(-0.1, -0.2, 0.5, 6))
     assert (i.value, i.lo, i.hi) == (0.1, 0.0, 0.5)
-    i = inf.abs_interval(stats.Interval(-0.5, -0.8, -0.3, 6))
+    i = inf.abs_interval(inf.Interval(-0.5, -0.8, -0.3, 6))
     assert (i.value, i.lo, i.hi) == (0.5, 0.3, 0.8)
 
 
@@ -352,7 +358,7 @@ def _model_coverage(noise, reps, rho=0.0, seed=0):
         x, y = _models(gen, noise, rho=rho)
         i = inf.model_spearman(list(x), list(y), n_boot=100, seed=r)
         new += i.lo <= truth <= i.hi
-        o = stats.spearman(x.ravel(), y.ravel())
+        o = inf.spearman(x.ravel(), y.ravel())
         old += o.lo <= truth <= o.hi
     return new / reps, old / reps
 
@@ -391,13 +397,13 @@ def _coverage(draw, interval, truth, reps=4000, seed=0):
 @pytest.mark.parametrize(
     "name, draw, interval, truth",
     [
-        ("mean", lambda g: (g.normal(2.0, 1.0, 3),), stats.mean, 2.0),
-        ("diff, equal", lambda g: (g.normal(1, 1, 3), g.normal(0, 1, 3)), stats.diff, 1.0),
-        ("diff, unequal", lambda g: (g.normal(1, 0.3, 3), g.normal(0, 3, 3)), stats.diff, 1.0),
+        ("mean", lambda g: (g.normal(2.0, 1.0, 3),), inf.mean, 2.0),
+        ("diff, equal", lambda g: (g.normal(1, 1, 3), g.normal(0, 1, 3)), inf.diff, 1.0),
+        ("diff, unequal", lambda g: (g.normal(1, 0.3, 3), g.normal(0, 3, 3)), inf.diff, 1.0),
         (
             "log ratio",
             lambda g: (g.normal(10, 1, 3), g.normal(5, 1.5, 3)),
-            stats.log_ratio,
+            inf.log_ratio,
             math.log(2),
         ),
     ],

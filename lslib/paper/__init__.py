@@ -7,7 +7,7 @@ lowest first (a module imports only from its own part or a lower one):
   smoke/quick/paper profiles, validated before any compute), ``results`` (saved section
   results with their provenance);
 - ``sections``: each section's work, declared once, and its payload;
-- ``verdicts``: statistics, error control and the report's claims;
+- ``verdicts``: statistics (one module, ``inference``), error control and the report's claims;
 - ``pages``: tables, figures and page elements;
 - ``build``: the papermill grid, its plan and executors.
 """

@@ -14,8 +14,10 @@ from lslib.paths import REPO
 BADGES = {
     "holds": ("✓", "#1a7f37"),
     "does not hold": ("✗", "#cf222e"),
+    "no meaningful difference": ("≈", "#0969da"),
     "inconclusive": ("~", "#9a6700"),
     "not evaluable": ("–", "#57606a"),
+    "not testable with this design": ("∅", "#8250df"),
 }
 
 

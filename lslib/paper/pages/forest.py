@@ -5,13 +5,15 @@ import math
 
 import numpy as np
 
-from lslib.paper.verdicts.engine import FAILS, HOLDS, INCONCLUSIVE
+from lslib.paper.verdicts.engine import FAILS, HOLDS, INCONCLUSIVE, NO_DIFF, UNTESTABLE
 
 COLOURS = {
     HOLDS: "#1a7f37",
     FAILS: "#cf222e",
+    NO_DIFF: "#0969da",
     INCONCLUSIVE: "#9a6700",
     "not evaluable": "#57606a",
+    UNTESTABLE: "#8250df",
 }
 
 

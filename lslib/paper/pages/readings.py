@@ -20,7 +20,8 @@ import pandas as pd
 
 from lslib.paper.names import label
 from lslib.paper.pages.tables import pm, ratio_text, section_rows
-from lslib.paper.verdicts import claims, stats
+from lslib.paper.verdicts import claims
+from lslib.paper.verdicts import inference as inf
 from lslib.paper.verdicts.engine import FAILS, HOLDS, INCONCLUSIVE, decide
 
 QUANTITIES = {
@@ -149,17 +150,17 @@ def all_flips(R: dict) -> dict:
     return out
 
 
-def _near(ours, theirs: float) -> stats.Interval:
+def _near(ours, theirs: float) -> inf.Interval:
     """log(mean(ours) / theirs) with a delta-method t-interval over the seeds (the report's
     number is exact); NaN unless both are positive."""
-    m = stats.mean(ours)
+    m = inf.mean(ours)
     if not (m.value > 0 and theirs > 0):
-        return stats.Interval(math.nan, math.nan, math.nan, m.n)
+        return inf.Interval(math.nan, math.nan, math.nan, m.n)
     r = math.log(m.value / theirs)
     if not math.isfinite(m.half):
-        return stats.Interval(r, -math.inf, math.inf, m.n)
+        return inf.Interval(r, -math.inf, math.inf, m.n)
     h = m.half / m.value  # d log(x) = dx / x
-    return stats.Interval(r, r - h, r + h, m.n)
+    return inf.Interval(r, r - h, r + h, m.n)
 
 
 def consistency(R: dict, ref: dict, quantity: str) -> pd.DataFrame:
@@ -178,11 +179,11 @@ def consistency(R: dict, ref: dict, quantity: str) -> pd.DataFrame:
     rows = []
     lim = math.log(FACTOR)
     for n in names:
-        mlp, cnn = (stats.values(p3[m]["flatness"][src][n]) for m in ("mlp", "cnn"))
+        mlp, cnn = (inf.values(p3[m]["flatness"][src][n]) for m in ("mlp", "cnn"))
         parts = [_near(mlp, t5["mlp"]), _near(cnn, t5["cnn"])]
-        ratio = stats.log_ratio(cnn, mlp)
+        ratio = inf.log_ratio(cnn, mlp)
         parts.append(
-            stats.Interval(
+            inf.Interval(
                 ratio.value - math.log(t5["cnn"] / t5["mlp"]),
                 ratio.lo - math.log(t5["cnn"] / t5["mlp"]),
                 ratio.hi - math.log(t5["cnn"] / t5["mlp"]),

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from lslib.paper.names import NAMES, label
-from lslib.paper.verdicts import stats
+from lslib.paper.verdicts import inference as inf
 
 STATUS = {
     "converged": "converged",
@@ -35,12 +35,12 @@ NBSP = "\u00a0"
 
 def pm(v, digits: int = 4, scale: float = 1.0) -> str:
     """Seed mean ± half-width of the 95 % interval, kept on one line."""
-    return stats.fmt(stats.mean(v), digits, scale).replace(" ± ", f"{NBSP}±{NBSP}")
+    return inf.fmt(inf.mean(v), digits, scale).replace(" ± ", f"{NBSP}±{NBSP}")
 
 
 def pct(v) -> str:
     """An accuracy (a fraction) as a percentage with 2 decimals, ± the interval's half-width."""
-    i = stats.mean(v)
+    i = inf.mean(v)
     if not np.isfinite(i.value):
         return "—"
     m = f"{100 * i.value:.2f}"
@@ -258,14 +258,14 @@ def _long(key: dict, name: str, theirs, ours, scale: float = 1.0) -> dict:
     """One quantity per row (not three columns per quantity): the report's value, ours (seed
     mean ± 95 % half-width, rounded to the interval's precision), the difference, and
     whether the report's value lies inside our interval."""
-    i = stats.mean(ours) if ours is not None else None
+    i = inf.mean(ours) if ours is not None else None
     ok = theirs is not None and i is not None and np.isfinite(i.value)
     if i is None or not np.isfinite(i.value):
         mine = "—"
     elif np.isfinite(i.half) and i.half > 1e-12 * abs(i.value):
-        mine = stats.fmt_pm(i.value * scale, i.half * scale).replace(" ± ", f"{NBSP}±{NBSP}")
+        mine = inf.fmt_pm(i.value * scale, i.half * scale).replace(" ± ", f"{NBSP}±{NBSP}")
     else:
-        mine = stats.fmt(i, 4, scale)
+        mine = inf.fmt(i, 4, scale)
     inside = "—"
     if ok and np.isfinite(i.half):
         inside = "inside" if i.lo <= theirs <= i.hi else "outside"
@@ -344,7 +344,7 @@ def pm3(v) -> str:
     return pm(v, 3)
 
 
-def ratio_text(i: stats.Interval) -> str:
+def ratio_text(i: inf.Interval) -> str:
     if not i.finite:
         return "—"
     if math.isfinite(i.lo) and math.isfinite(i.hi):

@@ -30,8 +30,16 @@ from lslib.paper.verdicts import (
     positions,
 )
 from lslib.paper.verdicts import engine as verdicts
-from lslib.paper.verdicts.engine import ALPHA, FAILS, HOLDS, INCONCLUSIVE, category
-from lslib.paper.verdicts.inference import holm
+from lslib.paper.verdicts import inference as inf
+from lslib.paper.verdicts.engine import (
+    ALPHA,
+    BEYOND,
+    DECIDED,
+    INCONCLUSIVE,
+    REPORT,
+    UNTESTABLE,
+    category,
+)
 from lslib.paths import BOOK
 
 # the checks of this reproduction: its own controls (PC1 against random directions) and its
@@ -178,12 +186,13 @@ def report_results(ref: dict) -> dict:
 def against(ours: verdicts.Verdict, theirs: verdicts.Verdict) -> str:
     """Does the report's value of each statistic the claim compares lie inside our 95 %
     interval? "inside", or how far outside (ratio and our standard errors), worst part; "—"
-    where our interval is unbounded (one seed): every value would be "inside" it."""
+    where our interval is unbounded (one seed): every value would be "inside" it. The 95 %
+    interval is formed from the estimate, whatever interval a part shows."""
     worst, text = -1.0, "—"
     for a, b in zip(ours.parts, theirs.parts, strict=False):
         if a.stat is None or b.stat is None or a.est is None or math.isinf(a.est.se):
             continue
-        i, r = a.stat, b.stat.value
+        i, r = verdicts._shown(inf.interval(a.est), a.log), b.stat.value
         if not (math.isfinite(i.value) and math.isfinite(r) and not math.isnan(i.lo)):
             continue
         if i.lo <= r <= i.hi:
@@ -208,19 +217,33 @@ def against(ours: verdicts.Verdict, theirs: verdicts.Verdict) -> str:
     return text
 
 
+def family(c: verdicts.Claim) -> str:
+    """The Holm family a claim belongs to: the report's claims, or this reproduction's
+    claims beyond the report (a family of their own, not counted among the report's)."""
+    return BEYOND if c.section == "beyond" else REPORT
+
+
 def adjust(rows: list[dict]) -> None:
-    """Holm over the report's claims (the checks apart): adds "p (Holm)", the adjusted
-    verdict (a raw decision whose adjusted p is not below ``ALPHA`` becomes inconclusive)
-    and, where the report was judged, the category of the adjusted verdict."""
-    idx = [k for k, r in enumerate(rows) if not r["check"]]
-    ps = [rows[k]["p"] for k in idx]
-    adj = holm([1.0 if not math.isfinite(p) else p for p in ps])
-    for k, a in zip(idx, adj, strict=True):
-        r = rows[k]
-        r["p (Holm)"] = float(a)
-        decided = r["verdict"] in (HOLDS, FAILS)
-        r["adjusted"] = r["verdict"] if not decided or a < ALPHA else INCONCLUSIVE
+    """Holm within each family (the checks apart, and claims this design cannot decide left
+    out: they would only raise every other claim's bar): adds "p (Holm)", the step "level"
+    each claim is tested at, the adjusted verdict (a raw decision whose adjusted p is not
+    below ``ALPHA`` becomes inconclusive; an untestable claim reads ``UNTESTABLE``) and,
+    where the report was judged, the category of the adjusted verdict."""
+    for fam in dict.fromkeys(r.get("family", REPORT) for r in rows):
+        idx = [
+            k
+            for k, r in enumerate(rows)
+            if not r["check"] and r.get("family", REPORT) == fam and not r.get("untestable")
+        ]
+        ps = [rows[k]["p"] for k in idx]
+        for k, a, lv in zip(idx, inf.holm(ps), inf.holm_levels(ps, ALPHA), strict=True):
+            r = rows[k]
+            r["p (Holm)"], r["level"] = float(a), float(lv)
+            decided = r["verdict"] in DECIDED
+            r["adjusted"] = r["verdict"] if not decided or a < ALPHA else INCONCLUSIVE
     for r in rows:
+        if r.get("untestable") and not r["check"]:
+            r["adjusted"] = UNTESTABLE
         r.setdefault("adjusted", r["verdict"])
         r.setdefault("p (Holm)", math.nan)
         if "report verdict" in r:  # beside the headline counts: the adjusted verdict
@@ -232,7 +255,7 @@ def evaluate(results: dict, ref: dict | None = None) -> list[dict]:
     p-value, the Holm-adjusted verdict, the seeds needed and the report's value against
     our interval."""
     theirs = report_results(ref) if ref is not None else None
-    rows = []
+    rows, found = [], []
     for c in CLAIMS:
         ours = c.verdict(results)
         rep = c.verdict(theirs, exact=True) if theirs is not None else None
@@ -245,6 +268,8 @@ def evaluate(results: dict, ref: dict | None = None) -> list[dict]:
             "rule": c.rule,
             "smallest": c.smallest,
             "check": c.check,
+            "family": family(c),
+            "untestable": ours.untestable,
             "verdict": ours.outcome,
             "evidence": ours.evidence,
             "p": ours.p,
@@ -255,5 +280,11 @@ def evaluate(results: dict, ref: dict | None = None) -> list[dict]:
             row["report verdict"], row["report evidence"] = rep.outcome, rep.evidence
             row["report vs ours"] = against(ours, rep)
         rows.append(row)
+        found.append(ours)
     adjust(rows)
+    for row, ours in zip(rows, found, strict=True):  # the seeds needed at the claim's level
+        if row["adjusted"] == INCONCLUSIVE and "level" in row:
+            row["seeds needed"] = verdicts.need_at(ours, row["level"])
+        elif row["adjusted"] == UNTESTABLE:
+            row["seeds needed"] = f"no number of seeds: {ours.untestable}"
     return rows

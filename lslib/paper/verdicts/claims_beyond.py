@@ -2,15 +2,17 @@
 sharpness against generalization, measure by measure, over every model of a family; and
 SGD's sharp SimpleCNN minimum against its stability threshold."""
 
+import dataclasses
 import math
 
 import numpy as np
 
 from lslib.paper.names import NAMES
-from lslib.paper.verdicts import stats
+from lslib.paper.verdicts import inference as inf
 from lslib.paper.verdicts.engine import (
     Claim,
     Missing,
+    between_models,
     combine,
     interval_text,
     judge,
@@ -44,14 +46,14 @@ def per_model(rows: list[dict], key: str) -> list[np.ndarray]:
     """Each model's per-seed values of ``key``."""
     out = []
     for r in rows:
-        v = stats.values(r.get(key) or [])
+        v = inf.values(r.get(key) or [])
         if not len(v) or not np.isfinite(v).all():
             raise Missing(f"{r['model']}: {key} is missing or not finite")
         out.append(v)
     return out
 
 
-def correlation(R: dict, model: str, key: str, against: str = "gap") -> stats.Interval:
+def correlation(R: dict, model: str, key: str, against: str = "gap") -> inf.Interval:
     """Spearman's rho between the models' ``key`` and ``against``, the model as the unit."""
     rows = family_rows(R, model)
     return model_spearman(per_model(rows, key), per_model(rows, against))
@@ -85,7 +87,8 @@ def sharp_generalize_worse(model: str, key: str):
         )
         rows = family_rows(R, model)
         est = est_model_spearman(per_model(rows, key), per_model(rows, "gap"))
-        return combine([judge(est, 0.0, math.inf, text)])  # with its p-values, for Holm
+        part = judge(est, 0.0, math.inf, text, need="more models, not seeds")
+        return combine([between_models(part, n)])  # with its p-values, for Holm
 
     return test
 
@@ -103,7 +106,10 @@ def sgd_at_the_edge(model: str):
             f"largest λ1 over epochs (seed {edge['seed']}, fixed training images) {top:.4g} "
             f"= {r:.3g} × 2/η = {cap:.4g} (claimed ≥ {EDGE_SHARE:g} × 2/η, first seed only)"
         )
-        return combine([part(stats.Interval(r, r, r, 1), EDGE_SHARE, math.inf, text)])
+        p = part(inf.Interval(r, r, r, 1), EDGE_SHARE, math.inf, text)
+        # one seed is an observation, not a test: no p-value, so no place in a Holm family
+        why = "one seed: needs ≥ 2 seeds for a test"
+        return combine([dataclasses.replace(p, untestable=why, evidence=f"{p.evidence} [{why}]")])
 
     return test
 

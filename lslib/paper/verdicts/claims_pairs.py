@@ -8,7 +8,6 @@ import numpy as np
 
 from lslib.paper.sections.measures import FRANKLE_THRESHOLD
 from lslib.paper.verdicts import inference as inf
-from lslib.paper.verdicts import stats
 from lslib.paper.verdicts.engine import (
     CHANCE_LOSS,
     Claim,
@@ -59,15 +58,15 @@ def p3_vals(R, model, key) -> np.ndarray:
     return seed_values(r, key, f"phase3 {model}")
 
 
-def _report_pair(R, model, key) -> stats.Interval:
+def _report_pair(R, model, key) -> inf.Interval:
     """The report's pair quantity with its rounding interval (derived ones by interval
     arithmetic from its printed barrier and endpoint loss)."""
     q = (_p3(R, model).get("pairs") or [{}])[0]
     b, e = r_mean([q["barrier"]]), r_mean([q["endpoint_loss"]])
     if key == "relative_barrier":
-        return stats.Interval(b.value / e.value, b.lo / e.hi, b.hi / e.lo, 1)
+        return inf.Interval(b.value / e.value, b.lo / e.hi, b.hi / e.lo, 1)
     if key == "max_loss":
-        return stats.Interval(b.value + e.value, b.lo + e.lo, b.hi + e.hi, 1)
+        return inf.Interval(b.value + e.value, b.lo + e.lo, b.hi + e.hi, 1)
     return r_mean([q[key]])
 
 
@@ -92,7 +91,7 @@ def connected(model):
             f"{interval_text(inf.interval(e))} (claimed < {FRANKLE_THRESHOLD:g}); the "
             f"report's reading, largest loss {interval_text(inf.interval(ml))} vs ln 10"
         )
-        return combine([judge(e, -math.inf, FRANKLE_THRESHOLD, text, need="not computed")])
+        return combine([judge(e, -math.inf, FRANKLE_THRESHOLD, text)])
 
     return test
 
@@ -103,7 +102,7 @@ def cnn_mlp_pairs(key: str, cnn_lower: bool, what: str):
     def test(R, exact):
         if exact:
             c, m = _report_pair(R, "cnn", key), _report_pair(R, "mlp", key)
-            d = stats.Interval(c.value - m.value, c.lo - m.hi, c.hi - m.lo, 2)
+            d = inf.Interval(c.value - m.value, c.lo - m.hi, c.hi - m.lo, 2)
             text = f"{what} CNN {interval_text(c)} vs MLP {interval_text(m)}, difference {interval_text(d)}"
         else:
             ec, em = pair_estimate(*_pairs(R, "cnn", key)), pair_estimate(*_pairs(R, "mlp", key))
@@ -118,7 +117,7 @@ def cnn_mlp_pairs(key: str, cnn_lower: bool, what: str):
         lo, hi = (-math.inf, 0.0) if cnn_lower else (0.0, math.inf)
         if exact:
             return combine([judge(None, lo, hi, text, d)])
-        return combine([judge(e, lo, hi, text, need="not computed")])
+        return combine([judge(e, lo, hi, text)])
 
     return test
 
@@ -140,7 +139,7 @@ def bezier_low(model):
             f"{model.upper()} Bezier loss barrier / endpoint loss, mean over {len(b)} seed "
             f"pairs (seed as the unit): {interval_text(inf.interval(e))} (claimed < 1)"
         )
-        return judge(e, -math.inf, 1.0, text, need="not computed")
+        return judge(e, -math.inf, 1.0, text)
 
     return test
 
@@ -163,7 +162,7 @@ def linear_across_seeds(R, exact):
             f"{model.upper()} error barrier, plain {interval_text(inf.interval(e))} "
             f"(claimed < {FRANKLE_THRESHOLD:g}); after permutation alignment {a}"
         )
-        parts.append(judge(e, -math.inf, FRANKLE_THRESHOLD, text, need="not computed"))
+        parts.append(judge(e, -math.inf, FRANKLE_THRESHOLD, text))
     return combine(parts)
 
 

@@ -5,7 +5,6 @@ import math
 import numpy as np
 
 from lslib.paper.verdicts import inference as inf
-from lslib.paper.verdicts import stats
 from lslib.paper.verdicts.engine import (
     Claim,
     Missing,
@@ -36,7 +35,7 @@ def _opt(R, model, opt) -> dict:
 def _auc(row) -> np.ndarray:
     if row.get("train_loss") is None:
         raise Missing("training curves are missing")
-    return stats.values([float(np.mean(t)) for t in row["train_loss"]])
+    return inf.values([float(np.mean(t)) for t in row["train_loss"]])
 
 
 def sgd_extreme(model: str, key: str, sgd_higher: bool, what: str):
@@ -79,7 +78,7 @@ def p2_less(model, key, a, b, what):
 
 
 def p2_similar(model, key, a, b, tol, what, scale=1.0):
-    """|mean(a) - mean(b)| < tol by two one-sided tests (the 90 % interval inside ±tol)."""
+    """|mean(a) - mean(b)| < tol by two one-sided tests (the 95 % interval inside ±tol)."""
 
     def test(R, exact):
         va, vb = seed_values(_opt(R, model, a), key, a), seed_values(_opt(R, model, b), key, b)
@@ -89,7 +88,7 @@ def p2_similar(model, key, a, b, tol, what, scale=1.0):
         )
         if exact:
             d = r_diff(va, vb)
-            d = stats.Interval(d.value * scale, d.lo * scale, d.hi * scale, d.n)
+            d = inf.Interval(d.value * scale, d.lo * scale, d.hi * scale, d.n)
             return combine(
                 [equivalent(None, -tol, tol, text + f", difference {interval_text(d)}", d)]
             )
@@ -142,7 +141,7 @@ CLAIMS = [
         "MLP: momentum and Adam reach similar accuracy (within 0.5 points).",
         "SGD with momentum and Adam achieve much faster convergence and similar final accuracies (97.32% and 97.19%)",
         "§3.2",
-        "difference in percentage points within the margin ±0.5 by two one-sided tests (90 % Welch interval, 5 % each side); 0.5 points is a tenth of the 4-point gap to SGD the report calls large",
+        "difference in percentage points within the margin ±0.5 by two one-sided tests (95 % Welch interval, 2.5 % each side); 0.5 points is a tenth of the 4-point gap to SGD the report calls large",
         p2_similar("mlp", "test_acc", "momentum", "adam", 0.5, "test accuracy (%)", 100.0),
     ),
     Claim(

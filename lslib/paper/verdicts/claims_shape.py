@@ -16,6 +16,7 @@ from lslib.paper.verdicts.engine import (
     Claim,
     Missing,
     Part,
+    between_models,
     combine,
     interval_text,
     judge,
@@ -45,7 +46,7 @@ def oscillatory_vs_monotone(R, exact):
     more = less(vw, vn, exact, nw, nn, what, smallest=0.1)
     e = inf.est_mean(vw)
     text = f"{nw} oscillation {interval_text(inf.interval(e))} (claimed < {NEAR_MONOTONE:g})"
-    return combine([more, judge(e, -math.inf, NEAR_MONOTONE, text, need="not computed")])
+    return combine([more, judge(e, -math.inf, NEAR_MONOTONE, text)])
 
 
 def _log_ratio_below(e: inf.Estimate, text: str, need=None) -> Part:
@@ -80,7 +81,7 @@ def smoother_and_connected(R, exact):
     lr = math.log(ec.value / em.value)
     e = inf.Estimate(lr, lr, se, min(ec.dof, em.dof), ec.n + em.n)
     text = "more connected: error barrier between seeds CNN/MLP (seed as the unit)"
-    parts.append(_log_ratio_below(e, text, "not computed"))
+    parts.append(_log_ratio_below(e, text))
     return combine(parts)
 
 
@@ -90,27 +91,29 @@ def _rho_part(model: str, names: list, xs: list, ys: list, what: str, skipped=()
     head = f"{what}, {NAMES[model]} ({', '.join(names) or 'no model'})"
     head += f" [left out: {'; '.join(skipped)}]" if skipped else ""
     if len(xs) < MIN_MODELS:
-        return Part(
+        p = Part(
             NOT_EVALUABLE,
             f"{head}: {len(xs)} model(s) with both quantities; ρ between models needs "
             f"≥ {MIN_MODELS} → {NOT_EVALUABLE}",
         )
+        return between_models(p, len(xs))
     e = inf.est_model_spearman(xs, ys)
     if not math.isfinite(e.value):
         return Part(NOT_EVALUABLE, f"{head}: ρ undefined (a constant quantity) → {NOT_EVALUABLE}")
     text = f"{head}: Spearman ρ between {len(xs)} models {interval_text(inf.interval(e))} (claimed > 0)"
-    return judge(e, 0.0, 1.0, text, need="more models, not seeds")
+    return between_models(judge(e, 0.0, 1.0, text, need="more models, not seeds"), len(xs))
 
 
 def _perturbation_part(R, model) -> Part:
     """ΔL under perturbation is measured in Phase 3 only, on one model per family."""
     p3 = R.get(("phase3", model))
     names = label(model, p3["width"]) if p3 else "none"
-    return Part(
+    p = Part(
         NOT_EVALUABLE,
         f"parameter perturbation (Phase 3's ΔL), {NAMES[model]}: measured on {int(bool(p3))} "
         f"model ({names}); ρ between models needs ≥ {MIN_MODELS} → {NOT_EVALUABLE}",
     )
+    return between_models(p, int(bool(p3)))
 
 
 def _phase1_family(R, model, stability) -> tuple[list, list, list, list]:

@@ -1,25 +1,31 @@
-"""The verdict engine: four outcomes, one rule, p-values, and the claims' shape.
+"""The verdict engine: five outcomes, one rule, p-values, and the claims' shape.
 
-Every claim reduces to statistics with a 95 % interval over seeds (``stats``,
-``inference``) and a region the claim asserts (for example "difference < 0", "ratio
-within [1/2, 2]"). The verdict is the same rule for every claim (``stats.region_outcome``):
+Every claim reduces to statistics with a 95 % interval over seeds (``inference``) and a
+region the claim asserts (for example "difference < 0", "ratio within [1/2, 2]"). The
+verdict is the same rule for every claim (``inference.region_outcome``):
 
 - **holds**: every interval lies strictly inside its region;
 - **does not hold**: some interval lies strictly outside its region;
+- **no meaningful difference**: a claimed difference whose interval lies inside ± the
+  smallest effect that matters (decided: the difference does not hold in substance);
 - **inconclusive**: neither; an interval that touches a boundary decides nothing;
 - **not evaluable**: a result is missing or non-finite, or censored epoch counts (runs
   stopped by the epoch cap, lower bounds) cannot decide the comparison.
 
-Each decision has one-sided p-values against the region's boundary (p < 0.025 exactly
-when the 95 % interval clears it): ``p_in`` for "inside" (intersection-union over the
-parts) and ``p_out`` for "outside" (Bonferroni over the parts); ``claims.evaluate`` adjusts
-them by Holm over the report's claims. "Comparable" claims use two one-sided tests (the
-90 % interval, 5 % each side). The report's own numbers are exact but printed rounded: each
-is the interval of its rounding (± half a unit of its last printed digit), combined by
-interval arithmetic.
+Each decision has one-sided p-values against the region's boundary, all at 2.5 % (p < 0.025
+exactly when the 95 % interval clears it): ``p_in`` for "inside" (intersection-union over
+the parts), ``p_out`` for "outside" and ``p_null`` for "no meaningful difference" (the 95 %
+interval inside ± the smallest effect that matters; Bonferroni over the parts); a part
+without a p never lends the claim a small one. ``claims.adjust`` adjusts them by Holm within
+each family. "Comparable" claims use two one-sided tests at the same 2.5 % a side (the 95 %
+interval). Zero spread over seeds is not certainty (``inference.seed_var``). The report's
+own numbers are exact but printed rounded: each is the interval of its rounding (± half a
+unit of its last printed digit), combined by interval arithmetic.
 
 A compound claim is split into parts; it holds when every part holds, does not hold when
-any part does not, and is otherwise not evaluable or inconclusive.
+any part does not, and is otherwise no meaningful difference, not evaluable or
+inconclusive, in that order. After Holm, a claim no data of this design can decide (a
+correlation between too few models, one seed) reads "not testable with this design".
 """
 
 import dataclasses
@@ -30,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lslib.paper.verdicts import inference as inf
-from lslib.paper.verdicts import power, stats
+from lslib.paper.verdicts import power
 
 HOLDS, FAILS, INCONCLUSIVE, NOT_EVALUABLE = (
     "holds",
@@ -38,11 +44,16 @@ HOLDS, FAILS, INCONCLUSIVE, NOT_EVALUABLE = (
     "inconclusive",
     "not evaluable",
 )
-OUTCOMES = (HOLDS, FAILS, INCONCLUSIVE, NOT_EVALUABLE)
+# a decided outcome: the 95 % interval lies inside ± the smallest effect that matters, so
+# the claimed difference does not hold in substance (an equivalence test at the same level)
+NO_DIFF = "no meaningful difference"
+OUTCOMES = (HOLDS, FAILS, NO_DIFF, INCONCLUSIVE, NOT_EVALUABLE)
+DECIDED = (HOLDS, FAILS, NO_DIFF)
+# an adjusted label, not a raw outcome: no data this design can produce decides the claim
+UNTESTABLE = "not testable with this design"
 CHANCE_LOSS = math.log(10)  # cross-entropy of a uniform guess over 10 classes
 ALPHA = 0.025  # one-sided level of each decision, so the family level of Holm's step-down
 LOG_10_PERCENT = math.log(1.1)  # a ratio's smallest effect that matters: 10 %
-NO_EFFECT = "no meaningful difference"  # the seeds needed when the effect is below the smallest
 
 
 class Missing(LookupError):
@@ -56,13 +67,17 @@ class Part:
 
     outcome: str
     evidence: str
-    stat: stats.Interval | None = None
+    stat: inf.Interval | None = None
     est: inf.Estimate | None = None
     log: bool = False  # stat is exp of the estimate (a ratio judged on the log scale)
     p_in: float = math.nan
     p_out: float = math.nan
     need: int | str | None = None
     region: tuple[float, float] = (-math.inf, math.inf)  # (lo, hi) on the estimate's scale
+    p_null: float = math.nan  # p of "no meaningful difference" (inside ± the smallest effect)
+    # the seeds that would decide this part at a one-sided level (Holm's step level)
+    need_at: Callable[[float], int | None] | None = field(default=None, repr=False)
+    untestable: str = ""  # why no data of this design can decide it ("needs ≥ 5 models")
 
 
 @dataclass(frozen=True)
@@ -73,15 +88,22 @@ class Verdict:
     p_in: float = math.nan
     p_out: float = math.nan
     need: int | str | None = None
+    p_null: float = math.nan
+    untestable: str = ""  # non-empty: no data of this design decides it (left out of Holm)
 
     @property
     def p(self) -> float:
-        """Holm's input: the p of the decision taken (the smaller one when undecided)."""
+        """Holm's input: the p of the decision taken (the smallest when undecided); NaN
+        when not evaluable, which no Holm family can reject."""
         if self.outcome == HOLDS:
             return self.p_in
         if self.outcome == FAILS:
             return self.p_out
-        return min(self.p_in, self.p_out)
+        if self.outcome == NO_DIFF:
+            return self.p_null
+        if self.outcome == NOT_EVALUABLE:
+            return math.nan
+        return float(np.nanmin([self.p_in, self.p_out, self.p_null, 1.0]))
 
 
 @dataclass(frozen=True)
@@ -120,7 +142,7 @@ def seed_values(row: dict, key: str, what: str) -> np.ndarray:
     """Per-seed values of ``key`` (epoch counts of capped runs: see `epoch_values`)."""
     if row.get(key) is None:
         raise Missing(f"{what}: {key} is missing")
-    v = stats.values(row[key])
+    v = inf.values(row[key])
     if not len(v) or not np.isfinite(v).all():
         raise Missing(f"{what}: {key} is not finite ({row[key]})")
     if key == "epochs":
@@ -135,7 +157,7 @@ def epoch_values(row: dict, what: str) -> tuple[np.ndarray, bool]:
     ("max_epochs") has a lower bound (≥ its epochs); any other unconverged run is missing."""
     if row.get("epochs") is None:
         raise Missing(f"{what}: epochs is missing")
-    v = stats.values(row["epochs"])
+    v = inf.values(row["epochs"])
     if not len(v) or not np.isfinite(v).all():
         raise Missing(f"{what}: epochs is not finite ({row['epochs']})")
     status = row.get("status", [])
@@ -156,21 +178,19 @@ def fmt(v: float) -> str:
     return f"{v:.4g}" if math.isfinite(v) else str(v)
 
 
-def interval_text(i: stats.Interval) -> str:
+def interval_text(i: inf.Interval) -> str:
     if i.lo == i.hi:
         return fmt(i.value)
     if not (math.isfinite(i.lo) and math.isfinite(i.hi)):
         return f"{fmt(i.value)} [{fmt(i.lo)}, {fmt(i.hi)}]"
-    return (
-        f"{stats.fmt_pm(i.value, max(i.hi - i.value, i.value - i.lo))} [{fmt(i.lo)}, {fmt(i.hi)}]"
-    )
+    return f"{inf.fmt_pm(i.value, max(i.hi - i.value, i.value - i.lo))} [{fmt(i.lo)}, {fmt(i.hi)}]"
 
 
 def mean_text(v, exact, scale=1.0) -> str:
-    m = stats.mean(v, exact)
+    m = inf.mean(v, exact)
     if exact or not math.isfinite(m.half):
-        return stats.fmt(m, 4, scale)
-    return stats.fmt_pm(m.value * scale, m.half * scale)
+        return inf.fmt(m, 4, scale)
+    return inf.fmt_pm(m.value * scale, m.half * scale)
 
 
 # ---------------------------------------------------------------- the report's rounding
@@ -178,50 +198,50 @@ def mean_text(v, exact, scale=1.0) -> str:
 PRINTED: dict[float, float] = {}  # value -> half a unit of its last printed digit (reference)
 
 
-def rounding(v: float) -> stats.Interval:
+def rounding(v: float) -> inf.Interval:
     """A number of the report as the interval of its rounding (``PRINTED`` keeps the digits
     as printed in the reference file, trailing zeros included; else its shortest repr)."""
     v = float(v)
     h = PRINTED.get(v)
     if h is None:
-        r = stats.reported(repr(v)) if math.isfinite(v) else stats.Interval(v, v, v, 1)
+        r = inf.reported(repr(v)) if math.isfinite(v) else inf.Interval(v, v, v, 1)
         return r
-    return stats.Interval(v, v - h, v + h, 1)
+    return inf.Interval(v, v - h, v + h, 1)
 
 
-def r_mean(v) -> stats.Interval:
+def r_mean(v) -> inf.Interval:
     """The mean of printed numbers with the interval their rounding allows."""
-    rs = [rounding(x) for x in stats.values(v)]
-    return stats.Interval(
+    rs = [rounding(x) for x in inf.values(v)]
+    return inf.Interval(
         *(float(np.mean([getattr(r, k) for r in rs])) for k in ("value", "lo", "hi")), len(rs)
     )
 
 
-def r_diff(a, b) -> stats.Interval:
+def r_diff(a, b) -> inf.Interval:
     ia, ib = r_mean(a), r_mean(b)
-    return stats.Interval(ia.value - ib.value, ia.lo - ib.hi, ia.hi - ib.lo, ia.n + ib.n)
+    return inf.Interval(ia.value - ib.value, ia.lo - ib.hi, ia.hi - ib.lo, ia.n + ib.n)
 
 
-def r_log_ratio(a, b) -> stats.Interval:
+def r_log_ratio(a, b) -> inf.Interval:
     ia, ib = r_mean(a), r_mean(b)
     if not (ia.lo > 0 and ib.lo > 0):
-        return stats.Interval(math.nan, math.nan, math.nan, ia.n + ib.n)
-    return stats.Interval(
+        return inf.Interval(math.nan, math.nan, math.nan, ia.n + ib.n)
+    return inf.Interval(
         math.log(ia.value / ib.value), math.log(ia.lo / ib.hi), math.log(ia.hi / ib.lo), 2
     )
 
 
 # ---------------------------------------------------------------- the verdict rule
 
-_WHERE = {stats.INSIDE: HOLDS, stats.OUTSIDE: FAILS, stats.STRADDLES: INCONCLUSIVE}
+_WHERE = {inf.INSIDE: HOLDS, inf.OUTSIDE: FAILS, inf.STRADDLES: INCONCLUSIVE}
 
 
-def decide(i: stats.Interval, lo: float = -math.inf, hi: float = math.inf) -> str:
+def decide(i: inf.Interval, lo: float = -math.inf, hi: float = math.inf) -> str:
     """The rule: interval strictly inside (lo, hi) -> holds; strictly outside -> does not
     hold; touching or straddling a boundary -> inconclusive; NaN -> not evaluable."""
     if not (math.isfinite(i.value) and not math.isnan(i.lo) and not math.isnan(i.hi)):
         return NOT_EVALUABLE
-    return _WHERE[stats.region_outcome(i.lo, i.hi, lo, hi)]
+    return _WHERE[inf.region_outcome(i.lo, i.hi, lo, hi)]
 
 
 def _need_text(need) -> str:
@@ -232,28 +252,88 @@ def _need_text(need) -> str:
     return f"; seeds needed: {need}"
 
 
+def _iut(ps) -> float:
+    """Intersection-union p (every part must hold): the largest; NaN if a part has none,
+    whatever the order (a part that cannot be tested cannot make the claim hold)."""
+    ps = list(ps)
+    return max(ps) if ps and not any(math.isnan(p) for p in ps) else math.nan
+
+
+def _bonferroni(ps, k: int) -> float:
+    """Union p (some part decides it): k times the smallest finite one, k counting every
+    part (a part without a p still spent its share); NaN if none has a p."""
+    f = [p for p in ps if not math.isnan(p)]
+    return min(1.0, k * min(f)) if f else math.nan
+
+
 def combine(parts: list) -> Verdict:
-    """Parts -> one verdict: any failure fails; all must hold to hold. ``p_in`` is the
-    largest part's (intersection-union), ``p_out`` k times the smallest (Bonferroni)."""
+    """Parts -> one verdict: any failure fails; a part with no meaningful difference makes
+    the claim's difference not hold in substance; all must hold to hold. ``p_in`` is the
+    largest part's (intersection-union), ``p_out`` and ``p_null`` k times the smallest
+    (Bonferroni); NaNs enter symmetrically, so the order of the parts does not matter."""
     ps = [p if isinstance(p, Part) else Part(*p) for p in parts]
     outcomes = [p.outcome for p in ps]
-    for o in (FAILS, NOT_EVALUABLE, INCONCLUSIVE):
+    for o in (FAILS, NO_DIFF, NOT_EVALUABLE, INCONCLUSIVE):
         if o in outcomes:
             break
     else:
         o = HOLDS
-    p_in = max((p.p_in for p in ps), default=math.nan)
-    p_out = min(1.0, len(ps) * min((p.p_out for p in ps), default=math.nan))
+    k = len(ps)
+    p_in = _iut(p.p_in for p in ps)
+    p_out, p_null = _bonferroni([p.p_out for p in ps], k), _bonferroni([p.p_null for p in ps], k)
     needs = [p.need for p in ps if p.outcome == INCONCLUSIVE]
     need = None
     if o == INCONCLUSIVE and needs:
-        if NO_EFFECT in needs:
-            need = NO_EFFECT
-        elif all(isinstance(n, int) for n in needs):
+        if all(isinstance(n, int) for n in needs):
             need = max(needs)
         else:
-            need = next(n for n in needs if not isinstance(n, int)) or "not computed"
-    return Verdict(o, "; ".join(p.evidence for p in ps), tuple(ps), p_in, p_out, need)
+            need = next((n for n in needs if isinstance(n, str)), None) or "none would"
+    untestable = "; ".join(dict.fromkeys(p.untestable for p in ps)) if ps else ""
+    untestable = untestable if ps and all(p.untestable for p in ps) else ""
+    ev = "; ".join(p.evidence for p in ps)
+    return Verdict(o, ev, tuple(ps), p_in, p_out, need, p_null, untestable)
+
+
+def need_at(v: Verdict, level: float) -> int | str | None:
+    """The seeds per group that would decide ``v`` at a one-sided ``level`` (Holm's step
+    level of the claim): a failure needs one failing part decided, a claim that holds
+    every part; the parts' own ``need`` where they have no such function."""
+    fails = v.outcome == FAILS
+    ps = [
+        p for p in v.parts if p.outcome == (FAILS if fails else p.outcome) and p.outcome != NO_DIFF
+    ]
+    ps = [p for p in ps if fails or p.outcome in (HOLDS, INCONCLUSIVE)]
+    if not ps or any(p.need_at is None for p in ps):
+        return v.need
+    ns = [p.need_at(level) for p in ps]
+    if any(n is None for n in ns):
+        return v.need if v.need is not None else "none would"
+    return min(ns) if fails else max(ns)
+
+
+def models_needed(level: float = ALPHA) -> int:
+    """The fewest models for which ρ between models can be decided at one-sided ``level``:
+    even a perfect ranking of k models has an exact permutation p of 1/k!, so k needs
+    1/k! < level (5 at 2.5 %); with fewer, an interval that excludes a boundary is an
+    artefact of the normal approximation, not evidence."""
+    k = 2
+    while 1 / math.factorial(k) >= level:
+        k += 1
+    return k
+
+
+def between_models(p: Part, k: int) -> Part:
+    """A part that correlates k models: not testable with this design when k is too few."""
+    if k >= models_needed():
+        return p
+    why = f"needs ≥ {models_needed()} models (ρ between {k})"
+    return dataclasses.replace(p, untestable=why, evidence=f"{p.evidence} [{UNTESTABLE}: {why}]")
+
+
+def _binding(e: inf.Estimate, lo: float, hi: float) -> float:
+    """The region's boundary nearer the estimate (the one a decision must clear)."""
+    bs = [b for b in (lo, hi) if math.isfinite(b)]
+    return min(bs, key=lambda b: abs(e.value - b)) if bs else math.nan
 
 
 def judge(
@@ -261,33 +341,55 @@ def judge(
     lo: float,
     hi: float,
     text: str,
-    exact_interval: stats.Interval | None = None,
+    exact_interval: inf.Interval | None = None,
     need=None,
     log: bool = False,
+    smallest: float | None = None,
 ) -> Part:
     """One part: the estimate (or, for the report, the interval its rounding allows)
-    against the region (lo, hi), with p-values and the seeds needed when undecided."""
+    against the region (lo, hi), with p-values and the seeds needed when undecided.
+
+    ``smallest`` (≥ 0) is the smallest effect that matters around the region's one finite
+    boundary b: a 95 % interval inside (b - smallest, b + smallest) is "no meaningful
+    difference", a decided outcome that comes before "holds" (an effect that is there but
+    too small to matter does not carry the claim); a direction significantly reversed stays
+    "does not hold", whatever its size. ``need``: the seeds as a number or text,
+    or a function of the one-sided level; by default the estimate's own power
+    (`power.power_estimate`)."""
+    b = _binding(e, lo, hi) if e is not None else (lo if math.isfinite(lo) else hi)
+    near = smallest is not None and math.isfinite(b)
     if exact_interval is not None:
         i = exact_interval
         o = decide(i, lo, hi)
+        if near and o in (HOLDS, INCONCLUSIVE) and decide(i, b - smallest, b + smallest) == HOLDS:
+            o = NO_DIFF
         stat = _shown(i, log)
         return Part(o, f"{text} → {o}", stat, None, log, region=(lo, hi))
     i = inf.interval(e)
     o = decide(i, lo, hi)
     rp = inf.region_p(e, lo, hi) if o != NOT_EVALUABLE else inf.RegionP(math.nan, math.nan)
-    need = need if o == INCONCLUSIVE else None
-    ev = f"{text} → {o}{_need_text(need)}"
-    return Part(o, ev, _shown(i, log), e, log, rp.inside, rp.outside, need, (lo, hi))
+    p_null = math.nan
+    if near and o in (HOLDS, INCONCLUSIVE):
+        p_null = inf.region_p(e, b - smallest, b + smallest).inside
+        o = NO_DIFF if decide(i, b - smallest, b + smallest) == HOLDS else o
+    if need is None and math.isfinite(b):
+        need = lambda a: power.power_estimate(e, b, smallest or 0.0, alpha=a)  # noqa: E731
+    at = need if callable(need) else None
+    shown_need = (need(ALPHA) if at else need) if o == INCONCLUSIVE else None
+    ev = f"{text} → {o}{_need_text(shown_need)}"
+    return Part(
+        o, ev, _shown(i, log), e, log, rp.inside, rp.outside, shown_need, (lo, hi), p_null, at
+    )
 
 
-def _shown(i: stats.Interval, log: bool) -> stats.Interval:
+def _shown(i: inf.Interval, log: bool) -> inf.Interval:
     if not log:
         return i
     ex = lambda x: math.exp(x) if not math.isnan(x) else x  # noqa: E731
-    return stats.Interval(ex(i.value), ex(i.lo), ex(i.hi), i.n)
+    return inf.Interval(ex(i.value), ex(i.lo), ex(i.hi), i.n)
 
 
-def part(i: stats.Interval, lo: float, hi: float, text: str) -> Part:
+def part(i: inf.Interval, lo: float, hi: float, text: str) -> Part:
     """A part judged on an interval alone (no p-value): checks of known numbers."""
     return judge(None, lo, hi, text, exact_interval=i)
 
@@ -313,19 +415,26 @@ def censor(p: Part, a_bound: bool, b_bound: bool) -> Part:
 
 
 def less(a, b, exact, name_a, name_b, what, smallest=0.0, bounds=(False, False)) -> Part:
-    """mean(a) < mean(b): Welch's interval of the difference below 0 (``bounds``: a's, b's
-    values are lower bounds, censored epochs)."""
+    """mean(a) < mean(b): Welch's interval of the difference below 0; inside ± ``smallest``
+    it is "no meaningful difference" (``bounds``: a's, b's values are lower bounds, censored
+    epochs)."""
     text = f"{what} {name_a} {mean_text(a, exact)} vs {name_b} {mean_text(b, exact)}, difference "
     if callable(smallest):
         smallest = smallest(a, b)
     if exact:
         i = r_diff(a, b)
-        p = judge(None, -math.inf, 0.0, text + interval_text(i), exact_interval=i)
+        p = judge(None, -math.inf, 0.0, text + interval_text(i), i, smallest=smallest)
     else:
         e = inf.est_diff(a, b)
-        need = power.power_diff(a, b, smallest) if len(a) > 1 and len(b) > 1 else None
-        need = NO_EFFECT if need is None and abs(e.value) <= smallest else need
-        p = judge(e, -math.inf, 0.0, text + interval_text(inf.interval(e)), need=need)
+
+        def need(level):  # against 0, or against ± smallest where the effect is inside it
+            if len(a) < 2 or len(b) < 2:
+                return None
+            bound = 0.0 if abs(e.value) > smallest else math.copysign(smallest, e.value)
+            return power.power_diff(a, b, smallest if bound == 0 else 0.0, bound, alpha=level)
+
+        i = inf.interval(e)
+        p = judge(e, -math.inf, 0.0, text + interval_text(i), need=need, smallest=smallest)
     return censor(p, *bounds)
 
 
@@ -352,33 +461,43 @@ def ratio_in(a, b, exact, lo, hi, name_a, name_b, what, smallest=LOG_10_PERCENT)
     if exact:
         return judge(None, math.log(lo), math.log(hi), text, exact_interval=r, log=True)
     bound = lo if abs(e.value - math.log(lo)) < abs(e.value - math.log(hi)) else hi
-    need = power.power_log_ratio(a, b, smallest, bound) if len(a) > 1 and len(b) > 1 else None
-    need = NO_EFFECT if need is None and abs(e.value - math.log(bound)) <= smallest else need
+
+    def need(level):
+        if len(a) < 2 or len(b) < 2:
+            return None
+        return power.power_log_ratio(a, b, smallest, bound, alpha=level)
+
     return judge(e, math.log(lo), math.log(hi), text, need=need, log=True)
 
 
 def equivalent(e, lo, hi, text, exact_interval=None, log=False) -> Part:
-    """Equivalence within the margin (lo, hi) by two one-sided tests (TOST, 90 % interval,
-    5 % each side); the report's numbers by their rounding interval."""
+    """Equivalence within the margin (lo, hi) by two one-sided tests (TOST) at the level of
+    every other decision (2.5 % each side: the 95 % interval inside the margin); the
+    report's numbers by their rounding interval."""
     if exact_interval is not None:
         return judge(None, lo, hi, text, exact_interval=exact_interval, log=log)
-    t = inf.tost(e, lo, hi)
+    t = inf.tost(e, lo, hi, ALPHA)
     o = {"equivalent": HOLDS, "not equivalent": FAILS, "inconclusive": INCONCLUSIVE}.get(
         t.outcome, NOT_EVALUABLE
     )
     shown = _shown(t.interval, log)
     rp = inf.region_p(e, lo, hi)
-    ev = f"{text}; 90 % interval {interval_text(shown)} (TOST p = {t.p:.3g}) → {o}"
-    need = "not computed" if o == INCONCLUSIVE else None
-    return Part(o, ev, shown, e, log, t.p, rp.outside, need, (lo, hi))
+    b = _binding(e, lo, hi)
+    at = lambda a: power.power_estimate(e, b, alpha=a)  # noqa: E731
+    need = at(ALPHA) if o == INCONCLUSIVE else None
+    ev = (
+        f"{text}; 95 % interval {interval_text(shown)} (TOST p = {t.p:.3g}) → {o}{_need_text(need)}"
+    )
+    return Part(o, ev, shown, e, log, t.p, rp.outside, need, (lo, hi), need_at=at)
 
 
 # ---------------------------------------------------------------- categories and counts
 
 
 def category(ours: str, report: str) -> str:
-    """Where a claim stands, given our verdict and the verdict on the report's numbers."""
-    if report == FAILS:
+    """Where a claim stands, given our verdict and the verdict on the report's numbers (the
+    report's own numbers inside its smallest effect contradict a claimed difference)."""
+    if report in (FAILS, NO_DIFF):
         return "contradicted by the report's own numbers"
     if report == NOT_EVALUABLE:
         return "not testable from the report's numbers"
@@ -386,29 +505,52 @@ def category(ours: str, report: str) -> str:
         return "holds in both"
     if ours == FAILS:
         return "holds in the report, not here"
+    if ours == NO_DIFF:
+        return "holds in the report, no meaningful difference here"
     if ours == NOT_EVALUABLE:
         return "holds in the report, not evaluable here"
+    if ours == UNTESTABLE:
+        return "holds in the report, not testable with this design"
     return "holds in the report, undecided here"
 
 
 CATEGORIES = {
     "holds in both": "c_both",
     "holds in the report, not here": "c_repro",
+    "holds in the report, no meaningful difference here": "c_nmd",
     "holds in the report, undecided here": "c_undecided",
     "holds in the report, not evaluable here": "c_ne_here",
+    "holds in the report, not testable with this design": "c_design",
     "contradicted by the report's own numbers": "c_self",
     "not testable from the report's numbers": "c_untestable",
 }
-_COUNT_NAMES = {HOLDS: "n_hold", FAILS: "n_fail", INCONCLUSIVE: "n_inc", NOT_EVALUABLE: "n_ne"}
+_COUNT_NAMES = {
+    HOLDS: "n_hold",
+    FAILS: "n_fail",
+    NO_DIFF: "n_nmd",
+    INCONCLUSIVE: "n_inc",
+    NOT_EVALUABLE: "n_ne",
+    UNTESTABLE: "n_design",
+}
+REPORT, BEYOND = "the report's claims", "beyond the report"  # the Holm families
 
 
 def counts(rows: list[dict]) -> dict:
     """The numbers the reproduction page's prose quotes: the report's claims (checks of this
-    reproduction apart) per adjusted verdict, per raw verdict (``raw_…``) and per category."""
-    rows = [r for r in rows if not r.get("check")]
-    out = {"n_claims": len(rows)}
-    key = "adjusted" if all("adjusted" in r for r in rows) else "verdict"
-    out |= {name: sum(r[key] == v for r in rows) for v, name in _COUNT_NAMES.items()}
-    out |= {f"raw_{name}": sum(r["verdict"] == v for r in rows) for v, name in _COUNT_NAMES.items()}
-    out |= {name: sum(r.get("category") == c for r in rows) for c, name in CATEGORIES.items()}
+    reproduction and its claims beyond the report apart) per adjusted verdict, per raw
+    verdict (``raw_…``) and per category; ``n_decided`` adds holds, does not hold and no
+    meaningful difference, ``n_testable`` leaves out what the design cannot decide, and
+    ``beyond_…`` count the claims beyond the report, their own family."""
+    out = {}
+    for prefix, fam in (("", REPORT), ("beyond_", BEYOND)):
+        rs = [r for r in rows if not r.get("check") and r.get("family", REPORT) == fam]
+        key = "adjusted" if all("adjusted" in r for r in rs) else "verdict"
+        c = {"n_claims": len(rs)}
+        c |= {name: sum(r[key] == v for r in rs) for v, name in _COUNT_NAMES.items()}
+        c["n_decided"] = c["n_hold"] + c["n_fail"] + c["n_nmd"]
+        c["n_testable"] = c["n_claims"] - c["n_design"]
+        if not prefix:
+            c |= {f"raw_{n}": sum(r["verdict"] == v for r in rs) for v, n in _COUNT_NAMES.items()}
+            c |= {name: sum(r.get("category") == k for r in rs) for k, name in CATEGORIES.items()}
+        out |= {prefix + k: v for k, v in c.items()}
     return out

@@ -1,13 +1,19 @@
-"""Inference for the verdicts: p-values, multiplicity, equivalence, power, models as the unit.
+"""Seed statistics and the inference of the verdicts: one API.
 
-`lslib.paper.verdicts.stats` gives each compared quantity a 95 % interval. This module adds what a
-verdict needs beyond the interval: an `Estimate` (the statistic with its standard error and
-degrees of freedom, on the scale the inference is made) with one-sided p-values against a
-region's boundary, Holm's adjustment over the report's claims, two one-sided tests for
-"comparable" claims, a rank correlation whose unit is the model, and a monotone trend over
-widths (the seeds that would decide a claim are in `lslib.paper.verdicts.power`). The decision rule itself (`region_outcome`),
-the report's printed numbers as intervals (`reported`) and readable numbers (`fmt_pm`)
-live in `lslib.paper.verdicts.stats`.
+Every number a reader compares is a statistic over independently seeded runs with a 95 %
+interval: a mean (Student t, n - 1 dof), a difference of two groups (Welch), a ratio (the
+delta method on the log scale), a slope over widths (least squares, n - 2 dof), a rank
+correlation (Fisher's z with Bonett & Wright's variance), or ρ between models with the model
+as the unit. Each is an `Estimate` (the statistic with its standard error and degrees of
+freedom, on the scale of the inference) from which come the `interval`, the one-sided
+p-values against a region's boundary (`p_beyond`, `region_p`), Holm's adjustment, two
+one-sided tests for "comparable" claims and a monotone trend over widths; `mean`, `diff`,
+`log_ratio`, `slope` and `spearman` are the intervals of those estimates. The seeds that
+would decide a claim are in `lslib.paper.verdicts.power`.
+
+An interval is read against a claim's region by `region_outcome` (touching decides
+nothing), a number the report prints is the interval of its rounding (`reported`), and
+`fmt_pm` rounds an estimate to the precision of its interval.
 
 Conventions: a claim "θ in (lo, hi)" holds when the 95 % interval lies strictly inside,
 i.e. each finite boundary is rejected by a one-sided test at 2.5 %; an interval that
@@ -17,13 +23,61 @@ reject, so the two readings agree.
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from itertools import pairwise
 from statistics import NormalDist
 
 import numpy as np
 from scipy import stats as st
 
-from lslib.paper.verdicts.stats import INSIDE, LEVEL, OUTSIDE, Interval, region_outcome, values
+LEVEL = 0.95
+INSIDE, OUTSIDE, STRADDLES = "inside", "outside", "straddles"
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A statistic with its 95 % interval [lo, hi] and the number of values behind it."""
+
+    value: float
+    lo: float
+    hi: float
+    n: int
+
+    @property
+    def half(self) -> float:
+        return (self.hi - self.lo) / 2
+
+    @property
+    def finite(self) -> bool:
+        return math.isfinite(self.value)
+
+
+def values(v) -> np.ndarray:
+    """A 1-D float array; None (a missing or non-finite saved value) becomes NaN."""
+    return np.array([np.nan if x is None else x for x in np.ravel(v)], dtype=np.float64)
+
+
+# ---------------------------------------------------------------- the decision rule
+
+
+def region_outcome(lo: float, hi: float, region_lo: float, region_hi: float) -> str:
+    """Where an interval [lo, hi] lies against a region (region_lo, region_hi).
+
+    "inside": strictly inside (the claim holds); "outside": strictly beyond one boundary
+    (it does not hold); "straddles": anything else, an interval that touches a boundary
+    included: a tie decides nothing (inconclusive, not a failure).
+
+    Raises:
+        ValueError: for a NaN bound (a missing value is the caller's "not evaluable").
+    """
+    if any(math.isnan(v) for v in (lo, hi, region_lo, region_hi)):
+        raise ValueError("region_outcome needs numbers; NaN is 'not evaluable' upstream")
+    if region_lo < lo and hi < region_hi:
+        return INSIDE
+    if hi < region_lo or lo > region_hi:
+        return OUTSIDE
+    return STRADDLES
+
 
 # ---------------------------------------------------------------- estimates and p-values
 
@@ -140,18 +194,30 @@ def holm(p) -> np.ndarray:
     hypothesis is rejected at family level α when its adjusted p < α (Holm 1979).
 
     Args:
-        p: the raw p-values, shape (m,); NaN (a claim not evaluable) is left out of the
-            family and stays NaN.
+        p: the raw p-values of the family, shape (m,). NaN is a planned claim that could
+            not be evaluated on these results: it stays in the family as p = 1 (the family
+            is fixed by the design before the data, so a missing result does not shrink m)
+            and its adjusted p is NaN.
     Returns:
         The adjusted p-values, in the order given.
     """
     p = np.asarray(p, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    order = ok[np.argsort(p[ok], kind="stable")]
+    q = np.where(np.isnan(p), 1.0, p)
+    order = np.argsort(q, kind="stable")
     m = len(order)
-    adj = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    adj = np.maximum.accumulate((m - np.arange(m)) * q[order])
+    out = np.empty(p.shape)
     out[order] = np.minimum(adj, 1.0)
+    return np.where(np.isnan(p), np.nan, out)
+
+
+def holm_levels(p, alpha: float) -> np.ndarray:
+    """Each hypothesis's step level in Holm's procedure, α / (m - j) for the j-th smallest
+    (0-based; NaN counted as p = 1, as in `holm`): the level it is actually tested at."""
+    q = np.where(np.isnan(np.asarray(p, dtype=np.float64)), 1.0, p)
+    order = np.argsort(q, kind="stable")
+    out = np.empty(len(q))
+    out[order] = alpha / (len(q) - np.arange(len(q)))
     return out
 
 
@@ -163,25 +229,49 @@ def _exact(value: float, n: int, link: str = "identity") -> Estimate:
     return Estimate(value, c, 0.0, math.inf, n, link)
 
 
+RESOLUTION_VAR = 1 / 12  # the variance of rounding to a whole unit (Sheppard)
+
+
+def seed_var(v) -> float:
+    """The per-seed sample variance s², never below what the measurement can resolve.
+
+    Identical seeds do not mean a spread of zero: with integer values (epoch counts) the
+    spread below one unit is rounded away, so s² is floored at 1/12, the variance of
+    rounding to a unit; identical non-integer values (a quantity no seed moved, or the
+    same run saved twice) leave the spread unknown (∞), so nothing is decided on them.
+    Zero spread would give se = 0 and p = 0, a certainty no threshold could undo.
+
+    Args:
+        v: per-seed values, n ≥ 2.
+    Returns:
+        s² (ddof 1), max(s², 1/12) for integer values, ∞ for identical non-integers.
+    """
+    v = values(v)
+    s2 = float(v.var(ddof=1))
+    if s2 >= RESOLUTION_VAR:
+        return s2
+    if np.all(v == np.round(v)):
+        return RESOLUTION_VAR
+    return s2 if s2 > 0 else math.inf
+
+
 def _welch(value: float, va: float, vb: float, na: int, nb: int) -> Estimate:
     """value with standard error sqrt(va + vb) and Welch-Satterthwaite degrees of freedom."""
-    if na < 2 or nb < 2:
+    if na < 2 or nb < 2 or not math.isfinite(va + vb):
         return Estimate(value, value, math.inf, math.inf, na + nb)
-    if va + vb == 0:
-        return _exact(value, na + nb)
     dof = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
     return Estimate(value, value, math.sqrt(va + vb), dof, na + nb)
 
 
 def est_mean(v, exact: bool = False) -> Estimate:
-    """Mean over seeds, standard error s / sqrt(n), n - 1 degrees of freedom."""
+    """Mean over seeds, standard error s / sqrt(n) (s floored: `seed_var`), n - 1 dof."""
     v = values(v)
     m = float(v.mean()) if len(v) else math.nan
     if exact or len(v) < 2 or not math.isfinite(m):
         se = 0.0 if exact or not math.isfinite(m) else math.inf
         return Estimate(m, m, se, math.inf, len(v))
-    se = float(v.std(ddof=1)) / math.sqrt(len(v))
-    return Estimate(m, m, se, len(v) - 1, len(v)) if se > 0 else _exact(m, len(v))
+    se = math.sqrt(seed_var(v) / len(v))
+    return Estimate(m, m, se, len(v) - 1 if math.isfinite(se) else math.inf, len(v))
 
 
 def est_diff(a, b, exact: bool = False) -> Estimate:
@@ -190,8 +280,8 @@ def est_diff(a, b, exact: bool = False) -> Estimate:
     d = float(a.mean() - b.mean())
     if exact or not math.isfinite(d):
         return _exact(d, len(a) + len(b))
-    va = a.var(ddof=1) / len(a) if len(a) > 1 else 0.0
-    vb = b.var(ddof=1) / len(b) if len(b) > 1 else 0.0
+    va = seed_var(a) / len(a) if len(a) > 1 else 0.0
+    vb = seed_var(b) / len(b) if len(b) > 1 else 0.0
     return _welch(d, va, vb, len(a), len(b))
 
 
@@ -204,13 +294,13 @@ def est_log_ratio(a, b, exact: bool = False) -> Estimate:
     r = math.log(ma / mb)
     if exact:
         return _exact(r, len(a) + len(b))
-    va = a.var(ddof=1) / len(a) / ma**2 if len(a) > 1 else 0.0
-    vb = b.var(ddof=1) / len(b) / mb**2 if len(b) > 1 else 0.0
+    va = seed_var(a) / len(a) / ma**2 if len(a) > 1 else 0.0
+    vb = seed_var(b) / len(b) / mb**2 if len(b) > 1 else 0.0
     return _welch(r, va, vb, len(a), len(b))
 
 
 def est_slope(xs, groups, exact: bool = False) -> Estimate:
-    """Least-squares slope over every seed's value (as `stats.slope`), n - 2 dof."""
+    """Least-squares slope over every seed's value (see `slope`), n - 2 dof."""
     x = np.concatenate(
         [np.full(len(values(g)), xi, float) for xi, g in zip(xs, groups, strict=True)]
     )
@@ -238,7 +328,7 @@ def _fisher(r: float, n: int, extra_var: float = 0.0) -> Estimate:
 
 
 def est_spearman(x, y, exact: bool = False) -> Estimate:
-    """Spearman's ρ over the values given, as `stats.spearman` (each value a unit)."""
+    """Spearman's ρ over the values given, (each value a unit)."""
     x, y = values(x), values(y)
     ok = np.isfinite(x).all() and np.isfinite(y).all() and len(x) >= 3
     if not ok or np.ptp(x) == 0 or np.ptp(y) == 0:
@@ -357,11 +447,12 @@ class Equivalence:
     interval: Interval
 
 
-def tost(e: Estimate, lo: float, hi: float, alpha: float = 0.05) -> Equivalence:
+def tost(e: Estimate, lo: float, hi: float, alpha: float = 0.025) -> Equivalence:
     """Equivalence within the margin (lo, hi) by two one-sided tests (Schuirmann 1987).
 
     Equivalent when both one-sided tests reject at ``alpha`` (the 1 - 2α interval lies
-    strictly inside the margin); not equivalent when the interval lies strictly beyond
+    strictly inside the margin). ``alpha`` is 2.5 %, the one-sided level of every other
+    decision (the 95 % interval), so an equivalence claim is decided at the family's level; not equivalent when the interval lies strictly beyond
     one margin (a one-sided test at ``alpha`` that the effect exceeds it); else
     inconclusive. Touching a margin is inconclusive.
     """
@@ -374,12 +465,12 @@ def tost(e: Estimate, lo: float, hi: float, alpha: float = 0.05) -> Equivalence:
     return Equivalence(outcome, p, i)
 
 
-def tost_diff(a, b, margin: float, alpha: float = 0.05) -> Equivalence:
+def tost_diff(a, b, margin: float, alpha: float = 0.025) -> Equivalence:
     """mean(a) - mean(b) within ± ``margin`` (Welch), by TOST at the 1 - 2α interval."""
     return tost(est_diff(a, b), -margin, margin, alpha)
 
 
-def tost_log_ratio(a, b, factor: float, alpha: float = 0.05) -> Equivalence:
+def tost_log_ratio(a, b, factor: float, alpha: float = 0.025) -> Equivalence:
     """mean(a) / mean(b) within (1/factor, factor), by TOST on the log scale.
 
     The interval returned is of the log ratio (exponentiate to show the ratio).
@@ -436,3 +527,111 @@ def monotone(xs, groups, sign: int, exact: bool = False) -> Trend:
     p_in = max(p_beyond(e, 0.0, sign) for e in ests)
     p_out = min(1.0, len(ests) * min(p_beyond(e, 0.0, -sign) for e in ests))
     return Trend(outcome, steps, slope, p_in, p_out)
+
+
+# ---------------------------------------------------------------- the intervals a reader compares
+
+
+def mean(v, exact: bool = False) -> Interval:
+    """Mean over seeds with its t-interval (``exact``: a reported number, no interval)."""
+    return interval(est_mean(v, exact))
+
+
+def diff(a, b, exact: bool = False) -> Interval:
+    """mean(a) - mean(b) with Welch's interval."""
+    return interval(est_diff(a, b, exact))
+
+
+def log_ratio(a, b, exact: bool = False) -> Interval:
+    """log(mean(a) / mean(b)) with a delta-method Welch interval; NaN unless both means > 0."""
+    return interval(est_log_ratio(a, b, exact))
+
+
+def slope(xs, groups, exact: bool = False) -> Interval:
+    """Least-squares slope of the values on x, pooling every seed's value at each x
+    (``groups[i]`` holds the per-seed values at ``xs[i]``), n - 2 degrees of freedom."""
+    return interval(est_slope(xs, groups, exact))
+
+
+def spearman(x, y, exact: bool = False) -> Interval:
+    """Spearman's rank correlation with a Fisher-z interval (variance (1 + r^2/2)/(n - 3))."""
+    return interval(est_spearman(x, y, exact))
+
+
+def fmt(i: Interval, digits: int = 4, scale: float = 1.0) -> str:
+    """'mean ± half-width' (the mean alone for exact values, '—' for a missing one)."""
+    if not math.isfinite(i.value):
+        return "—"
+    m = i.value * scale
+    if i.lo == i.hi:
+        return f"{m:.{digits}g}"
+    if not math.isfinite(i.half):
+        return f"{m:.{digits}g} (1 seed)"
+    return f"{m:.{digits}g} ± {i.half * scale:.2g}"
+
+
+# ---------------------------------------------------------------- the report's numbers and readable ones
+
+
+def reported(text: str) -> Interval:
+    """A number as the report prints it, as the interval of its rounding.
+
+    "15.72" stands for anything in [15.715, 15.725]: ± half a unit of the last printed
+    digit ("0.0008" → ±0.00005, "1.2e-3" → ±0.00005, "98.1" → ±0.05, "15" → ±0.5).
+    Trailing zeros count as printed ("1.50" → ±0.005).
+
+    Args:
+        text: the number as printed (a Unicode minus and thousands commas are accepted).
+    Returns:
+        ``Interval(value, value - ulp/2, value + ulp/2, 1)``.
+    """
+    s = text.strip().replace("−", "-").replace(",", "")
+    try:
+        d = Decimal(s)
+    except InvalidOperation as err:
+        raise ValueError(f"not a printed number: {text!r}") from err
+    if not d.is_finite():
+        raise ValueError(f"not a finite printed number: {text!r}")
+    half = Decimal(1).scaleb(d.as_tuple().exponent) / 2
+    return Interval(float(d), float(d - half), float(d + half), 1)
+
+
+_SUP = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _fixed(v: float, decimals: int) -> str:
+    s = f"{round(v, decimals) + 0.0:.{max(decimals, 0)}f}"  # + 0.0: no "-0"
+    return s[1:] if s.startswith("-") and float(s) == 0 else s
+
+
+def fmt_pm(value: float, half: float) -> str:
+    """An estimate rounded to the precision of its interval: "175 ± 270", "0.0123 ± 0.0021".
+
+    The half-width keeps 2 significant digits and the estimate is rounded to the same
+    decimal place (but never coarser than units: 174.8 ± 270 → "175 ± 270"). Outside 10⁻³ ≤
+    |x| < 10⁶ a common factor is taken out: "(1.23 ± 0.21) × 10⁻⁵". An exact value
+    (half 0) keeps 4 significant digits; an unknown spread (half ∞) reads "± ∞".
+
+    Args:
+        value: the estimate.
+        half: the interval's half-width (≥ 0).
+    Returns:
+        The text, without exponent notation for ordinary magnitudes.
+    """
+    if not math.isfinite(value) or math.isnan(half):
+        return "—"
+    if math.isinf(half):
+        return f"{fmt_pm(value, 0.0)} ± ∞"
+    big = max(abs(value), half)
+    if big == 0:
+        return "0"
+    mag = math.floor(math.log10(big))
+    if mag < -3 or mag >= 6:
+        inner = fmt_pm(value / 10.0**mag, half / 10.0**mag)
+        return f"{inner if half == 0 else f'({inner})'} × 10{str(mag).translate(_SUP)}"
+    if half == 0:
+        return _fixed(value, 3 - mag)
+    d = 1 - math.floor(math.log10(half))
+    if round(half, d) >= 10.0 ** (2 - d):  # 0.0996 rounds up to 0.10: one digit fewer
+        d -= 1
+    return f"{_fixed(value, max(d, 0))} ± {_fixed(round(half, d), d)}"

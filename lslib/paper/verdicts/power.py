@@ -11,7 +11,7 @@ import math
 import numpy as np
 from scipy import stats as st
 
-from lslib.paper.verdicts.stats import values
+from lslib.paper.verdicts.inference import Estimate, seed_var, values
 
 
 def _power(effect: float, sds: tuple[float, ...], n: int, alpha: float) -> float:
@@ -66,21 +66,38 @@ def seeds_needed(
 
 def _sd(v) -> float:
     v = values(v)
-    return float(v.std(ddof=1)) if len(v) > 1 else math.nan
+    return math.sqrt(seed_var(v)) if len(v) > 1 else math.nan
 
 
-def power_mean(v, bound: float, min_effect: float, power: float = 0.8) -> int | None:
+def power_mean(v, bound: float, min_effect: float, power: float = 0.8, alpha=0.025) -> int | None:
     """Seeds that decide "mean vs ``bound``" if the observed mean and spread are true."""
-    return seeds_needed(float(values(v).mean()) - bound, _sd(v), min_effect, power)
+    return seeds_needed(float(values(v).mean()) - bound, _sd(v), min_effect, power, alpha)
 
 
-def power_diff(a, b, min_effect: float, bound: float = 0.0, power: float = 0.8) -> int | None:
+def power_diff(
+    a, b, min_effect: float, bound: float = 0.0, power: float = 0.8, alpha: float = 0.025
+) -> int | None:
     """Seeds per group that decide "mean(a) - mean(b) vs ``bound``" (Welch)."""
     d = float(values(a).mean() - values(b).mean()) - bound
-    return seeds_needed(d, (_sd(a), _sd(b)), min_effect, power)
+    return seeds_needed(d, (_sd(a), _sd(b)), min_effect, power, alpha)
 
 
-def power_log_ratio(a, b, min_effect: float, bound: float = 1.0, power: float = 0.8) -> int | None:
+def power_estimate(
+    e: Estimate, bound: float, min_effect: float = 0.0, power: float = 0.8, alpha: float = 0.025
+) -> int | None:
+    """Seeds that decide "θ vs ``bound``" from an estimate alone (a jackknife mean over seed
+    pairs, a ratio of such means): its standard error read as σ / sqrt(n) with n its seeds,
+    a one-sample t-test. An approximation where the estimate is not a plain mean; it is
+    what lets every undecided claim say how many seeds would decide it."""
+    n = max(e.n, 2)
+    if e.link != "identity" or not (0 < e.se < math.inf) or not math.isfinite(e.value):
+        return None
+    return seeds_needed(e.value - e.to_link(bound), e.se * math.sqrt(n), min_effect, power, alpha)
+
+
+def power_log_ratio(
+    a, b, min_effect: float, bound: float = 1.0, power: float = 0.8, alpha: float = 0.025
+) -> int | None:
     """Seeds per group that decide "mean(a) / mean(b) vs ``bound``" on the log scale.
 
     ``min_effect`` is on the log scale (10 % of the value: log(1.1)).
@@ -89,4 +106,4 @@ def power_log_ratio(a, b, min_effect: float, bound: float = 1.0, power: float = 
     if not (ma > 0 and mb > 0):
         return None
     d = math.log(ma / mb) - math.log(bound)
-    return seeds_needed(d, (_sd(a) / ma, _sd(b) / mb), min_effect, power)
+    return seeds_needed(d, (_sd(a) / ma, _sd(b) / mb), min_effect, power, alpha)
