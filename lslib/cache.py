@@ -38,6 +38,7 @@ import hashlib
 import json
 import os
 import socket
+import stat
 import sys
 import threading
 import time
@@ -424,8 +425,37 @@ def _hashable(k: Any) -> Any:
 
 
 def _write_file(path: Path, blob: bytes) -> None:
-    with open(path, "wb") as f:
+    path.unlink(missing_ok=True)  # our own name (this pid); a link planted there goes
+    fd = open_own(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    with open(fd, "wb") as f:
         f.write(blob)
+
+
+def open_own(path: Path, flags: int, mode: int = 0o644) -> int:
+    """``os.open`` of a file of the store that must be a plain file of its own: never
+    through a symbolic link (a link planted by another user would make us write to the
+    file it points to) and never a file with other names (two names for one lock file would
+    make a process wait for itself). OSError naming the path otherwise."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), mode)
+    except OSError as e:
+        if e.errno == errno.ELOOP or path.is_symlink():
+            raise OSError(
+                errno.ELOOP,
+                f"{path} is a symbolic link, not a file of this store: refusing to follow "
+                "it (someone else made it; remove it to go on)",
+            ) from None
+        raise
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
+        os.close(fd)
+        what = "not a regular file" if not stat.S_ISREG(st.st_mode) else "a file with other names"
+        raise OSError(
+            errno.EEXIST,
+            f"{path} is {what} ({st.st_nlink} links), not this store's own: refusing to use it "
+            "(someone else made it; remove it to go on)",
+        )
+    return fd
 
 
 def _write(path: Path, entry: dict) -> None:
@@ -535,7 +565,7 @@ class _Lock:
         self.path, self.kind, self.key, self.timeout = path, kind, key, timeout
 
     def __enter__(self):
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # "w" would erase the holder
+        self.fd = open_own(self.path, os.O_RDWR | os.O_CREAT)  # "w" would erase the holder
         try:
             self._acquire()
         except BaseException:
@@ -566,7 +596,9 @@ class _Lock:
                     ) from None
                 if waited > NOTICE_S and not told:
                     warnings.warn(
-                        f"waiting for {self.kind} entry {self.key}: {self._holder()}", stacklevel=3
+                        f"waiting for {self.kind} entry {self.key}: {self._holder()} "
+                        f"(lock file {self.path})",
+                        stacklevel=3,
                     )
                     told = True
                 time.sleep(min(0.2, max(self.timeout - waited, 0.01)))
@@ -574,7 +606,10 @@ class _Lock:
     def _holder(self) -> str:
         try:
             h = json.loads(os.pread(self.fd, 4096, 0) or b"{}")
-            return f"computed by pid {h['pid']} on {h['host']} since {h['since']}"
+            gone = h["host"] == socket.gethostname() and not _alive(int(h["pid"]))
+            return f"computed by pid {h['pid']} on {h['host']} since {h['since']}" + (
+                " (no such process now: a process it started holds the lock)" if gone else ""
+            )
         except (OSError, ValueError, KeyError):
             return "computed by another process"
 

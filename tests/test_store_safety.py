@@ -6,6 +6,7 @@ symlinks. Nothing planted may run, and no file of another user may change.
 import hashlib
 import io
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -150,3 +151,51 @@ def test_meta_is_read_without_decoding_the_value():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert cache.decode_meta(blob)["wall_s"] == 2.0
+
+
+def lock_path(kind, cfg):
+    return entry_path(kind, cfg).with_suffix(".lock")
+
+
+def test_lock_file_replaced_by_a_symlink_leaves_the_victim_unchanged(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("another user's file\n")
+    cfg = {"case": "lock symlink"}
+    lock = lock_path("store", cfg)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.symlink_to(victim)
+    with pytest.raises(OSError, match=f"{lock}.*symbolic link.*refusing"):
+        cache.cached("store", cfg, lambda: 1, MODULES)
+    assert victim.read_text() == "another user's file\n"
+    lock.unlink()
+    assert cache.cached("store", cfg, lambda: 1, MODULES) == 1
+
+
+def test_two_lock_names_for_one_file_are_refused_not_waited_for(tmp_path):
+    a, b = {"case": "alias a"}, {"case": "alias b"}
+    shared = tmp_path / "one.lock"
+    shared.write_text("")
+    lock_path("store", a).parent.mkdir(parents=True, exist_ok=True)
+    lock_path("store", a).symlink_to(shared)
+    os.link(shared, lock_path("store", b))  # a hard link: no symlink to refuse
+
+    def nested():  # a's computation needs b's entry: it would wait on its own lock
+        return cache.cached("store", b, lambda: 2, MODULES)
+
+    with pytest.raises(OSError, match="symbolic link"):
+        cache.cached("store", a, nested, MODULES, lock_timeout=600)
+    lock_path("store", a).unlink()
+    with pytest.raises(OSError, match=f"{lock_path('store', b)} is a file with other names"):
+        cache.cached("store", a, nested, MODULES, lock_timeout=600)
+    assert shared.read_text() == ""
+
+
+def test_temporary_planted_as_a_symlink_leaves_the_victim_unchanged(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("another user's file\n")
+    cfg = {"case": "tmp symlink"}
+    tmp = entry_path("store", cfg).with_suffix(f".tmp{os.getpid()}")
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    tmp.symlink_to(victim)
+    assert cache.cached("store", cfg, lambda: 3, MODULES) == 3
+    assert victim.read_text() == "another user's file\n" and not tmp.exists()
