@@ -21,9 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
 from lslib import fused
+from lslib.paper import gridfile
 from lslib.paper import plan as P
 from lslib.paper.executors import OnDask, TaskFailed, cores, executor, security, task_threads
 from lslib.paper.notebooks import drop_kernel_folder, execute
@@ -85,7 +84,7 @@ def run(
     # out unless LSLIB_FUSED is set (the workers and the notebooks' kernels inherit this).
     os.environ.setdefault("LSLIB_FUSED", "0")
     fused.setting()  # a bad LSLIB_FUSED is refused here, not at the first plane
-    grid = yaml.safe_load((root / grid_file).read_text())
+    grid = gridfile.load(root / grid_file, root)
     todo = jobs(grid, profile, only, root)
     together = _alongside(grid, root)
     todo[0][1].parent.mkdir(parents=True, exist_ok=True)
@@ -274,7 +273,7 @@ def main(argv=None) -> int:
     try:
         check_arguments(a)
         if a.plan:
-            grid = yaml.safe_load((Path(a.root) / a.grid).read_text())
+            grid = gridfile.load(Path(a.root) / a.grid, Path(a.root))
             todo = jobs(grid, a.profile, a.only, Path(a.root))
             if a.seeds is not None:
                 seeds = list(range(a.seeds))

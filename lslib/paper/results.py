@@ -23,7 +23,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from lslib import cache, codeid
 from lslib.paths import BOOK, results_dir, writable
@@ -118,10 +117,11 @@ def read(path: Path) -> dict:
 
 def expected(profile: str, grid_file: Path | None = None) -> dict:
     """{(section, model): parameters} of every section run of the grid for ``profile``."""
+    from lslib.paper import gridfile
     from lslib.paper.profiles import SECTION_DEFAULTS, section
 
     grid_file = Path(grid_file or os.environ.get("LSLIB_GRID") or BOOK / "grid.yml")
-    grid = yaml.safe_load(grid_file.read_text())
+    grid = gridfile.load(grid_file)
     out = {}
     for job in grid["jobs"]:
         name = Path(job["notebook"]).stem
