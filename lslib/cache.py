@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lslib import codeid
+from lslib import codeid, fused
 from lslib.paths import cache_dir, writable
 
 MAGIC = b"lslib-entry-v3 sha256="
@@ -202,6 +202,7 @@ def cached(
             "device": _device_of(want["config"]),
             "device_type": torch.device(_device_of(want["config"])).type,
             "threads": torch.get_num_threads(),  # results are bit-exact per thread count
+            "kernel": fused.provenance(),  # the fused surface kernel or PyTorch's path
             "wall_s": time.perf_counter() - start,
             "cpu_s": time.process_time() - cpu,  # all threads of the process: wall_s x threads
             # when the task had the cores to itself, far less when it shared them

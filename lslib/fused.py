@@ -242,6 +242,13 @@ def setting() -> str:
     return v
 
 
+def provenance() -> dict:
+    """Which surface kernel this process used: ``LSLIB_FUSED``, whether the kernel is built
+    and, per thread count, whether it was chosen (for the records of what made a result)."""
+    chosen = {str(t): use for t, use in sorted(_decided.items())}
+    return {"setting": setting(), "built": _state, "chosen": chosen, "forced": _forced}
+
+
 def available() -> bool:
     """Whether the kernel can be used (builds it on the first call)."""
     global _module, _state

@@ -23,9 +23,10 @@ import os
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from lslib import cache, codeid
-from lslib.paths import BOOK, results_dir, writable
+from lslib.paths import BOOK, REPO, results_dir, writable
 
 # What makes a section's results: the section code (and all it imports: the analyses, the
 # library, the profiles) and this module.
@@ -38,6 +39,30 @@ class StaleResults(ValueError):
 
 def code_fingerprint() -> str:
     return cache.fingerprint(*MAKERS)
+
+
+def notebook_fingerprint(section: str) -> str | None:
+    """SHA-256 of the code cells of the section's notebook (``notebooks/<section>.ipynb``),
+    the other half of the code that writes its results: a notebook edited to save other
+    numbers makes them stale. None where there is no such notebook."""
+    try:
+        nb = json.loads((REPO / "notebooks" / f"{section}.ipynb").read_text())
+    except (OSError, ValueError):
+        return None
+    cells = [c.get("source", "") for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+    code = "\0".join(c if isinstance(c, str) else "".join(c) for c in cells)
+    return hashlib.sha256(code.encode()).hexdigest()[:16]
+
+
+def environment() -> dict:
+    """What else decides the numbers' last bits: torch threads, torch version, kernel path."""
+    from lslib import fused
+
+    return {
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "kernel": fused.provenance(),
+    }
 
 
 def _plain(o):
@@ -80,6 +105,8 @@ def save(S, payload: dict) -> Path:
         "seeds": list(S.seeds),
         "params": params_of(S),
         "code": code_fingerprint(),
+        "notebook": notebook_fingerprint(S.name),
+        **environment(),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
     content = _plain({"meta": meta, **payload})
@@ -179,6 +206,8 @@ def load_all(profile: str, folder: Path | None = None, grid_file: Path | None = 
             )
         if meta.get("code") != code:
             stale.append(f"{name} (code {meta.get('code')})")
+        elif meta.get("notebook") != notebook_fingerprint(s):
+            stale.append(f"{name} (notebook {s}.ipynb edited since: {meta.get('notebook')})")
         out[(s, m)] = data
     if stale:
         raise StaleResults(
