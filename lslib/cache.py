@@ -51,7 +51,7 @@ import numpy as np
 import torch
 
 from lslib import codeid, fused
-from lslib.paths import cache_dir, writable
+from lslib.paths import cache_dir, env_seconds, writable
 
 MAGIC = b"lslib-entry-v3 sha256="
 OLD_MAGIC = b"lslib-entry-v2 "  # pickled entries of earlier versions: never loaded
@@ -560,9 +560,8 @@ class _Lock:
     """An exclusive flock on ``path`` whose file names its holder (pid, host, since)."""
 
     def __init__(self, path: Path, kind: str, key: str, timeout: float | None):
-        env = os.environ.get("LSLIB_LOCK_TIMEOUT")
         if timeout is None:
-            timeout = float(env) if env else LOCK_TIMEOUT_S
+            timeout = env_seconds("LSLIB_LOCK_TIMEOUT", LOCK_TIMEOUT_S)
         self.path, self.kind, self.key, self.timeout = path, kind, key, timeout
 
     def __enter__(self):

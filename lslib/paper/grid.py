@@ -30,7 +30,7 @@ from lslib.paper.profiles import PROFILES
 from lslib.paper.progress import Progress
 from lslib.paper.schedule import clock, groups, levels
 from lslib.paper.sections import DECLARED
-from lslib.paths import REPO, cache_dir, writable
+from lslib.paths import REPO, cache_dir, env_seconds, writable
 
 
 def jobs(grid: dict, profile: str, only: list[str] | None = None, root: Path = REPO):
@@ -77,6 +77,8 @@ def run(
     # feed, and the pages read exactly this grid's sections.
     os.environ.setdefault("LSLIB_RESULTS", str(root / "book" / "_results"))
     os.environ["LSLIB_GRID"] = str(root / grid_file)
+    env_seconds("LSLIB_LOCK_TIMEOUT", 1.0)  # a bad value is refused here, not at a task
+    env_seconds("LSLIB_CONNECT_TIMEOUT", 1.0)
     writable(cache_dir(), "LSLIB_CACHE")  # before any compute, not after a section
     writable(Path(os.environ["LSLIB_RESULTS"]), "LSLIB_RESULTS")
     # The book's MLP surfaces take about 2 s in all (a cold paper build's store); building

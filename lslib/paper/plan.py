@@ -20,8 +20,10 @@ from ``schedule``.
 
 import dataclasses
 import json
+import os
 import statistics
 import sys
+import tempfile
 import warnings
 from collections import defaultdict
 from pathlib import Path
@@ -362,9 +364,14 @@ def record_notebook(name: str, profile: str, seconds: float) -> None:
         times = {}
     times[f"{name} {profile}"] = round(seconds, 2)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(times, indent=1, sort_keys=True))
-    tmp.replace(path)
+    # a name of its own: two processes recording at once never share a temporary
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{TIMES}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(times, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- the plan of a build

@@ -109,14 +109,37 @@ def save(S, payload: dict) -> Path:
         **environment(),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
+    if not os.environ.get("LSLIB_RESULTS"):
+        _refuse_another_run(path, meta)
     content = _plain({"meta": meta, **payload})
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     try:
         tmp.write_text(json.dumps({"digest": _digest(content), **content}, indent=1))
         os.replace(tmp, path)
+    except OSError as e:
+        raise OSError(
+            e.errno,
+            f"could not write the results {path} ({e.strerror or e}); free space there, or set LSLIB_RESULTS",
+        ) from e
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _refuse_another_run(path: Path, meta: dict) -> None:
+    """An ad hoc run (no ``LSLIB_RESULTS``) never overwrites the results of another ad hoc
+    run of other parameters in the same folder: it stops, naming the file."""
+    try:
+        old = json.loads(path.read_text()).get("meta", {})
+    except (OSError, ValueError, AttributeError):
+        return  # none yet (or not ours: ``load_all`` names it)
+    diff = _first_difference(old.get("params", {}), _plain(meta["params"]))
+    if diff:
+        raise FileExistsError(
+            f"{path} holds the results of another run "
+            f"({diff.replace(', the grid', ', this run')}); move it away, or set "
+            "LSLIB_RESULTS to another folder for this run"
+        )
 
 
 def read(path: Path) -> dict:
