@@ -8,11 +8,14 @@ the code that produces the numbers invalidates it, and a process whose code chan
 disk after it was loaded refuses to store what it computes (StaleCode): a stale result is
 never served.
 
-An entry is one file, ``<kind>/<key>.pt``: a header line with the SHA-256 of its payload,
-then the payload (``torch.save`` of ``{"meta", "value"}``). On read the digest is checked
-(``torch.load`` does not check its own archive) and the stored kind, config, code and data
-identity are compared with the request; an entry failing either is corrupt: warned,
-moved aside to ``<key>.corrupt`` and recomputed. Writes go to a temporary file that is
+An entry is one file, ``<kind>/<key>.pt``: a header line with the SHA-256 of the rest,
+a line of JSON metadata, a line of JSON describing the value, and the raw bytes of its
+tensors and arrays. Nothing is unpickled: an entry is data, never code, so whoever can
+write to a shared store can forge numbers but cannot run code in its readers. On read the
+digest is checked before anything is parsed, and the stored kind, config, code and data
+identity are compared with the request; an entry failing either (or one of the old pickled
+format, which is never loaded) is corrupt: warned, moved aside to ``<key>.corrupt`` and
+recomputed. Writes go to a temporary file that is
 renamed into place; temporaries left by crashed writers are removed by the next writer.
 A file lock makes two processes asking for one key compute it once; the lock file names
 its holder, a waiter says whom it waits for after ``NOTICE_S`` seconds and gives up with a
@@ -32,10 +35,10 @@ import datetime
 import errno
 import fcntl
 import hashlib
-import io
 import json
 import os
 import socket
+import stat
 import sys
 import threading
 import time
@@ -44,12 +47,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from lslib import codeid
-from lslib.paths import cache_dir, writable
+from lslib import codeid, fused
+from lslib.paths import cache_dir, env_seconds, writable
 
-MAGIC = b"lslib-entry-v2 sha256="
+MAGIC = b"lslib-entry-v3 sha256="
+OLD_MAGIC = b"lslib-entry-v2 "  # pickled entries of earlier versions: never loaded
 LOCK_TIMEOUT_S = 6 * 3600.0  # default of LSLIB_LOCK_TIMEOUT
 NOTICE_S = 5.0  # a waiter says whom it waits for after this long
 STALE_TMP_S = 15 * 60.0  # a temporary this old is a crashed write, whoever wrote it
@@ -197,6 +202,7 @@ def cached(
             "device": _device_of(want["config"]),
             "device_type": torch.device(_device_of(want["config"])).type,
             "threads": torch.get_num_threads(),  # results are bit-exact per thread count
+            "kernel": fused.provenance(),  # the fused surface kernel or PyTorch's path
             "wall_s": time.perf_counter() - start,
             "cpu_s": time.process_time() - cpu,  # all threads of the process: wall_s x threads
             # when the task had the cores to itself, far less when it shared them
@@ -235,32 +241,222 @@ def _device_of(config: Any) -> str:
 
 
 # ---------------------------------------------------------------- the entry file
+#
+# An entry is data, never code: a header line with the SHA-256 of the rest, one line of
+# JSON metadata, one line of JSON describing the value, then the raw bytes of its arrays.
+# Reading it parses JSON and copies bytes into tensors and arrays of the dtypes the JSON
+# names; nothing is unpickled, so a file planted by another writer of a shared store can
+# forge numbers but cannot run code.
+
+_TAG = "__lslib__"  # the key that marks an encoded tuple, array, tensor or odd dict
 
 
 def _encode(entry: dict) -> bytes:
-    buf = io.BytesIO()  # serialized in memory: a full disk fails in our write, not in torch
-    torch.save(entry, buf)
-    payload = buf.getvalue()
-    return MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
+    """``{"meta", "value"}`` as an entry file; TypeError for a value that is not plain
+    data (numbers, strings, None, lists, tuples, dicts, tensors, numpy arrays and scalars)."""
+    chunks: list[bytes] = []
+    offset = [0]
+
+    def raw(data: bytes | memoryview) -> int:
+        chunks.append(data)
+        offset[0] += len(data)
+        return offset[0] - len(data)
+
+    def enc(v: Any) -> Any:
+        if v is None or type(v) in _PLAIN:
+            return v
+        if isinstance(v, dict):
+            if all(isinstance(k, str) for k in v) and _TAG not in v:
+                return {k: enc(x) for k, x in v.items()}
+            return {_TAG: "dict", "items": [[enc(k), enc(x)] for k, x in v.items()]}
+        if isinstance(v, list):
+            return [enc(x) for x in v]
+        if isinstance(v, tuple):
+            return {_TAG: "tuple", "items": [enc(x) for x in v]}
+        if isinstance(v, torch.Tensor):
+            t = v.detach().cpu()
+            if t.layout != torch.strided or t.is_quantized:
+                raise TypeError(f"cannot store a {t.layout} tensor in a cache entry")
+            flat = t.contiguous().reshape(-1)
+            data = memoryview(flat.view(torch.uint8).numpy()) if flat.numel() else b""
+            return {
+                _TAG: "tensor",
+                "dtype": str(t.dtype).removeprefix("torch."),
+                "shape": list(t.shape),
+                "layout": _layout(t),
+                "grad": v.requires_grad,
+                "at": raw(data),
+                "n": len(data),
+            }
+        if isinstance(v, np.ndarray | np.generic):
+            a = np.asarray(v)
+            if a.dtype.hasobject:
+                raise TypeError("cannot store a numpy array of Python objects in a cache entry")
+            data = memoryview(np.ascontiguousarray(a).reshape(-1).view(np.uint8))
+            return {
+                _TAG: "ndarray" if isinstance(v, np.ndarray) else "npscalar",
+                "dtype": a.dtype.str,
+                "shape": list(a.shape),
+                "at": raw(data),
+                "n": len(data),
+            }
+        raise TypeError(
+            f"cannot store a {type(v).__name__} in a cache entry: numbers, strings, None, "
+            "lists, tuples, dicts, tensors and numpy arrays only"
+        )
+
+    value = enc(entry["value"])
+    parts = [_json(entry["meta"]) + b"\n" + _json(value) + b"\n", *chunks]
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part)
+    return b"".join([MAGIC, digest.hexdigest().encode(), b"\n", *parts])  # one copy
 
 
-def _decode(blob: bytes) -> dict:
-    """The entry in ``blob``; ValueError if its header or digest does not match."""
-    head, sep, payload = blob.partition(b"\n")
+_PLAIN = (bool, int, float, str)
+
+
+def _json(obj: Any) -> bytes:
+    return json.dumps(obj, allow_nan=True, separators=(",", ":")).encode()
+
+
+class OldFormat(ValueError):
+    """An entry of the pickled format of earlier versions: refused, never loaded."""
+
+
+def _checked(blob: bytes) -> int:
+    """Where the body of ``blob`` starts, once its header and digest match; ValueError
+    otherwise (an entry of the old, pickled format is refused here, before anything of it
+    is read)."""
+    head, sep, _ = blob[:200].partition(b"\n")
+    if head.startswith(OLD_MAGIC):
+        raise OldFormat(
+            "it is in the old pickled format (lslib-entry-v2), which this lslib never "
+            "loads: unpickling a file another user could write can run code"
+        )
     if not sep or not head.startswith(MAGIC):
         raise ValueError("no lslib entry header")
-    expected, actual = head[len(MAGIC) :].decode(), hashlib.sha256(payload).hexdigest()
+    body = memoryview(blob)[len(head) + 1 :]
+    expected, actual = head[len(MAGIC) :].decode(errors="replace"), hashlib.sha256(body).hexdigest()
     if actual != expected:
         raise ValueError(
             f"payload sha256 {actual[:16]}... differs from its header's {expected[:16]}..."
         )
-    # Our own files: full unpickling is needed for numpy arrays and small dataclasses.
-    return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
+    return len(head) + 1
+
+
+def decode_meta(blob: bytes) -> dict:
+    """The metadata of the entry in ``blob`` (digest checked first; JSON only)."""
+    meta = json.loads(_line(blob, _checked(blob))[0])
+    if not isinstance(meta, dict):
+        raise ValueError("its metadata is not a mapping")
+    return meta
+
+
+def _decode(blob: bytes) -> dict:
+    """The entry in ``blob``; ValueError if its header, digest or layout is wrong."""
+    meta, end = _line(blob, _checked(blob))
+    value, end = _line(blob, end)
+    data = memoryview(blob)[end:]
+
+    def span(d: dict) -> memoryview:
+        at, n = d["at"], d["n"]
+        if not (isinstance(at, int) and isinstance(n, int) and 0 <= at <= at + n <= len(data)):
+            raise ValueError("an array's bytes lie outside the entry")
+        return data[at : at + n]
+
+    def dec(v: Any) -> Any:
+        if isinstance(v, list):
+            return [dec(x) for x in v]
+        if not isinstance(v, dict):
+            return v
+        tag = v.get(_TAG)
+        if tag is None:
+            return {k: dec(x) for k, x in v.items()}
+        if tag == "tuple":
+            return tuple(dec(x) for x in v["items"])
+        if tag == "dict":
+            return {_hashable(dec(k)): dec(x) for k, x in v["items"]}
+        if tag == "tensor":
+            dtype = getattr(torch, v["dtype"], None)
+            if not isinstance(dtype, torch.dtype):
+                raise ValueError(f"unknown tensor dtype {v['dtype']!r}")
+            b = span(v)
+            flat = (
+                torch.frombuffer(bytearray(b), dtype=dtype)
+                if len(b)
+                else torch.empty(0, dtype=dtype)
+            )
+            t = flat.reshape(v["shape"])
+            if v.get("layout") == "channels_last":
+                t = t.contiguous(memory_format=torch.channels_last)
+            return t.requires_grad_(bool(v["grad"]))
+        if tag in ("ndarray", "npscalar"):
+            dtype = np.dtype(v["dtype"])
+            if dtype.hasobject:
+                raise ValueError("a numpy array of Python objects")
+            a = np.frombuffer(span(v), dtype=dtype).reshape(v["shape"]).copy()
+            return a if tag == "ndarray" else a[()]
+        raise ValueError(f"unknown entry tag {tag!r}")
+
+    return {"meta": json.loads(meta), "value": dec(json.loads(value))}
+
+
+def _layout(t: torch.Tensor) -> str:
+    """How a tensor's elements lie in memory, kept so a channels-last state loads as it was."""
+    if (
+        t.dim() == 4
+        and not t.is_contiguous()
+        and t.is_contiguous(memory_format=torch.channels_last)
+    ):
+        return "channels_last"
+    return "contiguous"
+
+
+def _line(blob: bytes, start: int) -> tuple[bytes, int]:
+    """The line of ``blob`` from ``start``, and where the next one starts."""
+    end = blob.find(b"\n", start)
+    if end < 0:
+        raise ValueError("an entry line is missing")
+    return blob[start:end], end + 1
+
+
+def _hashable(k: Any) -> Any:
+    return tuple(_hashable(x) for x in k) if isinstance(k, list) else k
 
 
 def _write_file(path: Path, blob: bytes) -> None:
-    with open(path, "wb") as f:
+    path.unlink(missing_ok=True)  # our own name (this pid); a link planted there goes
+    fd = open_own(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    with open(fd, "wb") as f:
         f.write(blob)
+
+
+def open_own(path: Path, flags: int, mode: int = 0o644) -> int:
+    """``os.open`` of a file of the store that must be a plain file of its own: never
+    through a symbolic link (a link planted by another user would make us write to the
+    file it points to) and never a file with other names (two names for one lock file would
+    make a process wait for itself). OSError naming the path otherwise."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), mode)
+    except OSError as e:
+        if e.errno == errno.ELOOP or path.is_symlink():
+            raise OSError(
+                errno.ELOOP,
+                f"{path} is a symbolic link, not a file of this store: refusing to follow "
+                "it (someone else made it; remove it to go on)",
+            ) from None
+        raise
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
+        os.close(fd)
+        what = "not a regular file" if not stat.S_ISREG(st.st_mode) else "a file with other names"
+        raise OSError(
+            errno.EEXIST,
+            f"{path} is {what} ({st.st_nlink} links), not this store's own: refusing to use it "
+            "(someone else made it; remove it to go on)",
+        )
+    return fd
 
 
 def _write(path: Path, entry: dict) -> None:
@@ -352,7 +548,7 @@ def meta(kind: str, config: Any, code: str | tuple[str, ...]) -> dict | None:
     code = fingerprint(*code_modules(None, code))
     path = cache_dir() / kind / f"{key_of(kind, config, code)}.pt"
     try:
-        return _decode(path.read_bytes())["meta"]
+        return decode_meta(path.read_bytes())
     except Exception:  # absent, or corrupt (``cached`` reports and replaces it)
         return None
 
@@ -364,13 +560,12 @@ class _Lock:
     """An exclusive flock on ``path`` whose file names its holder (pid, host, since)."""
 
     def __init__(self, path: Path, kind: str, key: str, timeout: float | None):
-        env = os.environ.get("LSLIB_LOCK_TIMEOUT")
         if timeout is None:
-            timeout = float(env) if env else LOCK_TIMEOUT_S
+            timeout = env_seconds("LSLIB_LOCK_TIMEOUT", LOCK_TIMEOUT_S)
         self.path, self.kind, self.key, self.timeout = path, kind, key, timeout
 
     def __enter__(self):
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # "w" would erase the holder
+        self.fd = open_own(self.path, os.O_RDWR | os.O_CREAT)  # "w" would erase the holder
         try:
             self._acquire()
         except BaseException:
@@ -401,7 +596,9 @@ class _Lock:
                     ) from None
                 if waited > NOTICE_S and not told:
                     warnings.warn(
-                        f"waiting for {self.kind} entry {self.key}: {self._holder()}", stacklevel=3
+                        f"waiting for {self.kind} entry {self.key}: {self._holder()} "
+                        f"(lock file {self.path})",
+                        stacklevel=3,
                     )
                     told = True
                 time.sleep(min(0.2, max(self.timeout - waited, 0.01)))
@@ -409,7 +606,10 @@ class _Lock:
     def _holder(self) -> str:
         try:
             h = json.loads(os.pread(self.fd, 4096, 0) or b"{}")
-            return f"computed by pid {h['pid']} on {h['host']} since {h['since']}"
+            gone = h["host"] == socket.gethostname() and not _alive(int(h["pid"]))
+            return f"computed by pid {h['pid']} on {h['host']} since {h['since']}" + (
+                " (no such process now: a process it started holds the lock)" if gone else ""
+            )
         except (OSError, ValueError, KeyError):
             return "computed by another process"
 

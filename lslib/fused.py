@@ -34,9 +34,12 @@ import os
 import platform
 import sys
 import tempfile
+import time
 import warnings
 
 import torch
+
+from lslib.paths import env_seconds
 
 _SOURCE = r"""
 #include <torch/extension.h>
@@ -242,6 +245,13 @@ def setting() -> str:
     return v
 
 
+def provenance() -> dict:
+    """Which surface kernel this process used: ``LSLIB_FUSED``, whether the kernel is built
+    and, per thread count, whether it was chosen (for the records of what made a result)."""
+    chosen = {str(t): use for t, use in sorted(_decided.items())}
+    return {"setting": setting(), "built": _state, "chosen": chosen, "forced": _forced}
+
+
 def available() -> bool:
     """Whether the kernel can be used (builds it on the first call)."""
     global _module, _state
@@ -395,17 +405,49 @@ def faster(measure, threads: int | None = None) -> bool:
 def _locked(path: str):
     """An exclusive lock on ``path`` (fcntl, where there is one; else none)."""
     try:
-        import fcntl
+        import fcntl  # noqa: F401 (where there is none: unlocked)
 
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     except (ImportError, OSError):  # no fcntl, or a read-only build folder: unlocked
         yield
         return
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        _wait_for(fd, path)
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+NOTICE_S = 5.0  # a waiter for the calibration says so after this long (as the store's)
+
+
+def _wait_for(fd: int, path: str) -> None:
+    """flock ``fd``, saying after ``NOTICE_S`` whom it waits for and giving up with a
+    TimeoutError after ``LSLIB_LOCK_TIMEOUT`` seconds (default 6 hours), as the store does."""
+    import fcntl
+
+    limit = env_seconds("LSLIB_LOCK_TIMEOUT", 6 * 3600.0)
+    start, told = time.monotonic(), False
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            waited = time.monotonic() - start
+            if waited > limit:
+                raise TimeoutError(
+                    f"gave up after {waited:.0f} s waiting for the kernel's calibration, "
+                    f"which another process holds (lock file {path}; LSLIB_LOCK_TIMEOUT "
+                    "sets the limit, LSLIB_FUSED=0 or 1 skips the calibration)"
+                ) from None
+            if waited > NOTICE_S and not told:
+                warnings.warn(
+                    f"waiting for the kernel's calibration, which another process measures "
+                    f"(lock file {path})",
+                    stacklevel=4,
+                )
+                told = True
+            time.sleep(min(0.2, max(limit - waited, 0.01)))
 
 
 @contextlib.contextmanager

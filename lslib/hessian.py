@@ -39,6 +39,7 @@ eigenvalues dominate. The stochastic Lanczos quadrature (SLQ) spectral density f
 Yao et al. 2020 (PyHessian) and Ghorbani et al. 2019.
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -456,6 +457,14 @@ class TraceEstimate:
     method: str
 
 
+def budget_limits(method: str, n: int) -> tuple[int, float]:
+    """The smallest and largest budget ``trace`` accepts for ``method`` on ``n`` parameters:
+    Hutch++ sketches budget // 3 directions and XTrace budget // 2, fewer than ``n`` each
+    (their QR needs it); Hutchinson has no upper limit."""
+    per = {"hutchinson": None, "hutchpp": 3, "xtrace": 2}[method]
+    return _MIN_BUDGET[method], math.inf if per is None else per * n - 1
+
+
 def trace(op, budget: int, method: str = "hutchpp", seed: int = 0) -> TraceEstimate:
     """tr(H) from at most ``budget`` products of ``op`` (an ``HVP``, ``DataHVP`` or alike).
 
@@ -480,14 +489,12 @@ def trace(op, budget: int, method: str = "hutchpp", seed: int = 0) -> TraceEstim
     """
     if method not in TRACE_METHODS:
         raise ValueError(f"method={method!r} is unknown; allowed: {TRACE_METHODS}")
-    lo = _MIN_BUDGET[method]
+    lo, hi = budget_limits(method, op.n)
     if not isinstance(budget, int) or isinstance(budget, bool) or budget < lo:
         raise ValueError(
             f"budget={budget!r} is too small for method={method!r}; allowed: int >= {lo}"
         )
-    per = {"hutchinson": None, "hutchpp": 3, "xtrace": 2}[method]
-    if per is not None and budget // per >= op.n:
-        hi = per * op.n - 1
+    if budget > hi:
         raise ValueError(
             f"budget={budget} is too large for method={method!r} on {op.n} "
             f"parameters; allowed: {lo} <= budget <= {hi}"

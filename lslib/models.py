@@ -55,5 +55,14 @@ def build_model(name: str, width: int, seed: int | None = None) -> nn.Sequential
         return make(width)
 
 
+def count_params(name: str, width: int) -> int:
+    """The parameters of ``build_model(name, width)``, counted without building it (a width
+    too large for memory is refused by this count, not by an allocation)."""
+    if name == "mlp":
+        return 784 * width + width + width * 10 + 10
+    w = width  # conv 1->w, conv w->2w (3x3, biases), fc 98w->2w, fc 2w->10
+    return (9 * w + w) + (9 * w * 2 * w + 2 * w) + (98 * w * 2 * w + 2 * w) + (2 * w * 10 + 10)
+
+
 def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())

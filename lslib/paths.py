@@ -1,5 +1,6 @@
 """Every folder the project reads or writes, in one place (environment variables override)."""
 
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -7,6 +8,21 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_MNIST = REPO / "data" / "MNIST" / "raw"
 BOOK = REPO / "book"
+
+
+def env_seconds(name: str, default: float) -> float:
+    """Seconds from the environment variable ``name`` (``default`` when unset or empty);
+    anything but a finite number > 0 is refused, naming the variable."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name}={raw!r} is not understood; allowed: seconds, a number > 0")
+    return value
 
 
 def cache_dir() -> Path:

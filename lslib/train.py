@@ -4,6 +4,7 @@
 whether it trained or read the run store.
 """
 
+import contextlib
 import dataclasses
 import math
 import time
@@ -188,7 +189,38 @@ def checkpoint(config: TrainConfig, epoch: int) -> dict:
             raise ValueError(f"epoch {epoch} of a run that diverged at epoch {epoch - 1}")
         return _advance(c, prev)
 
-    return cache.cached("epoch", {"run": path_of(c), "epoch": epoch}, compute)
+    key = {"run": path_of(c), "epoch": epoch}
+    if epoch > 1 and getattr(cache._probe, "on", None) is None:
+        with cache.probing():  # stored: served as it is
+            try:
+                return cache.cached("epoch", key, compute)
+            except cache.Missing:
+                pass
+        # A trajectory is bit-exact per thread count: it goes on at the count it started
+        # with (recorded with its first epoch), whatever this process uses.
+        with _threads(started_with(c)):
+            return cache.cached("epoch", key, compute)
+    return cache.cached("epoch", key, compute)
+
+
+def started_with(c: TrainConfig) -> int | None:
+    """The torch threads the first epoch of ``c``'s trajectory was trained with (None: not
+    stored)."""
+    meta = cache.meta("epoch", {"run": path_of(c), "epoch": 1}, __name__)
+    return meta.get("threads") if meta else None
+
+
+@contextlib.contextmanager
+def _threads(n: int | None):
+    """Inside the block, torch uses ``n`` threads (None: as it is)."""
+    before = torch.get_num_threads()
+    if isinstance(n, int) and n > 0 and n != before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 def _pack(model, opt, gen, history) -> dict:

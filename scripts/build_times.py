@@ -16,11 +16,8 @@ CPU time. Only computations are counted: reading the store, the notebooks' own w
 """
 
 import argparse
-import io
 import sys
 from collections import defaultdict
-
-import torch
 
 from lslib import cache
 from lslib.paper.build.plan import CONTENDED, busy, current_code, runs_of
@@ -49,9 +46,11 @@ def entries(profile: str):
     codes = {kind: current_code(kind) for kind in KINDS}
     for kind in KINDS:
         for path in sorted((cache.cache_dir() / kind).glob("*.pt")):
-            blob = path.read_bytes()
-            payload = blob.partition(b"\n")[2]
-            meta = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)["meta"]
+            try:
+                meta = cache.decode_meta(path.read_bytes())  # digest, then JSON: never code
+            except (OSError, ValueError) as e:
+                print(f"skipped {path}: {e}", file=sys.stderr)
+                continue
             runs = runs_of(meta["config"])
             if meta["code"] != codes[kind] or not runs:
                 continue

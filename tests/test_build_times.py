@@ -1,12 +1,10 @@
 """CPU time beside wall time: contended entries are flagged, and the plan takes their CPU time."""
 
-import io
 import re
 import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from lslib import cache
 from lslib.paper.build import plan as P
@@ -46,9 +44,7 @@ def test_the_plan_reads_cpu_time_from_the_store(tmp_path):
     metas = [meta(wall=10.0, cpu=18.0, seed=0), meta(wall=10.0, cpu=14.0, seed=1)]
     metas.append(meta(wall=10.0, cpu=4.0, seed=2))
     for i, m in enumerate(metas):
-        buf = io.BytesIO()
-        torch.save({"meta": m}, buf)
-        (tmp_path / "lines" / f"{i}.pt").write_bytes(b"header\n" + buf.getvalue())
+        (tmp_path / "lines" / f"{i}.pt").write_bytes(cache._encode({"meta": m, "value": None}))
     records = P.Records.read(tmp_path, fallback=False)
     assert records.seconds("lines", metas[2]["config"]) == (pytest.approx(2.5), "recorded")
     assert records.seconds("lines", metas[0]["config"]) == (10.0, "recorded")

@@ -76,7 +76,7 @@ def contents(path: Path) -> dict:
     for f in sorted(path.glob("*/*.pt")):
         if f.parent.name == "mnist":
             continue
-        entry = torch.load(io.BytesIO(f.read_bytes().partition(b"\n")[2]), weights_only=False)
+        entry = cache._decode(f.read_bytes())
         h = hashlib.sha256()
         _bits(entry["value"], h)
         out[f"{f.parent.name}/{f.name}"] = h.hexdigest()
@@ -169,9 +169,7 @@ def test_the_sequential_path_shows_progress_in_words(reference):
 def threads_recorded(path: Path) -> set:
     """The torch thread counts the entries of a store were computed with."""
     return {
-        torch.load(io.BytesIO(f.read_bytes().partition(b"\n")[2]), weights_only=False)["meta"][
-            "threads"
-        ]
+        cache.decode_meta(f.read_bytes())["threads"]
         for f in path.glob("*/*.pt")
         if f.parent.name != "mnist"
     }

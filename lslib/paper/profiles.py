@@ -7,8 +7,10 @@ ValueError that names the parameter and what is allowed.
 """
 
 import math
+import os
 from types import MappingProxyType
 
+from lslib import hessian as H
 from lslib.config import (
     DISTS,
     MODELS,
@@ -22,6 +24,7 @@ from lslib.config import (
     TrainConfig,
 )
 from lslib.data import N_TRAIN
+from lslib.models import count_params
 from lslib.paths import check_writable, results_dir
 
 PROFILES = ("smoke", "quick", "paper")
@@ -295,7 +298,11 @@ def section(name: str, namespace: dict) -> Section:
     for key, default in defaults.items():
         v = given.get(key, default)
         values[key] = _from_profile(name, key, size, mdef, model) if v is None else v
-    if "line_reading" in values and values["line_reading"] is None:
+    if (
+        "line_reading" in values
+        and values["line_reading"] is None
+        and _finite_positive(values["span"])
+    ):  # (a bad span is refused by name below)
         values["line_reading"] = ll_reading(values["span"])
     if "sharpness_reading" in values and values["sharpness_reading"] is None:
         values["sharpness_reading"] = f"rise, {values['line_reading']}"
@@ -350,13 +357,31 @@ _INTS = {
     "hessian_batches": (1, N_TEST),
     "hessian_batch_size": (1, N_TEST),
     "flat_batches": (1, N_TEST),
-    "trace_budget": (3, 100_000),
+    "trace_budget": (2, 100_000),  # and within its method's limits on the model's size
     "subset": (1, N_TRAIN),
     "patience": (1, 1000),
     "curvature_images": (1, N_TEST),
     "compare_eval_size": (1, N_TRAIN),
     "full_hessian_images": (1, N_TEST),
 }
+
+
+MEMORY_COPIES = 32  # float32 copies of the weights a section holds at once, at most
+_WHY = f" (whose {MEMORY_COPIES} float32 copies of the weights fit in this machine's memory)"
+
+
+def max_width(model: str, memory: int | None = None) -> int:
+    """The widest ``model`` whose parameters, ``MEMORY_COPIES`` times in float32 (weights,
+    gradients, optimizer state, checkpoints, directions, Hessian products), fit in
+    ``memory`` bytes (default: this machine's)."""
+    memory = memory or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    lo, hi = 1, 1 << 40
+    while lo < hi:  # the count grows with the width: the largest that fits
+        mid = (lo + hi + 1) // 2
+        lo, hi = (
+            (mid, hi) if count_params(model, mid) * 4 * MEMORY_COPIES <= memory else (lo, mid - 1)
+        )
+    return lo
 
 
 def _validate(name: str, v: dict) -> None:
@@ -368,6 +393,16 @@ def _validate(name: str, v: dict) -> None:
         _check(ok, name, "widths", v["widths"], "a non-empty list of distinct positive ints")
     if "width" in v:
         _check(_int(v["width"], 1), name, "width", v["width"], "an int >= 1")
+    for key in ("widths", "width"):
+        if key in v:
+            hi = max_width(v["model"])
+            for w in v[key] if isinstance(v[key], list) else [v[key]]:
+                _check(w <= hi, name, key, v[key], f"widths up to {hi} for {v['model']}" + _WHY)
+    if "trace_budget" in v and v["trace_method"] in TRACE_METHODS:
+        lo, hi = H.budget_limits(v["trace_method"], count_params(v["model"], v["width"]))
+        b, m = v["trace_budget"], v["trace_method"]
+        allowed = f"an int in [{lo}, {min(hi, _INTS['trace_budget'][1])}] for {m} on "
+        _check(lo <= b <= hi, name, "trace_budget", b, allowed + f"{v['model']}-{v['width']}")
     if "optimizers" in v:
         allowed = f"a non-empty list of distinct names from {OPTIMIZERS}"
         ok = _distinct(v["optimizers"], lambda i: i in OPTIMIZERS)
@@ -415,12 +450,13 @@ def _validate(name: str, v: dict) -> None:
     source = v.get("eval_source", "train")
     _check(source in SOURCES, name, "eval_source", source, str(SOURCES))
     available = (v["subset"] or N_TRAIN) if source == "train" else N_TEST
+    split = f"{source!r} split" + (f", subset={v['subset']}" if source == "train" else "")
     _check(
         _int(v["eval_size"], 1, available),
         name,
         "eval_size",
         v["eval_size"],
-        f"an int in [1, {available}] (the images of the {source!r} split in use)",
+        f"an int in [1, {available}] (the images of the {split} in use)",
     )
     if "compare_eval_size" in v:
         _check(
@@ -428,7 +464,7 @@ def _validate(name: str, v: dict) -> None:
             name,
             "compare_eval_size",
             v["compare_eval_size"],
-            f"an int in [1, {available}] (the {source!r} images in use)",
+            f"an int in [1, {available}] (the images of the {split} in use)",
         )
     for n_key, size_key in (
         ("hessian_batches", "hessian_batch_size"),
@@ -441,5 +477,6 @@ def _validate(name: str, v: dict) -> None:
                 name,
                 n_key,
                 v[n_key],
-                f"at most {N_TEST // size} batches of {size} (the {N_TEST} test images)",
+                f"at most {N_TEST // size} batches of {size} (the {N_TEST} test images)"
+                + (f" with {size_key}={size}" if n_key == "hessian_batches" else ""),
             )

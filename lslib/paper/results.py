@@ -23,14 +23,14 @@ import os
 from pathlib import Path
 
 import numpy as np
-import yaml
+import torch
 
 from lslib import cache, codeid
-from lslib.paths import BOOK, results_dir, writable
+from lslib.paths import BOOK, REPO, results_dir, writable
 
 # What makes a section's results: the section code (and all it imports: the analyses, the
 # library, the profiles) and this module.
-MAKERS = ("lslib.paper.sections.declared", __name__)
+MAKERS = ("lslib.paper.sections.declared.declared", __name__)
 
 
 class StaleResults(ValueError):
@@ -39,6 +39,30 @@ class StaleResults(ValueError):
 
 def code_fingerprint() -> str:
     return cache.fingerprint(*MAKERS)
+
+
+def notebook_fingerprint(section: str) -> str | None:
+    """SHA-256 of the code cells of the section's notebook (``notebooks/<section>.ipynb``),
+    the other half of the code that writes its results: a notebook edited to save other
+    numbers makes them stale. None where there is no such notebook."""
+    try:
+        nb = json.loads((REPO / "notebooks" / f"{section}.ipynb").read_text())
+    except (OSError, ValueError):
+        return None
+    cells = [c.get("source", "") for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+    code = "\0".join(c if isinstance(c, str) else "".join(c) for c in cells)
+    return hashlib.sha256(code.encode()).hexdigest()[:16]
+
+
+def environment() -> dict:
+    """What else decides the numbers' last bits: torch threads, torch version, kernel path."""
+    from lslib import fused
+
+    return {
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "kernel": fused.provenance(),
+    }
 
 
 def _plain(o):
@@ -81,16 +105,41 @@ def save(S, payload: dict) -> Path:
         "seeds": list(S.seeds),
         "params": params_of(S),
         "code": code_fingerprint(),
+        "notebook": notebook_fingerprint(S.name),
+        **environment(),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
+    if not os.environ.get("LSLIB_RESULTS"):
+        _refuse_another_run(path, meta)
     content = _plain({"meta": meta, **payload})
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     try:
         tmp.write_text(json.dumps({"digest": _digest(content), **content}, indent=1))
         os.replace(tmp, path)
+    except OSError as e:
+        raise OSError(
+            e.errno,
+            f"could not write the results {path} ({e.strerror or e}); free space there, or set LSLIB_RESULTS",
+        ) from e
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _refuse_another_run(path: Path, meta: dict) -> None:
+    """An ad hoc run (no ``LSLIB_RESULTS``) never overwrites the results of another ad hoc
+    run of other parameters in the same folder: it stops, naming the file."""
+    try:
+        old = json.loads(path.read_text()).get("meta", {})
+    except (OSError, ValueError, AttributeError):
+        return  # none yet (or not ours: ``load_all`` names it)
+    diff = _first_difference(old.get("params", {}), _plain(meta["params"]))
+    if diff:
+        raise FileExistsError(
+            f"{path} holds the results of another run "
+            f"({diff.replace(', the grid', ', this run')}); move it away, or set "
+            "LSLIB_RESULTS to another folder for this run"
+        )
 
 
 def read(path: Path) -> dict:
@@ -118,10 +167,11 @@ def read(path: Path) -> dict:
 
 def expected(profile: str, grid_file: Path | None = None) -> dict:
     """{(section, model): parameters} of every section run of the grid for ``profile``."""
+    from lslib.paper import gridfile
     from lslib.paper.profiles import SECTION_DEFAULTS, section
 
     grid_file = Path(grid_file or os.environ.get("LSLIB_GRID") or BOOK / "grid.yml")
-    grid = yaml.safe_load(grid_file.read_text())
+    grid = gridfile.load(grid_file)
     out = {}
     for job in grid["jobs"]:
         name = Path(job["notebook"]).stem
@@ -179,6 +229,8 @@ def load_all(profile: str, folder: Path | None = None, grid_file: Path | None = 
             )
         if meta.get("code") != code:
             stale.append(f"{name} (code {meta.get('code')})")
+        elif meta.get("notebook") != notebook_fingerprint(s):
+            stale.append(f"{name} (notebook {s}.ipynb edited since: {meta.get('notebook')})")
         out[(s, m)] = data
     if stale:
         raise StaleResults(

@@ -40,12 +40,27 @@ def with_tunables(environ: dict) -> dict:
     return environ | {"GLIBC_TUNABLES": ":".join(given + added)}
 
 
+ON, OFF = ("1", "true", "on", "yes", ""), ("0", "false", "off", "no")
+
+
+def tunables_on(environ: dict) -> bool:
+    """``LSLIB_TUNABLES``: on (1, true, on, yes, unset) or off (0, false, off, no)."""
+    raw = environ.get("LSLIB_TUNABLES", "1")
+    v = raw.strip().lower()
+    if v not in ON + OFF:
+        raise ValueError(
+            f"LSLIB_TUNABLES={raw!r} is not understood; allowed: {', '.join(ON[:-1])} "
+            f"(on, the default) or {', '.join(OFF)} (off)"
+        )
+    return v in ON
+
+
 def wanted(environ: dict) -> bool:
     """Whether this process should start again with the tunables (glibc Linux, not yet set)."""
     return (
         sys.platform == "linux"
         and platform.libc_ver()[0] == "glibc"
-        and environ.get("LSLIB_TUNABLES", "1") != "0"
+        and tunables_on(environ)
         and with_tunables(environ)["GLIBC_TUNABLES"] != environ.get("GLIBC_TUNABLES")
     )
 

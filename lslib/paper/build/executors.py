@@ -17,7 +17,7 @@ import yaml
 from lslib import cache
 from lslib.paper.build import tasks as T
 from lslib.paper.build.progress import Progress
-from lslib.paths import cache_dir
+from lslib.paths import cache_dir, env_seconds
 
 
 def _describe(event: str, kind: str, config, task_label: str, epochs: int | None, fixed: bool):
@@ -324,7 +324,7 @@ def executor(
     from distributed import Client
 
     if scheduler:
-        timeout = float(os.environ.get("LSLIB_CONNECT_TIMEOUT") or CONNECT_TIMEOUT_S)
+        timeout = env_seconds("LSLIB_CONNECT_TIMEOUT", CONNECT_TIMEOUT_S)
         try:
             client = Client(scheduler, security=tls, timeout=timeout)
         except (OSError, TimeoutError) as e:  # nothing listens, or it does not answer

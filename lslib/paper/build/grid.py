@@ -21,9 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
 from lslib import fused
+from lslib.paper import gridfile
 from lslib.paper.build import plan as P
 from lslib.paper.build.executors import OnDask, TaskFailed, cores, executor, security, task_threads
 from lslib.paper.build.notebooks import drop_kernel_folder, execute
@@ -31,7 +30,7 @@ from lslib.paper.build.progress import Progress
 from lslib.paper.build.schedule import clock, groups, levels
 from lslib.paper.profiles import PROFILES
 from lslib.paper.sections.declared import SECTIONS
-from lslib.paths import REPO, cache_dir, writable
+from lslib.paths import REPO, cache_dir, env_seconds, writable
 
 
 def jobs(grid: dict, profile: str, only: list[str] | None = None, root: Path = REPO):
@@ -78,6 +77,8 @@ def run(
     # feed, and the pages read exactly this grid's sections.
     os.environ.setdefault("LSLIB_RESULTS", str(root / "book" / "_results"))
     os.environ["LSLIB_GRID"] = str(root / grid_file)
+    env_seconds("LSLIB_LOCK_TIMEOUT", 1.0)  # a bad value is refused here, not at a task
+    env_seconds("LSLIB_CONNECT_TIMEOUT", 1.0)
     writable(cache_dir(), "LSLIB_CACHE")  # before any compute, not after a section
     writable(Path(os.environ["LSLIB_RESULTS"]), "LSLIB_RESULTS")
     # The book's MLP surfaces take about 2 s in all (a cold paper build's store); building
@@ -85,7 +86,7 @@ def run(
     # out unless LSLIB_FUSED is set (the workers and the notebooks' kernels inherit this).
     os.environ.setdefault("LSLIB_FUSED", "0")
     fused.setting()  # a bad LSLIB_FUSED is refused here, not at the first plane
-    grid = yaml.safe_load((root / grid_file).read_text())
+    grid = gridfile.load(root / grid_file, root)
     todo = jobs(grid, profile, only, root)
     together = _alongside(grid, root)
     todo[0][1].parent.mkdir(parents=True, exist_ok=True)
@@ -274,7 +275,7 @@ def main(argv=None) -> int:
     try:
         check_arguments(a)
         if a.plan:
-            grid = yaml.safe_load((Path(a.root) / a.grid).read_text())
+            grid = gridfile.load(Path(a.root) / a.grid, Path(a.root))
             todo = jobs(grid, a.profile, a.only, Path(a.root))
             if a.seeds is not None:
                 seeds = list(range(a.seeds))
@@ -316,4 +317,4 @@ if __name__ == "__main__":
     from lslib.paper.build.allocator import restart_with_tunables
 
     restart_with_tunables()
-    sys.exit(main())  # ``python -m lslib.paper`` is the same, shorter
+    sys.exit(main())

@@ -19,8 +19,34 @@ def _kernel_folder() -> Path:
     if "dir" not in _KERNELS:
         import tempfile
 
-        _KERNELS["dir"] = Path(tempfile.mkdtemp(prefix="lslib-kernels-"))
+        _remove_dead_kernel_folders(Path(tempfile.gettempdir()))
+        _KERNELS["dir"] = Path(tempfile.mkdtemp(prefix=f"lslib-kernels-{os.getpid()}-"))
     return _KERNELS["dir"]
+
+
+def _remove_dead_kernel_folders(tmp: Path) -> None:
+    """Remove this user's kernel folders (``lslib-kernels-<pid>-*``) whose process is gone:
+    a killed grid never ran ``drop_kernel_folder``."""
+    import shutil
+
+    for d in tmp.glob("lslib-kernels-*-*"):
+        pid = d.name.split("-")[2]
+        try:
+            mine = d.lstat().st_uid == os.getuid() and d.is_dir() and not d.is_symlink()
+        except OSError:
+            continue
+        if mine and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def drop_kernel_folder() -> None:

@@ -19,14 +19,14 @@ from ``schedule``.
 """
 
 import dataclasses
-import io
 import json
+import os
 import statistics
 import sys
+import tempfile
+import warnings
 from collections import defaultdict
 from pathlib import Path
-
-import torch
 
 from lslib import cache
 from lslib.data import N_TRAIN
@@ -189,22 +189,29 @@ class Records:
         """The records of the store in ``folder`` (default: the one in use); ``fallback``:
         with the reference build's behind them; ``keep(meta)``: only the entries it accepts."""
         exact, other, rate = {}, defaultdict(list), defaultdict(list)
-        epochs, threads, metas = defaultdict(dict), [], []
+        epochs, threads, metas, old = defaultdict(dict), [], [], 0
         folder = cache_dir() if folder is None else folder
         for path in sorted(folder.glob("*/*.pt")):
             try:
-                payload = path.read_bytes().partition(b"\n")[2]
-                meta = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)[
-                    "meta"
-                ]
+                meta = cache.decode_meta(path.read_bytes())  # digest, then JSON: never code
                 if "config" not in meta or not isinstance(meta["kind"], str):
                     continue
                 if not float(meta["wall_s"]) >= 0:
                     continue
+            except cache.OldFormat:
+                old += 1
+                continue
             except Exception:  # corrupt or foreign: the store deals with it when it is read
                 continue
             if keep is None or keep(meta):
                 metas.append(meta)
+        if old:
+            warnings.warn(
+                f"{old} entries of {folder} are in the old pickled format, which is never "
+                "loaded (it could run code): their times are not used, and they are "
+                "recomputed when needed",
+                stacklevel=2,
+            )
         usual = busy_share(metas)
         for meta in metas:
             kind, config, wall = meta["kind"], meta["config"], alone_s(meta, usual)
@@ -357,9 +364,14 @@ def record_notebook(name: str, profile: str, seconds: float) -> None:
         times = {}
     times[f"{name} {profile}"] = round(seconds, 2)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(times, indent=1, sort_keys=True))
-    tmp.replace(path)
+    # a name of its own: two processes recording at once never share a temporary
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{TIMES}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(times, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- the plan of a build
