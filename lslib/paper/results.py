@@ -30,7 +30,7 @@ from lslib.paths import BOOK, REPO, results_dir, writable
 
 # What makes a section's results: the section code (and all it imports: the analyses, the
 # library, the profiles) and this module.
-MAKERS = ("lslib.paper.sections.declared.declared", __name__)
+MAKERS = ("lslib.paper.sections.declared", __name__)
 
 
 class StaleResults(ValueError):
