@@ -197,6 +197,7 @@ def cached(
         finally:
             _notify("end", kind, config)
         meta = want | {
+            "modules": list(modules),  # whose code ``code`` fingerprints (the plan checks it)
             "lslib": _version(),
             "torch": torch.__version__,
             "device": _device_of(want["config"]),

@@ -20,10 +20,11 @@ import sys
 from collections import defaultdict
 
 from lslib import cache
-from lslib.paper.build.plan import CONTENDED, busy, current_code, runs_of
+from lslib.paper.build.plan import CONTENDED, busy, is_current, runs_of
 from lslib.paper.profiles import PROFILE_SIZES
 
-KINDS = {
+# The tasks' names in the table; a kind without one (a new analysis) is shown by its own name.
+LABELS = {
     "epoch": "training",
     "lines": "1D lines",
     "plane": "planes",
@@ -42,17 +43,20 @@ KINDS = {
 
 
 def entries(profile: str):
+    """Each entry of the current code whose runs use ``profile``'s training set: (section,
+    kind, model family, seeds, meta). Every kind in the store is read, none listed by hand."""
     subset = PROFILE_SIZES[profile]["subset"]
-    codes = {kind: current_code(kind) for kind in KINDS}
-    for kind in KINDS:
-        for path in sorted((cache.cache_dir() / kind).glob("*.pt")):
+    folders = sorted(p for p in cache.cache_dir().glob("*") if p.is_dir())
+    for folder in folders:
+        kind = folder.name
+        for path in sorted(folder.glob("*.pt")):
             try:
                 meta = cache.decode_meta(path.read_bytes())  # digest, then JSON: never code
             except (OSError, ValueError) as e:
                 print(f"skipped {path}: {e}", file=sys.stderr)
                 continue
             runs = runs_of(meta["config"])
-            if meta["code"] != codes[kind] or not runs:
+            if meta.get("kind") != kind or not is_current(meta) or not runs:
                 continue
             if any(r.get("subset") != subset for r in runs):
                 continue
@@ -91,7 +95,7 @@ def main(argv=None) -> int:
     print("|---|---|---|---|---|---|---|---|")
     for (section, model, kind), r in rows.items():
         print(
-            f"| {section} | {model} | {KINDS[kind]} | {r['seed0']:.0f} | {r['wall']:.0f} "
+            f"| {section} | {model} | {LABELS.get(kind, kind)} | {r['seed0']:.0f} | {r['wall']:.0f} "
             f"| {r['cpu']:.0f} | {r['contended']} | {r['unknown']} |"
         )
     t = {
@@ -126,7 +130,8 @@ def table(found) -> dict:
         else:
             r["cpu"] += meta["cpu_s"] / meta["threads"]
             r["contended"] += u < CONTENDED
-    order = lambda k: (k[0], k[1] == "cnn", list(KINDS).index(k[2]))
+    rank = {kind: i for i, kind in enumerate(LABELS)}  # the listed first, then the rest by name
+    order = lambda k: (k[0], k[1] == "cnn", rank.get(k[2], len(rank)), k[2])
     return {k: rows[k] for k in sorted(rows, key=order)}
 
 

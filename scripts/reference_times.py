@@ -1,4 +1,4 @@
-"""Write lslib/paper/reference_times.json from a paper build's run store.
+"""Write lslib/paper/build/reference_times.json from a paper build's run store.
 
     python scripts/reference_times.py [STORE] [--machine "what it ran on"]
 
@@ -28,7 +28,7 @@ def paper_entry(meta: dict, current: bool = True) -> bool:
     current code)."""
     runs = P.runs_of(meta["config"])
     subset = PROFILE_SIZES["paper"]["subset"]
-    same = meta["code"] == P.current_code(meta["kind"]) or not current
+    same = P.is_current(meta) or not current
     return same and bool(runs) and all(r.get("subset") == subset for r in runs)
 
 

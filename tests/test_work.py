@@ -1,24 +1,20 @@
 """Each section's work, declared once (lslib/paper/sections/declared.py, lslib/paper/sections/work.py): the
 grid's tasks are the declared calls, the payload reads only declared calls and, after the
-tasks ran, computes nothing new; and the README's "Adding an analysis" walkthrough, followed
-in a smoke section: one declaration, seen by the plan, the task graph and the payload."""
+tasks ran, computes nothing new; values are read only through the handles the declaration
+returned. The README's "Adding an analysis" walkthrough is tests/test_walkthrough.py."""
 
-import dataclasses
 import io
 
-import numpy as np
 import pytest
 
 from lslib import cache
 from lslib.paper.build import executors, progress
-from lslib.paper.build import plan as P
 from lslib.paper.build import tasks as T
 from lslib.paper.profiles import section
 from lslib.paper.sections import analyses as A
 from lslib.paper.sections import declared as sections
 from lslib.paper.sections import phase1, phase2
-from lslib.paper.sections.calls import landscape_config
-from lslib.paper.sections.work import Work
+from lslib.paper.sections.work import Handle
 
 SMALL = {"model": "mlp", "profile": "smoke"}
 
@@ -59,15 +55,23 @@ def test_work_that_depends_on_results_depends_on_the_runs_it_reads():
     assert len(matched.deps) == len(S.optimizers) * len(S.seeds)
 
 
-def test_a_value_that_is_not_declared_is_an_error():
+def test_a_value_is_read_only_through_the_handle_its_declaration_returned():
     S = section("phase1", dict(SMALL))
-    w = sections.declared(S)
-    with pytest.raises(KeyError, match="'flatness' .* is not declared"):
-        w("flatness", S.train(width=S.widths[0]))
+    d = phase1.declare(S)
+    w, first = d.work, d.widths[0].runs[0]
+    assert w.call(first.hessian).fn is A.hessian  # the handle reads what was declared
+    with pytest.raises(TypeError, match="through the handle w.add returned"):
+        w("plane")  # a name is not a handle: a typo cannot pass until run time
+    with pytest.raises(KeyError, match="'flatness' .* is not declared in this Work"):
+        w(Handle("phase1", "flatness", first.run))  # a handle Phase 1 never returned
+    phase3 = section("phase3", dict(SMALL))
+    other = sections.SECTIONS["phase3"].declare(phase3).seeds[0].flatness
+    with pytest.raises(KeyError, match="not declared in this Work"):
+        w(other)  # another section's handle
     with pytest.raises(KeyError, match="run .* is not declared"):
         w.summary(S.train(width=999))
     with pytest.raises(ValueError, match="declared twice"):
-        w.add("plane", A.plane, None, what="2D plane", of=S.train(width=S.widths[0]))
+        w.add("plane", A.plane, None, what="2D plane", of=first.run)
     assert w.payload() == {}  # the report's sections put nothing through ``into``
 
 
@@ -79,44 +83,3 @@ def test_after_its_tasks_a_section_computes_nothing_new(name, tmp_path, monkeypa
     run_here(T.graph(T.section_tasks(name, S)))
     asked, _ = computed_by(sections.SECTIONS[name].payload, S)
     assert not asked, f"{name}.payload computed entries no task stores: {set(asked)}"
-
-
-# ---------------------------------------------------------------- the README's walkthrough
-
-
-def toy(c) -> dict:
-    """The toy analysis: the 1D lines of one direction (a store entry of its own)."""
-    return A.lines(c)
-
-
-def test_adding_an_analysis_is_one_declaration(monkeypatch, tmp_path):
-    """README, "Adding an analysis": a function of a config, then one ``w.add`` in the
-    section's declaration (here the declaration is wrapped, as editing phase1_work would
-    do): the plan, the task graph and the payload see it, no other module touched."""
-    monkeypatch.setenv("LSLIB_CACHE", str(tmp_path))
-    declare = phase1.work
-
-    def with_toy(S) -> Work:
-        w = declare(S)
-        for c in w.runs:
-            cfg = dataclasses.replace(landscape_config(S, c), n_dirs=1)
-            w.add("toy", toy, cfg, what="toy lines", of=c, into="toy_rise", read=mean_rise)
-        return w
-
-    def mean_rise(v) -> float:
-        return float(np.nanmean(np.asarray(v["lines"]) - v["centre"]))
-
-    monkeypatch.setattr(phase1, "work", with_toy)
-    S = section("phase1", dict(SMALL, widths=[16], seeds=[0, 1]))
-    graph = T.graph(T.section_tasks("phase1", S))
-    mine = [t for t in graph.values() if t.fn is toy]
-    assert [t.label for t in mine] == ["toy lines of MLP-16, seed 0", "toy lines of MLP-16, seed 1"]
-
-    plan = P.items(graph)  # the plan: each toy task to compute, estimated
-    assert all(not plan[t.key].cached and plan[t.key].basis != "stored" for t in mine)
-
-    run_here(graph)
-    assert all(P.items(graph)[t.key].cached for t in mine)
-    asked, (payload, _) = computed_by(phase1.payload, S)
-    assert not asked and len(payload["toy_rise"]) == 2
-    assert payload["toy_rise"][0] == mean_rise(toy(mine[0].args[0]))

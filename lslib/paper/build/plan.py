@@ -21,6 +21,7 @@ from ``schedule``.
 import dataclasses
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -42,6 +43,8 @@ DEFAULT_EPOCHS = 10  # a run to convergence that no seed has run yet: its guesse
 NOTEBOOK_S = 10.0  # a notebook's own time (tables, figures) when none is recorded
 TIMES = "notebook_times.json"  # in the run store's folder: the grid's record of them
 REFERENCE = Path(__file__).with_name("reference_times.json")  # a reference build's records
+# the basis of a kind no build has timed (a new analysis): 0 s, and the plan says so
+NO_ESTIMATE = "no estimate yet"
 
 
 def reference() -> dict:
@@ -125,14 +128,23 @@ def _blob(kind, config) -> str:
     return json.dumps([kind, config], sort_keys=True)
 
 
-# The module whose code computes each kind of entry (its fingerprint is the entry's code).
-CODE_OF = {"epoch": "lslib.train", "adaptive": "lslib.paper.sections.analyses_beyond"}
-CODE_OF |= {"edge": "lslib.paper.sections.analyses_beyond"}
+_MODULE = re.compile(r"lslib(\.[a-z_][a-z0-9_]*)+")
 
 
-def current_code(kind: str) -> str:
-    """The fingerprint of today's code for entries of ``kind`` (older entries differ)."""
-    return cache.fingerprint(CODE_OF.get(kind, "lslib.paper.sections.analyses"))
+def is_current(meta: dict) -> bool:
+    """Whether a store entry was computed by today's code: the fingerprint of the modules it
+    records as its code (``cache.cached`` writes them) is its own. Only ``lslib``'s own
+    modules are fingerprinted; an entry that names others, or none (an older entry), counts
+    as computed by other code."""
+    modules = meta.get("modules")
+    if not (isinstance(modules, list) and modules):
+        return False
+    if not all(isinstance(m, str) and _MODULE.fullmatch(m) for m in modules):
+        return False
+    try:
+        return cache.fingerprint(*modules) == meta.get("code")
+    except (ImportError, ValueError):  # a module that no longer exists: other code
+        return False
 
 
 # An entry whose CPU time per thread is below this share of its wall time waited for the
@@ -262,7 +274,7 @@ class Records:
                 return statistics.median(r) * work(kind, config), how
         if r := self.reference.get((kind, str(family))):
             return r * work(kind, config), "reference build"
-        return 0.0, "unknown"
+        return 0.0, NO_ESTIMATE
 
 
 @dataclasses.dataclass
@@ -437,6 +449,20 @@ def make_plan(
     return tasks, needs, planned, notebooks, pred, stretch, records
 
 
+def unestimated(items: dict) -> str | None:
+    """The plan's note on tasks of a kind no build has timed, or None when there are none."""
+    kinds = sorted(
+        {it.task.label.split(" of ")[0] for it in items.values() if it.basis == NO_ESTIMATE}
+    )
+    if not kinds:
+        return None
+    n = sum(it.basis == NO_ESTIMATE for it in items.values())
+    return (
+        f"{n} tasks have no estimate yet ({', '.join(kinds)}: no build has timed their kind); "
+        "the predictions below leave them out"
+    )
+
+
 def print_plan(
     todo,
     profile: str,
@@ -467,6 +493,8 @@ def print_plan(
         f"{len(notebooks)} notebooks (~{clock(sum(s for s, _ in notebooks))})",
         file=stream,
     )
+    if note := unestimated(items):
+        print(note, file=stream)
     print(f"predicted wall time here ({cores()} cores, {t} threads per task):", file=stream)
     print(f"  {'sequential (no Dask)':>26}: {clock(pred['wall_s'])}", file=stream)
     if workers and local:

@@ -12,28 +12,32 @@ payloads take from them.
   seed of each Phase 2 optimizer (``add_edge``, ``edge_numbers``).
 """
 
+import dataclasses
+
 import numpy as np
 
 from lslib.paper.sections import analyses as A
 from lslib.paper.sections import analyses_beyond as B
 from lslib.paper.sections.calls import adaptive_config, edge_config, hessian_config
 from lslib.paper.sections.measures import error_barrier
-from lslib.paper.sections.work import Work
+from lslib.paper.sections.work import Handle, Work
 from lslib.train import path_of
 
 MEASURES = ("max_linf", "max_l2", "avg")  # the adaptive measures, in the payload's keys
 
 
-def add_adaptive(w: Work, S, c) -> None:
-    """Declare the adaptive sharpness of run ``c`` (once)."""
-    if ("adaptive", c) not in w.calls:
-        w.add("adaptive", B.adaptive, adaptive_config(S, c), what="adaptive sharpness", of=c)
+def add_adaptive(w: Work, S, c) -> Handle:
+    """Declare the adaptive sharpness of run ``c`` (once); its handle."""
+    if (h := w.handle("adaptive", c)) is not None:
+        return h
+    return w.add("adaptive", B.adaptive, adaptive_config(S, c), what="adaptive sharpness", of=c)
 
 
-def adaptive_numbers(w: Work, runs: list) -> dict:
-    """Per seed: the adaptive measures, the losses at the final weights on the training
-    split and the test set, their gap, and the test error."""
-    v = [w("adaptive", c) for c in runs]
+def adaptive_numbers(w: Work, handles: list[Handle]) -> dict:
+    """Per seed (``handles``: each seed's adaptive sharpness): the adaptive measures, the
+    losses at the final weights on the training split and the test set, their gap, and the
+    test error."""
+    v = [w(h) for h in handles]
     out = {f"adaptive_{k}": [r[k] for r in v] for k in MEASURES}
     return out | {
         "final_train_loss": [r["train_loss"] for r in v],
@@ -52,16 +56,17 @@ def repair_numbers(conn: dict) -> dict:
     }
 
 
-def add_edge(w: Work, S, c) -> None:
-    w.add("edge", B.edge, edge_config(S, c), what="λ1 after every epoch", of=c)
+def add_edge(w: Work, S, c) -> Handle:
+    """Declare lambda_1 after every epoch of run ``c`` (the edge of stability)."""
+    return w.add("edge", B.edge, edge_config(S, c), what="λ1 after every epoch", of=c)
 
 
 def edge_numbers(w: Work, first: dict) -> dict:
-    """Per optimizer (its first seed's run in ``first``): lambda_1 per epoch, Adam's
-    preconditioned lambda_1, and the thresholds."""
+    """Per optimizer (``first``: its first seed's run and the handle of its edge):
+    lambda_1 per epoch, Adam's preconditioned lambda_1, and the thresholds."""
     out = {}
-    for o, c in first.items():
-        e = w("edge", c)
+    for o, (c, h) in first.items():
+        e = w(h)
         pre = e["preconditioned"]
         out[o] = {
             "seed": c.seed,
@@ -102,42 +107,57 @@ def family_models(S) -> list[tuple[str, list, object]]:
     return out + [(name, [S.train(seed=s) for s in S.seeds], S)]
 
 
-def declare_family(w: Work, S) -> None:
+@dataclasses.dataclass(frozen=True)
+class Member:
+    """A model of the family: its name, runs over seeds, section, and the handles of its
+    adaptive sharpness and (outside Phase 3, whose flatness has it) its Hessian top-3."""
+
+    name: str
+    runs: tuple
+    section: object
+    adaptive: tuple[Handle, ...]
+    hessian: tuple[Handle, ...] | None
+
+
+def declare_family(w: Work, S) -> list[Member]:
     """Declare, in Phase 3's Work, every model of the family with its adaptive sharpness
     and (outside Phase 3, whose flatness has it) its Hessian top-3."""
-    for _, runs, Sx in family_models(S):
+    out = []
+    for name, runs, Sx in family_models(S):
+        adaptive, hessian = [], []
         for c in runs:
             w.train(c)
-            add_adaptive(w, Sx, c)
-            if Sx is not S and ("hessian", c) not in w.calls:
-                w.add("hessian", A.hessian, hessian_config(Sx, c), what="Hessian top-3", of=c)
+            adaptive.append(add_adaptive(w, Sx, c))
+            if Sx is not S:
+                h = w.handle("hessian", c) or w.add(
+                    "hessian", A.hessian, hessian_config(Sx, c), what="Hessian top-3", of=c
+                )
+                hessian.append(h)
+        out.append(Member(name, tuple(runs), Sx, tuple(adaptive), tuple(hessian) or None))
+    return out
 
 
-def _identity(w: Work, runs: list) -> tuple:
+def _identity(w: Work, runs) -> tuple:
     """What makes two models the same weights: the trajectory and the epochs trained."""
     return tuple((str(sorted(path_of(c).items())), w.summary(c)["epochs"]) for c in runs)
 
 
-def family(w: Work, S) -> list[dict]:
+def family(w: Work, members: list[Member], flatness: list[Handle]) -> list[dict]:
     """Every distinct model of the family: per seed its generalization (gap, test error) and
-    sharpness (lambda_1, the adaptive measures; epsilon-sharpness where Phase 3 has it)."""
+    sharpness (lambda_1, the adaptive measures; epsilon-sharpness where Phase 3 has it, read
+    through ``flatness``, its runs' flatness handles)."""
     out, seen = [], set()
-    for name, runs, Sx in family_models(S):
-        ident = _identity(w, runs)
+    for m in members:
+        ident = _identity(w, m.runs)
         if ident in seen:  # a Phase 3 run that stopped where its Phase 1 twin did
             continue
         seen.add(ident)
-        row = {"model": name, "section": Sx.name} | adaptive_numbers(w, runs)
-        if Sx is S:
-            flats = [w("flatness", c) for c in runs]
+        row = {"model": m.name, "section": m.section.name} | adaptive_numbers(w, m.adaptive)
+        if m.hessian is None:
+            flats = [w(h) for h in flatness]
             row["l1"] = [float(np.mean(f["lambda1"])) for f in flats]
             row["eps_sharpness"] = [f["eps_sharpness"] for f in flats]
         else:
-            row["l1"] = [float(np.asarray(w("hessian", c)["values"])[:, 0].mean()) for c in runs]
+            row["l1"] = [float(np.asarray(w(h)["values"])[:, 0].mean()) for h in m.hessian]
         out.append(row)
     return out
-
-
-def first_runs(S) -> dict:
-    """The first seed's run of each Phase 2 optimizer."""
-    return {o: S.train(optimizer=o, seed=S.seeds[0]) for o in S.optimizers}

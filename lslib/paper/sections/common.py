@@ -1,9 +1,12 @@
 """What the sections share: a run's declared lines and eigenvalues, planes, and the
-per-seed numbers read from them (``run_work`` declares, ``run_numbers`` reads)."""
+per-seed numbers read from them (``run_work`` declares and returns the handles,
+``run_numbers`` reads through them)."""
+
+import dataclasses
 
 import numpy as np
 
-from lslib.config import DISTS
+from lslib.config import DISTS, TrainConfig
 from lslib.paper.profiles import Section, adopted, ll_reading, parse_reading, spans
 from lslib.paper.sections import analyses as A
 from lslib.paper.sections.calls import (
@@ -19,7 +22,7 @@ from lslib.paper.sections.measures import (
     select,
     stop_epoch,
 )
-from lslib.paper.sections.work import Work
+from lslib.paper.sections.work import Handle, Work
 
 WHAT = {  # what each analysis computes, in words (the tasks' labels)
     A.lines: "1D lines",
@@ -27,40 +30,69 @@ WHAT = {  # what each analysis computes, in words (the tasks' labels)
     A.plane: "2D plane",
     A.ll_plane: "loss-landscapes plane",
 }
-LL_LINES = "lines, loss-landscapes"  # the name of loss-landscapes' own lines in a Work
 
 
-def adopted_name(S: Section) -> str:
-    """The name, in a section's Work, of the lines its adopted reading is read from."""
+@dataclasses.dataclass(frozen=True)
+class Lines:
+    """A run's declared 1D lines: one per direction law, loss-landscapes' own, and which
+    of them the adopted reading is read from."""
+
+    by_law: dict[str, Handle]
+    ll: Handle
+    adopted: Handle
+
+
+@dataclasses.dataclass(frozen=True)
+class RunCalls:
+    """A run and the handles of its declared lines (every reading, or None when only the
+    adopted one is declared), adopted lines and top-3 Hessian eigenvalues."""
+
+    run: TrainConfig
+    lines: Lines | None
+    adopted: Handle
+    hessian: Handle
+
+
+def add_lines(w: Work, S: Section, c) -> Lines:
+    """Declare a run's lines under both direction laws and loss-landscapes' own."""
+    by_law = {
+        d: w.add(f"lines, {d}", A.lines, landscape_config(S, c, d), what="1D lines", of=c)
+        for d in DISTS
+    }
+    cfg = landscape_config(S, c, "uniform")
+    ll = w.add("lines, loss-landscapes", A.ll_lines, cfg, what="loss-landscapes lines", of=c)
     parsed = parse_reading(S.line_reading)
-    return LL_LINES if parsed is None else f"lines, {parsed[0]}"
+    return Lines(by_law, ll, ll if parsed is None else by_law[parsed[0]])
 
 
-def run_work(w: Work, S: Section, c, every_reading: bool = True) -> None:
+def run_work(w: Work, S: Section, c, every_reading: bool = True) -> RunCalls:
     """A run, its lines (both direction laws and loss-landscapes' own, or the adopted
     reading's alone) and its top-3 Hessian eigenvalues."""
     w.train(c)
     if every_reading:
-        for d in DISTS:
-            w.add(f"lines, {d}", A.lines, landscape_config(S, c, d), what="1D lines", of=c)
-        cfg = landscape_config(S, c, "uniform")
-        w.add(LL_LINES, A.ll_lines, cfg, what="loss-landscapes lines", of=c)
+        lines = add_lines(w, S, c)
+        adopted_h = lines.adopted
     else:
         fn, cfg = adopted_call(S, c)
-        w.add(adopted_name(S), fn, cfg, what=WHAT[fn], of=c)
-    w.add("hessian", A.hessian, hessian_config(S, c), what="Hessian top-3", of=c)
+        parsed = parse_reading(S.line_reading)
+        name = "lines, loss-landscapes" if parsed is None else f"lines, {parsed[0]}"
+        lines, adopted_h = None, w.add(name, fn, cfg, what=WHAT[fn], of=c)
+    hess = w.add("hessian", A.hessian, hessian_config(S, c), what="Hessian top-3", of=c)
+    return RunCalls(c, lines, adopted_h, hess)
 
 
-def add_plane(w: Work, S: Section, run, size: int | None = None) -> None:
+def add_plane(w: Work, S: Section, run, size: int | None = None) -> Handle:
+    """Declare the 2D plane of ``run`` (on ``size`` images: the comparison's)."""
     fn, cfg = plane_call(S, run, size)
-    w.add("plane" if size is None else "plane, compare size", fn, cfg, what=WHAT[fn], of=run)
+    name = "plane" if size is None else "plane, compare size"
+    return w.add(name, fn, cfg, what=WHAT[fn], of=run)
 
 
-def lines_and_readings(w: Work, S: Section, runs: list) -> tuple[list, dict]:
+def lines_and_readings(w: Work, S: Section, lines: list[Lines]) -> tuple[list, dict]:
     """Per seed, the lines of both direction laws; and each reading's per-seed mean rise
     (loss-landscapes' own included)."""
-    per = [{d: w(f"lines, {d}", c) for d in DISTS} for c in runs]
-    ll = [w(LL_LINES, c) for c in runs]
+    per = [{d: w(h) for d, h in ln.by_law.items()} for ln in lines]
+    ll = [w(ln.ll) for ln in lines]
     rr = [
         line_readings(p, spans(S)) | {ll_reading(S.span): rise(q)}
         for p, q in zip(per, ll, strict=True)
@@ -68,11 +100,12 @@ def lines_and_readings(w: Work, S: Section, runs: list) -> tuple[list, dict]:
     return per, {k: [r[k] for r in rr] for k in rr[0]}
 
 
-def adopted_lines(w: Work, S: Section, run, name: str | None = None) -> dict:
-    """The lines of the adopted reading alone (``name``: another declared call of the same
-    lines, e.g. on more images): alphas, lines (n_dirs, points), centre."""
+def adopted_lines(w: Work, S: Section, h: Handle) -> dict:
+    """The lines of the adopted reading alone, read through ``h`` (the adopted lines, or
+    another declared call of the same lines, e.g. on more images): alphas, lines
+    (n_dirs, points), centre."""
     parsed = parse_reading(S.line_reading)
-    ln = w(name or adopted_name(S), run)
+    ln = w(h)
     if parsed is None:
         return {
             "alphas": np.asarray(ln["alphas"]),
@@ -87,17 +120,17 @@ def adopted_lines(w: Work, S: Section, run, name: str | None = None) -> dict:
     }
 
 
-def run_numbers(w: Work, S: Section, runs: list, every_reading: bool = True) -> dict:
-    """Per-seed training outcome, 1D rise (every reading, or the adopted one) and top-3
-    eigenvalues of runs."""
-    fits = [w.summary(c) for c in runs]
-    if every_reading:
-        _, readings = lines_and_readings(w, S, runs)
+def run_numbers(w: Work, S: Section, calls: list[RunCalls]) -> dict:
+    """Per-seed training outcome, 1D rise (every reading where declared, else the adopted
+    one) and top-3 eigenvalues of the runs declared by ``run_work``."""
+    fits = [w.summary(k.run) for k in calls]
+    if all(k.lines is not None for k in calls):
+        _, readings = lines_and_readings(w, S, [k.lines for k in calls])
         rises = readings[adopted(S)]
     else:
-        readings, rises = None, [rise(adopted_lines(w, S, c)) for c in runs]
+        readings, rises = None, [rise(adopted_lines(w, S, k.adopted)) for k in calls]
     out = {
-        "seeds": [c.seed for c in runs],
+        "seeds": [k.run.seed for k in calls],
         "status": [f["status"] for f in fits],
         "epochs": [f["epochs"] for f in fits],
         "test_loss": [f["test_loss"] for f in fits],
@@ -106,7 +139,7 @@ def run_numbers(w: Work, S: Section, runs: list, every_reading: bool = True) -> 
         "rise": rises,
         "rise_readings": readings,
     }
-    hess = [w("hessian", c) for c in runs]
+    hess = [w(k.hessian) for k in calls]
     vals = [np.asarray(h["values"]) for h in hess]  # (batches, k) per seed
     return out | {
         "l1": [float(v[:, 0].mean()) for v in vals],
@@ -120,6 +153,8 @@ def run_numbers(w: Work, S: Section, runs: list, every_reading: bool = True) -> 
 
 
 def stop_rules(w: Work, S: Section, runs: list) -> dict:
+    """Per stopping rule (the adopted one first), the epoch each run would have stopped at
+    and its status, read from the runs' recorded histories."""
     fits = [w.summary(c) for c in runs]
     adopted_rule = ("plateau", S.patience, S.rel_tol)
     rules = {
@@ -132,8 +167,9 @@ def stop_rules(w: Work, S: Section, runs: list) -> dict:
     return out
 
 
-def figure(w: Work, S: Section, run, title: str) -> dict:
-    ln, pl = adopted_lines(w, S, run), w("plane", run)
+def figure(w: Work, S: Section, calls: RunCalls, plane: Handle, title: str) -> dict:
+    """The landscape figure's arrays: a run's adopted lines and its plane."""
+    ln, pl = adopted_lines(w, S, calls.adopted), w(plane)
     return {
         "title": title,
         "alphas": ln["alphas"],

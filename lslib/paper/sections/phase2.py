@@ -1,56 +1,87 @@
 """Phase 2, the optimizer sweep at one width: each optimizer's runs, their numbers, the edge
-of stability, and the comparison at matched training loss (``matched``)."""
+of stability, and the comparison at matched training loss (``matched``), declared once
+(``declare``) and read into the payload through the handles the declaration returned."""
 
 import dataclasses
 
 from lslib.models import build_model, n_params
 from lslib.paper.names import label
 from lslib.paper.profiles import Section, adopted
-from lslib.paper.sections import analyses as A
-from lslib.paper.sections import beyond
+from lslib.paper.sections import analyses, beyond
 from lslib.paper.sections.common import (
+    RunCalls,
     add_plane,
     figure,
     run_numbers,
     run_work,
 )
-from lslib.paper.sections.work import Work
+from lslib.paper.sections.work import Handle, Work
+
+
+@dataclasses.dataclass(frozen=True)
+class Optimizer:
+    """One optimizer's declared runs (one per seed), their adaptive sharpness, and the
+    first seed's plane and edge of stability."""
+
+    name: str
+    runs: tuple[RunCalls, ...]
+    adaptive: tuple[Handle, ...]
+    plane: Handle
+    edge: Handle
+
+
+@dataclasses.dataclass(frozen=True)
+class Declared:
+    """Phase 2's work and the handles its payload reads."""
+
+    work: Work
+    optimizers: tuple[Optimizer, ...]
+    matched: Handle
+
+
+def declare(S: Section) -> Declared:
+    """Every optimizer: each seed's run, lines, eigenvalues and adaptive sharpness; the
+    first seed's plane and lambda_1 after every epoch; then the comparison at matched
+    training loss, after every run."""
+    w, optimizers, every = Work("phase2"), [], []
+    for o in S.optimizers:
+        calls, adaptive = [], []
+        for s in S.seeds:
+            c = S.train(optimizer=o, seed=s)
+            calls.append(run_work(w, S, c))
+            adaptive.append(beyond.add_adaptive(w, S, c))
+        first = calls[0].run
+        plane, edge = add_plane(w, S, first), beyond.add_edge(w, S, first)
+        optimizers.append(Optimizer(o, tuple(calls), tuple(adaptive), plane, edge))
+        every += [k.run for k in calls]
+    values = {k: v for k, v in vars(S).items() if k != "name"}
+    m = w.add("matched", matched, values, tuple(every), what="Phase 2 at matched training loss")
+    return Declared(w, tuple(optimizers), m)
 
 
 def work(S: Section) -> Work:
-    w = Work("phase2")
-    every = []
-    for o in S.optimizers:
-        runs = [S.train(optimizer=o, seed=s) for s in S.seeds]
-        for c in runs:
-            run_work(w, S, c)
-            beyond.add_adaptive(w, S, c)
-        add_plane(w, S, runs[0])
-        beyond.add_edge(w, S, runs[0])
-        every += runs
-    values = {k: v for k, v in vars(S).items() if k != "name"}
-    w.add("matched", matched, values, tuple(every), what="Phase 2 at matched training loss")
-    return w
+    """Phase 2's declared work (the grid's tasks and the plan read it)."""
+    return declare(S).work
 
 
 def payload(S: Section) -> tuple[dict, dict]:
     """The optimizer sweep at one width: per optimizer, every seed's numbers; the training
     curves and landscapes of the first seed."""
-    w, rows, figs, curves = work(S), [], [], {}
-    runs = {o: [S.train(optimizer=o, seed=s) for s in S.seeds] for o in S.optimizers}
-    for o in S.optimizers:
-        rows.append({"optimizer": o} | run_numbers(w, S, runs[o]))
-        rows[-1] |= beyond.adaptive_numbers(w, runs[o])
-        figs.append(figure(w, S, runs[o][0], f"{label(S.model, S.width)}, {o}"))
-        curves[o] = w.summary(runs[o][0])["history"]
-    for r, m in zip(rows, w("matched").values(), strict=True):
+    d = declare(S)
+    w, rows, figs, curves = d.work, [], [], {}
+    for o in d.optimizers:
+        rows.append({"optimizer": o.name} | run_numbers(w, S, o.runs))
+        rows[-1] |= beyond.adaptive_numbers(w, o.adaptive)
+        figs.append(figure(w, S, o.runs[0], o.plane, f"{label(S.model, S.width)}, {o.name}"))
+        curves[o.name] = w.summary(o.runs[0].run)["history"]
+    for r, m in zip(rows, w(d.matched).values(), strict=True):
         r["matched"] = m
     payload = {
         "width": S.width,
         "params": n_params(build_model(S.model, S.width)),
         "rows": rows,
         "reading": adopted(S),
-        "edge": beyond.edge_numbers(w, beyond.first_runs(S)),
+        "edge": beyond.edge_numbers(w, {o.name: (o.runs[0].run, o.edge) for o in d.optimizers}),
     }
     return payload | w.payload(), {"landscapes": figs, "curves": curves}
 
@@ -64,7 +95,7 @@ def matched(values: dict, runs: tuple) -> dict:
     S = Section("phase2", values)
     by = {o: [c for c in runs if c.optimizer == o] for o in S.optimizers}
     losses = {
-        o: [[h["train_loss"] for h in A.run_summary(c)["history"]] for c in cs]
+        o: [[h["train_loss"] for h in analyses.run_summary(c)["history"]] for c in cs]
         for o, cs in by.items()
     }
     level = max(min(t) for ts in losses.values() for t in ts)
@@ -73,9 +104,7 @@ def matched(values: dict, runs: tuple) -> dict:
         epochs = [next(i + 1 for i, v in enumerate(t) if v <= level) for t in losses[o]]
         at = [dataclasses.replace(c, epochs=e) for c, e in zip(cs, epochs, strict=True)]
         w = Work("phase2 at matched loss")
-        for c in at:
-            run_work(w, S, c, every_reading=False)
-        m = run_numbers(w, S, at, every_reading=False)
+        m = run_numbers(w, S, [run_work(w, S, c, every_reading=False) for c in at])
         out[o] = {
             "level": level,
             "epochs": epochs,

@@ -1,11 +1,12 @@
 """Phase 3, connectivity and the trajectory: every pair of seeds' connectivity, every
 seed's trajectory PCA and flatness, and the readings of Table 5's quantities."""
 
+import dataclasses
 import itertools
 
 import numpy as np
 
-from lslib.config import DISTS, HessianConfig
+from lslib.config import HessianConfig, TrainConfig
 from lslib.models import build_model, n_params
 from lslib.paper.profiles import Section, adopted
 from lslib.paper.sections import analyses as A
@@ -16,12 +17,12 @@ from lslib.paper.sections.calls import (
     connectivity_config,
     flatness_config,
     hessian_config,
-    landscape_config,
     trajectory_configs,
 )
 from lslib.paper.sections.common import (
-    LL_LINES,
     WHAT,
+    Lines,
+    add_lines,
     add_plane,
     adopted_lines,
     lines_and_readings,
@@ -33,54 +34,96 @@ from lslib.paper.sections.measures import (
     perturb_readings,
     sharpness_readings,
 )
-from lslib.paper.sections.work import Work
+from lslib.paper.sections.work import Handle, Work
 
 
-def work(S: Section) -> Work:
+@dataclasses.dataclass(frozen=True)
+class Seed:
+    """One seed's declared run and the handles of its trajectory PCA (the adopted reading's
+    and the other), flatness, adaptive sharpness and lines."""
+
+    run: TrainConfig
+    trajectory: Handle
+    other: Handle
+    flatness: Handle
+    adaptive: Handle
+    lines: Lines
+
+
+@dataclasses.dataclass(frozen=True)
+class Declared:
+    """Phase 3's work and the handles its payload reads: per seed, per pair of seeds, the
+    first seed's (spread over batches, data sizes, spectrum) and the family's models."""
+
+    work: Work
+    seeds: tuple[Seed, ...]
+    pairs: tuple[tuple[int, int, Handle], ...]
+    lambda_batch: Handle
+    adopted_big: Handle
+    plane: Handle
+    plane_big: Handle
+    density: Handle
+    trajectory_plane: Handle
+    family: tuple[beyond.Member, ...]
+
+
+def declare(S: Section) -> Declared:
+    """Every pair of seeds' connectivity; every seed's trajectory PCA, flatness, adaptive
+    sharpness and lines; the first seed's lambda_1 against batch size, lines and planes on
+    two data sizes, spectral density and trajectory plane; every model of the family."""
     w = Work("phase3")
     runs = [w.train(S.train(seed=s)) for s in S.seeds]
-    for a, b in itertools.combinations(runs, 2):
+    pairs = []
+    for i, j in itertools.combinations(range(len(runs)), 2):
+        a, b = runs[i], runs[j]
         cfg = connectivity_config(S, a, b)
-        w.add("connectivity", A.connectivity, cfg, what="connectivity", of=(a, b))
+        pairs.append(
+            (i, j, w.add("connectivity", A.connectivity, cfg, what="connectivity", of=(a, b)))
+        )
+    seeds = []
     for c in runs:
         adopted_pca, other = trajectory_configs(S, c)
-        w.add("trajectory", A.trajectory, adopted_pca, what="trajectory PCA", of=c)
-        w.add("trajectory, other", A.trajectory, other, what="trajectory PCA", of=c)
-        w.add("flatness", A.flatness, flatness_config(S, c), what="flatness", of=c)
-        beyond.add_adaptive(w, S, c)
-        for d in DISTS:
-            w.add(f"lines, {d}", A.lines, landscape_config(S, c, d), what="1D lines", of=c)
-        cfg = landscape_config(S, c, "uniform")
-        w.add(LL_LINES, A.ll_lines, cfg, what="loss-landscapes lines", of=c)
+        tr = w.add("trajectory", A.trajectory, adopted_pca, what="trajectory PCA", of=c)
+        ot = w.add("trajectory, other", A.trajectory, other, what="trajectory PCA", of=c)
+        fl = w.add("flatness", A.flatness, flatness_config(S, c), what="flatness", of=c)
+        ad = beyond.add_adaptive(w, S, c)
+        seeds.append(Seed(c, tr, ot, fl, ad, add_lines(w, S, c)))
     first = runs[0]  # the first seed's: spread over batches, data sizes, spectrum
     lam = hessian_config(S, first, tol=1e-4), tuple(S.batch_sizes), S.full_hessian_images
-    w.add("lambda_vs_batch", A.lambda_vs_batch, *lam, what="λ1 against batch size", of=first)
+    lam_h = w.add(
+        "lambda_vs_batch", A.lambda_vs_batch, *lam, what="λ1 against batch size", of=first
+    )
     fn, cfg = adopted_call(S, first, S.compare_eval_size)
-    w.add("adopted lines, compare size", fn, cfg, what=WHAT[fn], of=first)
-    add_plane(w, S, first)
-    add_plane(w, S, first, S.compare_eval_size)
+    big = w.add("adopted lines, compare size", fn, cfg, what=WHAT[fn], of=first)
+    plane, plane_big = add_plane(w, S, first), add_plane(w, S, first, S.compare_eval_size)
     slq = DENSITY[S.profile]
     density = HessianConfig(run=first, batch_size=S.hessian_batch_size), S.curvature_images
     density += (slq["steps"], slq["runs"])
-    w.add("spectral_density", A.spectral_density, *density, what="spectral density", of=first)
+    dens = w.add(
+        "spectral_density", A.spectral_density, *density, what="spectral density", of=first
+    )
     tp = trajectory_configs(S, first)[0]
-    w.add("trajectory_plane", A.trajectory_plane, tp, what="trajectory plane", of=first)
-    beyond.declare_family(w, S)
-    return w
+    tp_h = w.add("trajectory_plane", A.trajectory_plane, tp, what="trajectory plane", of=first)
+    family = beyond.declare_family(w, S)
+    return Declared(
+        w, tuple(seeds), tuple(pairs), lam_h, big, plane, plane_big, dens, tp_h, tuple(family)
+    )
 
 
-# The declarations by section: the grid, the plan and the payloads read these.
+def work(S: Section) -> Work:
+    """Phase 3's declared work (the grid's tasks and the plan read it)."""
+    return declare(S).work
 
 
 def payload(S: Section) -> tuple[dict, dict]:
     """Connectivity over every pair of seeds, the trajectory and flatness of every seed,
     and the readings of Table 5's quantities."""
-    w = work(S)
-    runs = [S.train(seed=s) for s in S.seeds]
+    d = declare(S)
+    w, runs = d.work, [s.run for s in d.seeds]
     fits = [w.summary(c) for c in runs]
     pairs, conns = [], []
-    for i, j in itertools.combinations(range(len(runs)), 2):
-        conn = w("connectivity", (runs[i], runs[j]))
+    for i, j, h in d.pairs:
+        conn = w(h)
         conns.append(conn)
         b = conn["test_plain_barrier"]
         eb, ea = error_barrier(conn["test_plain_acc"]), error_barrier(conn["test_aligned_acc"])
@@ -107,21 +150,21 @@ def payload(S: Section) -> tuple[dict, dict]:
         b = conn["test_plain_barrier"]
         ends.setdefault(i, b["loss_a"])
         ends.setdefault(j, b["loss_b"])
-    trajs = [w("trajectory", c) for c in runs]
-    other = [w("trajectory, other", c) for c in runs]  # for the readings page
-    flats = [w("flatness", c) for c in runs]
-    _, small_r = lines_and_readings(w, S, runs)
+    trajs = [w(s.trajectory) for s in d.seeds]
+    other = [w(s.other) for s in d.seeds]  # for the readings page
+    flats = [w(s.flatness) for s in d.seeds]
+    _, small_r = lines_and_readings(w, S, [s.lines for s in d.seeds])
     sharp = [
         sharpness_readings(f, {k: v[i] for k, v in small_r.items()}) for i, f in enumerate(flats)
     ]
     pert = [perturb_readings(f) for f in flats]
-    lam = w("lambda_vs_batch", runs[0])  # first seed: spread over batches
+    lam = w(d.lambda_batch)  # first seed: spread over batches
     # eval_size vs compare_eval_size images, first seed: the adopted lines direction by
     # direction (paired) and the plane
-    small_ln = adopted_lines(w, S, runs[0])
-    big_ln = adopted_lines(w, S, runs[0], "adopted lines, compare size")
+    small_ln = adopted_lines(w, S, d.seeds[0].lines.adopted)
+    big_ln = adopted_lines(w, S, d.adopted_big)
     rise_dir = lambda ln: np.nanmean(ln["lines"] - ln["centre"], axis=1)  # noqa: E731
-    small_pl, big_pl = w("plane", runs[0]), w("plane, compare size", runs[0])
+    small_pl, big_pl = w(d.plane), w(d.plane_big)
     fits_p = [parabola(t["alphas"], t["pc1_loss"]) for t in trajs]
     payload = {
         "width": S.width,
@@ -172,8 +215,8 @@ def payload(S: Section) -> tuple[dict, dict]:
             "pac_sigma": [f["pac_sigma"] for f in flats],
             "pac_sigma_loss": [f["pac_sigmas"]["loss"] for f in flats],
         }
-        | beyond.adaptive_numbers(w, runs),
-        "family": beyond.family(w, S),
+        | beyond.adaptive_numbers(w, [s.adaptive for s in d.seeds]),
+        "family": beyond.family(w, list(d.family), [s.flatness for s in d.seeds]),
         "lambda_batch": {
             "sizes": list(S.batch_sizes),
             "seed": S.seeds[0],
@@ -190,12 +233,12 @@ def payload(S: Section) -> tuple[dict, dict]:
             "plane_mean_diff": float(np.nanmean(big_pl["plane"] - small_pl["plane"])),
         },
     }
-    density = w("spectral_density", runs[0])
+    density = w(d.density)
     payload["density_near_zero"] = near_zero_share(density, payload["flatness"]["lambda1"][0])
     figures = {
         "connectivity": conns[0],
         "trajectory": trajs[0],
-        "trajectory_plane": w("trajectory_plane", runs[0]),
+        "trajectory_plane": w(d.trajectory_plane),
         "density": density,
         "perturb_curve": payload["flatness"]["perturb_curve"],
         "lambda_batch": payload["lambda_batch"],

@@ -9,9 +9,9 @@ one list:
   runs in its arguments (so work that depends on results, such as Phase 2 at matched loss,
   depends on the runs it reads);
 - the plan (``plan.items``): each task stored or not, and its estimated time;
-- the notebook payload (``sections.phaseN.payload``): it reads values only through ``w(name, run)``,
-  so a value that is not declared is an error, never a silent computation the grid did
-  not plan.
+- the notebook payload (``sections.phaseN.payload``): it reads values only through the
+  handles ``w.add`` returned (``w(handle)``), so a value that is not declared cannot be
+  read, never a silent computation the grid did not plan.
 
 A call declared with ``into="name"`` also lands in the payload, as ``payload[name]``: one
 entry per such call, in the order declared (per seed, when declared per run), each passed
@@ -55,6 +55,17 @@ class Call:
         return runs_in(self.args)
 
 
+@dataclasses.dataclass(frozen=True)
+class Handle:
+    """A declared call, as ``Work.add`` returns it: the only way to read its value
+    (``w(handle)``), so a payload can read nothing its section did not declare, and a
+    misspelt name fails where it is declared, not after the grid ran."""
+
+    work: str  # the name of the Work that declared it
+    name: str
+    of: Hashable = None
+
+
 class Work:
     """The runs and calls of one section, in the order declared."""
 
@@ -69,26 +80,34 @@ class Work:
             self.runs.append(c)
         return c
 
-    def add(self, name: str, fn: Callable, *args, what: str, of=None, into=None, read=None):
+    def add(
+        self, name: str, fn: Callable, *args, what: str, of=None, into=None, read=None
+    ) -> Handle:
         """Declare the call ``fn(*args)`` as ``name`` of ``of`` (a run, a pair of runs, or
-        None for a call the section makes once)."""
+        None for a call the section makes once); returns its handle."""
         key = (name, of)
         if key in self.calls:
             raise ValueError(f"{self.name}: {name!r} of {of} is declared twice")
         self.calls[key] = Call(fn, tuple(args), what, into, read)
+        return Handle(self.name, name, of)
 
-    def call(self, name: str, of=None) -> Call:
-        try:
-            return self.calls[(name, of)]
-        except KeyError:
-            raise KeyError(
-                f"{self.name}: {name!r} of {of} is not declared (declare it in the section's "
-                "declaration, lslib/paper/sections/<section>.py, so the grid and the plan see it too)"
-            ) from None
+    def handle(self, name: str, of=None) -> Handle | None:
+        """The handle of a call already declared as ``name`` of ``of``, else None."""
+        return Handle(self.name, name, of) if (name, of) in self.calls else None
 
-    def __call__(self, name: str, of=None):
+    def call(self, h: Handle) -> Call:
+        """The declared call behind a handle of this Work."""
+        if not isinstance(h, Handle):
+            raise TypeError(
+                f"{self.name}: read a value through the handle w.add returned, not {h!r}"
+            )
+        if h.work != self.name or (h.name, h.of) not in self.calls:
+            raise KeyError(f"{self.name}: {h.name!r} of {h.of} is not declared in this Work")
+        return self.calls[(h.name, h.of)]
+
+    def __call__(self, h: Handle):
         """The value of a declared call (read from the store, or computed into it)."""
-        return self.call(name, of)()
+        return self.call(h)()
 
     def summary(self, c: TrainConfig) -> dict:
         """A declared training run's outcome (``analyses.run_summary``)."""
