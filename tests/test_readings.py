@@ -9,7 +9,8 @@ import pytest
 from test_claims import World
 
 from lslib.paper.pages import readings
-from lslib.paper.profiles import perturb_names, section, sharpness_names
+from lslib.paper.profiles import section
+from lslib.paper.reading_names import perturb_names, sharpness_names
 from lslib.paper.sections import measures
 from lslib.paper.verdicts import claims
 from lslib.paper.verdicts import engine as verdicts

@@ -128,6 +128,9 @@ def _blob(kind, config) -> str:
 # The module whose code computes each kind of entry (its fingerprint is the entry's code).
 CODE_OF = {"epoch": "lslib.train", "adaptive": "lslib.paper.sections.analyses_beyond"}
 CODE_OF |= {"edge": "lslib.paper.sections.analyses_beyond"}
+CODE_OF |= dict.fromkeys(
+    ("hessian", "flatness", "density", "lambda_batch"), "lslib.paper.sections.analyses_curvature"
+)
 
 
 def current_code(kind: str) -> str:

@@ -14,8 +14,8 @@ payloads take from them.
 
 import numpy as np
 
-from lslib.paper.sections import analyses as A
 from lslib.paper.sections import analyses_beyond as B
+from lslib.paper.sections import analyses_curvature
 from lslib.paper.sections.calls import adaptive_config, edge_config, hessian_config
 from lslib.paper.sections.measures import error_barrier
 from lslib.paper.sections.work import Work
@@ -110,7 +110,13 @@ def declare_family(w: Work, S) -> None:
             w.train(c)
             add_adaptive(w, Sx, c)
             if Sx is not S and ("hessian", c) not in w.calls:
-                w.add("hessian", A.hessian, hessian_config(Sx, c), what="Hessian top-3", of=c)
+                w.add(
+                    "hessian",
+                    analyses_curvature.hessian,
+                    hessian_config(Sx, c),
+                    what="Hessian top-3",
+                    of=c,
+                )
 
 
 def _identity(w: Work, runs: list) -> tuple:

@@ -4,8 +4,9 @@ per-seed numbers read from them (``run_work`` declares, ``run_numbers`` reads)."
 import numpy as np
 
 from lslib.config import DISTS
-from lslib.paper.profiles import Section, adopted, ll_reading, parse_reading, spans
+from lslib.paper.reading_names import adopted, ll_reading, parse_reading, spans
 from lslib.paper.sections import analyses as A
+from lslib.paper.sections import analyses_curvature
 from lslib.paper.sections.calls import (
     adopted_call,
     hessian_config,
@@ -20,6 +21,7 @@ from lslib.paper.sections.measures import (
     stop_epoch,
 )
 from lslib.paper.sections.work import Work
+from lslib.paper.settings import Section
 
 WHAT = {  # what each analysis computes, in words (the tasks' labels)
     A.lines: "1D lines",
@@ -48,7 +50,7 @@ def run_work(w: Work, S: Section, c, every_reading: bool = True) -> None:
     else:
         fn, cfg = adopted_call(S, c)
         w.add(adopted_name(S), fn, cfg, what=WHAT[fn], of=c)
-    w.add("hessian", A.hessian, hessian_config(S, c), what="Hessian top-3", of=c)
+    w.add("hessian", analyses_curvature.hessian, hessian_config(S, c), what="Hessian top-3", of=c)
 
 
 def add_plane(w: Work, S: Section, run, size: int | None = None) -> None:

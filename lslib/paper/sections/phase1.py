@@ -3,7 +3,7 @@ declared once (``work``) and read into the notebook's payload (``payload``)."""
 
 from lslib.models import build_model, n_params
 from lslib.paper.names import label
-from lslib.paper.profiles import Section, adopted
+from lslib.paper.reading_names import adopted
 from lslib.paper.sections import beyond
 from lslib.paper.sections.common import (
     add_plane,
@@ -17,6 +17,7 @@ from lslib.paper.sections.measures import (
     oscillation,
 )
 from lslib.paper.sections.work import Work
+from lslib.paper.settings import Section
 
 
 def work(S: Section) -> Work:

@@ -5,7 +5,7 @@ import dataclasses
 
 from lslib.models import build_model, n_params
 from lslib.paper.names import label
-from lslib.paper.profiles import Section, adopted
+from lslib.paper.reading_names import adopted
 from lslib.paper.sections import analyses as A
 from lslib.paper.sections import beyond
 from lslib.paper.sections.common import (
@@ -15,6 +15,7 @@ from lslib.paper.sections.common import (
     run_work,
 )
 from lslib.paper.sections.work import Work
+from lslib.paper.settings import Section
 
 
 def work(S: Section) -> Work:

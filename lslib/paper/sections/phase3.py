@@ -7,9 +7,9 @@ import numpy as np
 
 from lslib.config import DISTS, HessianConfig
 from lslib.models import build_model, n_params
-from lslib.paper.profiles import Section, adopted
+from lslib.paper.reading_names import adopted
 from lslib.paper.sections import analyses as A
-from lslib.paper.sections import beyond
+from lslib.paper.sections import analyses_curvature, beyond
 from lslib.paper.sections.calls import (
     DENSITY,
     adopted_call,
@@ -34,6 +34,7 @@ from lslib.paper.sections.measures import (
     sharpness_readings,
 )
 from lslib.paper.sections.work import Work
+from lslib.paper.settings import Section
 
 
 def work(S: Section) -> Work:
@@ -46,7 +47,7 @@ def work(S: Section) -> Work:
         adopted_pca, other = trajectory_configs(S, c)
         w.add("trajectory", A.trajectory, adopted_pca, what="trajectory PCA", of=c)
         w.add("trajectory, other", A.trajectory, other, what="trajectory PCA", of=c)
-        w.add("flatness", A.flatness, flatness_config(S, c), what="flatness", of=c)
+        w.add("flatness", analyses_curvature.flatness, flatness_config(S, c), what="flatness", of=c)
         beyond.add_adaptive(w, S, c)
         for d in DISTS:
             w.add(f"lines, {d}", A.lines, landscape_config(S, c, d), what="1D lines", of=c)
@@ -54,7 +55,13 @@ def work(S: Section) -> Work:
         w.add(LL_LINES, A.ll_lines, cfg, what="loss-landscapes lines", of=c)
     first = runs[0]  # the first seed's: spread over batches, data sizes, spectrum
     lam = hessian_config(S, first, tol=1e-4), tuple(S.batch_sizes), S.full_hessian_images
-    w.add("lambda_vs_batch", A.lambda_vs_batch, *lam, what="λ1 against batch size", of=first)
+    w.add(
+        "lambda_vs_batch",
+        analyses_curvature.lambda_vs_batch,
+        *lam,
+        what="λ1 against batch size",
+        of=first,
+    )
     fn, cfg = adopted_call(S, first, S.compare_eval_size)
     w.add("adopted lines, compare size", fn, cfg, what=WHAT[fn], of=first)
     add_plane(w, S, first)
@@ -62,7 +69,13 @@ def work(S: Section) -> Work:
     slq = DENSITY[S.profile]
     density = HessianConfig(run=first, batch_size=S.hessian_batch_size), S.curvature_images
     density += (slq["steps"], slq["runs"])
-    w.add("spectral_density", A.spectral_density, *density, what="spectral density", of=first)
+    w.add(
+        "spectral_density",
+        analyses_curvature.spectral_density,
+        *density,
+        what="spectral density",
+        of=first,
+    )
     tp = trajectory_configs(S, first)[0]
     w.add("trajectory_plane", A.trajectory_plane, tp, what="trajectory plane", of=first)
     beyond.declare_family(w, S)

@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from lslib.paper.names import label
-from lslib.paper.profiles import SIGMA_LEVEL
+from lslib.paper.reading_names import SIGMA_LEVEL
 from lslib.paper.verdicts import inference as inf
 from lslib.paper.verdicts import power
 from lslib.paper.verdicts.claims_pairs import _p3, cnn_mlp_pairs, connected, p3_vals
