@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from lslib.paper.verdicts import claims, claims_beyond, claims_phase1
+from lslib.paper.verdicts import claim_tests, claims, claims_beyond, claims_phase1
 from lslib.paper.verdicts import engine as verdicts
 from lslib.paper.verdicts import inference as inf
 from lslib.paper.verdicts import power as pw
@@ -136,7 +136,7 @@ def test_three_models_are_too_few_for_a_correlation_at_any_level():
     assert verdicts.models_needed(0.025) == 5
     assert verdicts.models_needed(0.025 / 55) == 7  # 1/720 > 4.5e-4 > 1/5040
     xs = [np.array([1.0, 1.1, 0.9]) + k for k in range(3)]
-    e = inf.est_model_spearman(xs, [x * 2 for x in xs])
+    e = claim_tests.est_model_spearman(xs, [x * 2 for x in xs])
     p = verdicts.between_models(verdicts.judge(e, 0.5, 1.0, "ρ"), 3)
     assert p.untestable and verdicts.combine([p]).untestable
 

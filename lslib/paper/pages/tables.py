@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from lslib.paper.names import NAMES, label
+from lslib.paper.verdicts import formatting
 from lslib.paper.verdicts import inference as inf
 
 STATUS = {
@@ -35,7 +36,7 @@ NBSP = "\u00a0"
 
 def pm(v, digits: int = 4, scale: float = 1.0) -> str:
     """Seed mean ± half-width of the 95 % interval, kept on one line."""
-    return inf.fmt(inf.mean(v), digits, scale).replace(" ± ", f"{NBSP}±{NBSP}")
+    return formatting.fmt(inf.mean(v), digits, scale).replace(" ± ", f"{NBSP}±{NBSP}")
 
 
 def pct(v) -> str:
@@ -263,9 +264,9 @@ def _long(key: dict, name: str, theirs, ours, scale: float = 1.0) -> dict:
     if i is None or not np.isfinite(i.value):
         mine = "—"
     elif np.isfinite(i.half) and i.half > 1e-12 * abs(i.value):
-        mine = inf.fmt_pm(i.value * scale, i.half * scale).replace(" ± ", f"{NBSP}±{NBSP}")
+        mine = formatting.fmt_pm(i.value * scale, i.half * scale).replace(" ± ", f"{NBSP}±{NBSP}")
     else:
-        mine = inf.fmt(i, 4, scale)
+        mine = formatting.fmt(i, 4, scale)
     inside = "—"
     if ok and np.isfinite(i.half):
         inside = "inside" if i.lo <= theirs <= i.hi else "outside"

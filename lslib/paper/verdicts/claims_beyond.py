@@ -9,6 +9,7 @@ import numpy as np
 
 from lslib.paper.names import NAMES
 from lslib.paper.verdicts import inference as inf
+from lslib.paper.verdicts.claim_tests import est_model_spearman, model_spearman
 from lslib.paper.verdicts.engine import (
     Claim,
     Missing,
@@ -19,7 +20,6 @@ from lslib.paper.verdicts.engine import (
     part,
     payload_of,
 )
-from lslib.paper.verdicts.inference import est_model_spearman, model_spearman
 
 # The sharpness measures the claim is judged on: payload key -> name. Epsilon-sharpness is
 # computed for Phase 3's model alone, so it has no correlation over models.

@@ -7,8 +7,8 @@ import numpy as np
 
 from lslib.models import build_model, n_params
 from lslib.paper.names import NAMES, label
+from lslib.paper.verdicts import claim_tests, power
 from lslib.paper.verdicts import inference as inf
-from lslib.paper.verdicts import power
 from lslib.paper.verdicts.engine import (
     ALPHA,
     FAILS,
@@ -88,7 +88,7 @@ def cnn_vs_comparable_mlp(key: str, cnn_lower: bool, what: str):
 
 
 def width_trend(model: str, key: str, sign: int, what: str):
-    """Monotone in width: `inference.monotone` (every adjacent step's Welch interval on the
+    """Monotone in width: `claim_tests.monotone` (every adjacent step's Welch interval on the
     claimed side, intersection-union; the least-squares slope on log2(width) shown, not
     judged). Each step is also a part (``lower``) for its evidence, its seeds needed and
     censored epochs read as bounds, which can leave a step not evaluable."""
@@ -105,7 +105,7 @@ def width_trend(model: str, key: str, sign: int, what: str):
                 if sign < 0
                 else lower(a, b, exact, n0, n1, f"{what} step", key, ba, bb)
             )
-        t = inf.monotone([math.log2(r["width"]) for r in rows], groups, sign, exact)
+        t = claim_tests.monotone([math.log2(r["width"]) for r in rows], groups, sign, exact)
         v = combine(parts)
         censored = any(bound for _, bound in vals)
         p_in, p_out = (v.p_in, v.p_out) if exact or censored else (t.p_inside, t.p_outside)
@@ -173,7 +173,7 @@ def _rho(xs, ys, exact) -> inf.Estimate:
     """ρ between models (model means; the model is the unit, the seeds' spread enters)."""
     if exact:
         return inf.est_spearman([x.mean() for x in xs], [y.mean() for y in ys], True)
-    return inf.est_model_spearman(xs, ys)
+    return claim_tests.est_model_spearman(xs, ys)
 
 
 def correlation(keys: tuple[str, str], lo: float, hi: float, models=("mlp", "cnn")):
@@ -216,8 +216,8 @@ def less_predictive_for_cnn(R, exact):
     e = inf.Estimate(d, d, se, math.inf, ec.n + em.n)
     text = (
         f"|ρ(λ1, accuracy)| between models: MLP {abs(em.value):.3g} "
-        f"{interval_text(inf.abs_interval(inf.interval(em)))}, CNN {abs(ec.value):.3g} "
-        f"{interval_text(inf.abs_interval(inf.interval(ec)))}; |z| CNN minus MLP "
+        f"{interval_text(claim_tests.abs_interval(inf.interval(em)))}, CNN {abs(ec.value):.3g} "
+        f"{interval_text(claim_tests.abs_interval(inf.interval(ec)))}; |z| CNN minus MLP "
         f"{interval_text(inf.interval(e))}"
     )
     if exact:

@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lslib.paper.verdicts import claim_tests, formatting, power
 from lslib.paper.verdicts import inference as inf
-from lslib.paper.verdicts import power
 
 HOLDS, FAILS, INCONCLUSIVE, NOT_EVALUABLE = (
     "holds",
@@ -183,14 +183,14 @@ def interval_text(i: inf.Interval) -> str:
         return fmt(i.value)
     if not (math.isfinite(i.lo) and math.isfinite(i.hi)):
         return f"{fmt(i.value)} [{fmt(i.lo)}, {fmt(i.hi)}]"
-    return f"{inf.fmt_pm(i.value, max(i.hi - i.value, i.value - i.lo))} [{fmt(i.lo)}, {fmt(i.hi)}]"
+    return f"{formatting.fmt_pm(i.value, max(i.hi - i.value, i.value - i.lo))} [{fmt(i.lo)}, {fmt(i.hi)}]"
 
 
 def mean_text(v, exact, scale=1.0) -> str:
     m = inf.mean(v, exact)
     if exact or not math.isfinite(m.half):
-        return inf.fmt(m, 4, scale)
-    return inf.fmt_pm(m.value * scale, m.half * scale)
+        return formatting.fmt(m, 4, scale)
+    return formatting.fmt_pm(m.value * scale, m.half * scale)
 
 
 # ---------------------------------------------------------------- the report's rounding
@@ -204,7 +204,7 @@ def rounding(v: float) -> inf.Interval:
     v = float(v)
     h = PRINTED.get(v)
     if h is None:
-        r = inf.reported(repr(v)) if math.isfinite(v) else inf.Interval(v, v, v, 1)
+        r = formatting.reported(repr(v)) if math.isfinite(v) else inf.Interval(v, v, v, 1)
         return r
     return inf.Interval(v, v - h, v + h, 1)
 
@@ -476,7 +476,7 @@ def equivalent(e, lo, hi, text, exact_interval=None, log=False) -> Part:
     report's numbers by their rounding interval."""
     if exact_interval is not None:
         return judge(None, lo, hi, text, exact_interval=exact_interval, log=log)
-    t = inf.tost(e, lo, hi, ALPHA)
+    t = claim_tests.tost(e, lo, hi, ALPHA)
     o = {"equivalent": HOLDS, "not equivalent": FAILS, "inconclusive": INCONCLUSIVE}.get(
         t.outcome, NOT_EVALUABLE
     )
