@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from lslib.paper.verdicts import claim_tests, claims, claims_beyond, claims_phase1
+from lslib.paper.verdicts import claim_tests, claims, claims_beyond, claims_phase1, outcomes
 from lslib.paper.verdicts import engine as verdicts
 from lslib.paper.verdicts import inference as inf
 from lslib.paper.verdicts import power as pw
-from lslib.paper.verdicts.engine import (
+from lslib.paper.verdicts.outcomes import (
     BEYOND,
     FAILS,
     HOLDS,
@@ -125,7 +125,7 @@ def test_holm_families_leave_out_what_this_design_cannot_decide():
     assert rows[0]["p (Holm)"] == pytest.approx(0.02) and rows[2]["p (Holm)"] == pytest.approx(
         0.002
     )
-    c = verdicts.counts(rows)
+    c = outcomes.counts(rows)
     assert (c["n_claims"], c["n_hold"], c["n_design"], c["n_testable"]) == (3, 2, 1, 2)
     assert (c["beyond_n_claims"], c["beyond_n_hold"]) == (2, 2)
     assert c["c_design"] == 1
@@ -156,7 +156,7 @@ def test_the_smallest_effect_decides_no_meaningful_difference():
     assert v.outcome == NO_DIFF and v.p == p.p_null
     rows = [{"check": False, "verdict": NO_DIFF, "p": v.p, "report verdict": HOLDS}]
     claims.adjust(rows)
-    assert rows[0]["adjusted"] == NO_DIFF and verdicts.counts(rows)["n_decided"] == 1
+    assert rows[0]["adjusted"] == NO_DIFF and outcomes.counts(rows)["n_decided"] == 1
     assert rows[0]["category"] == "holds in the report, no meaningful difference here"
 
 

@@ -10,6 +10,16 @@ from lslib.paper.names import NAMES, label
 from lslib.paper.verdicts import claim_tests, power
 from lslib.paper.verdicts import inference as inf
 from lslib.paper.verdicts.engine import (
+    between_models,
+    combine,
+    equivalent,
+    judge,
+    less,
+    r_log_ratio,
+    relative,
+)
+from lslib.paper.verdicts.evidence import epoch_values, interval_text, seed_values, width_rows
+from lslib.paper.verdicts.outcomes import (
     ALPHA,
     FAILS,
     HOLDS,
@@ -18,17 +28,6 @@ from lslib.paper.verdicts.engine import (
     Missing,
     Part,
     Verdict,
-    between_models,
-    combine,
-    epoch_values,
-    equivalent,
-    interval_text,
-    judge,
-    less,
-    r_log_ratio,
-    relative,
-    seed_values,
-    width_rows,
 )
 
 CAPACITY = 2.0  # "comparable capacity": parameter counts within a factor of 2

@@ -11,19 +11,9 @@ from lslib.paper.verdicts import claim_tests, power
 from lslib.paper.verdicts import inference as inf
 from lslib.paper.verdicts.claims_pairs import _pairs, pair_estimate
 from lslib.paper.verdicts.claims_phase1 import comparable_pairs
-from lslib.paper.verdicts.engine import (
-    NOT_EVALUABLE,
-    Claim,
-    Missing,
-    Part,
-    between_models,
-    combine,
-    interval_text,
-    judge,
-    less,
-    seed_values,
-    width_rows,
-)
+from lslib.paper.verdicts.engine import between_models, combine, judge, less
+from lslib.paper.verdicts.evidence import interval_text, seed_values, width_rows
+from lslib.paper.verdicts.outcomes import NOT_EVALUABLE, Claim, Missing, Part
 
 NEAR_MONOTONE = 1.1  # "almost monotonic": TV/range below 1.1, the curve retraces < 5 % of its range
 DRAMATIC = (
