@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from lslib.paper.verdicts import claim_tests, claims, claims_beyond, claims_phase1, outcomes
+from lslib.paper.verdicts import (
+    claim_tests,
+    claims,
+    claims_beyond,
+    claims_correlations,
+    claims_phase1,
+    outcomes,
+)
 from lslib.paper.verdicts import engine as verdicts
 from lslib.paper.verdicts import inference as inf
 from lslib.paper.verdicts import power as pw
@@ -39,7 +46,7 @@ def test_1_16_ranking_is_a_test_at_its_level():
     for _ in range(reps):
         rise = [gen.normal(m, 0.1, 3) for m in (1.0, 2.0, 3.0)]
         epochs = [gen.normal(m, 2.0, 3) for m in (10.0, 20.0, 20.0)]
-        p = claims_phase1._ranks_part("mlp", ["a", "b", "c"], rise, epochs, False)
+        p = claims_correlations._ranks_part("mlp", ["a", "b", "c"], rise, epochs, False)
         held += p.outcome == HOLDS
         assert 0 <= p.p_in <= 1 and (p.outcome != HOLDS or p.p_in < ALPHA)  # a genuine p
     assert held / reps <= _mc_bound(ALPHA, reps), held / reps
@@ -177,5 +184,5 @@ def test_no_claim_says_not_computed():
 
     from lslib.paper.verdicts import claims_pairs, claims_shape
 
-    for mod in (claims_pairs, claims_shape, claims_phase1, verdicts):
+    for mod in (claims_pairs, claims_shape, claims_phase1, claims_correlations, verdicts):
         assert '"not computed"' not in inspect.getsource(mod)
