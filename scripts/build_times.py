@@ -20,7 +20,7 @@ import sys
 from collections import defaultdict
 
 from lslib import cache
-from lslib.paper.build.plan import CONTENDED, busy, current_code, runs_of
+from lslib.paper.build.store_times import CONTENDED, busy, current_code, runs_of
 from lslib.paper.profiles import PROFILE_SIZES
 
 KINDS = {
