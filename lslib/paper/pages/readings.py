@@ -19,7 +19,8 @@ import math
 import pandas as pd
 
 from lslib.paper.names import label
-from lslib.paper.pages.tables import pm, ratio_text, section_rows
+from lslib.paper.pages.reading_tables import ratio_text
+from lslib.paper.pages.tables import pm, section_rows
 from lslib.paper.verdicts import claims
 from lslib.paper.verdicts import inference as inf
 from lslib.paper.verdicts.engine import decide
