@@ -39,4 +39,5 @@ class Section:
 
     @property
     def eval_set(self) -> EvalSet:
+        """The data the section's lines and planes are evaluated on."""
         return EvalSet(getattr(self, "eval_source", "train"), self.eval_size, self.eval_sample)

@@ -134,6 +134,7 @@ def eps_steps_table(R: dict) -> pd.DataFrame:
 
 
 def pca_table(R: dict) -> pd.DataFrame:
+    """The PCA of the path with and without centring: the variance of PC1+PC2 and ΔL along PC1."""
     out = []
     for model, p in _p3(R):
         out.append(
@@ -170,6 +171,7 @@ def eval_size_table(R: dict) -> pd.DataFrame:
 
 
 def lambda_batch_table(R: dict) -> pd.DataFrame:
+    """lambda_1 on test batches of each size (mean ± sd over batches) and on many images."""
     out = []
     for model, p in _p3(R):
         lb = p["lambda_batch"]

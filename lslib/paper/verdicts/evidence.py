@@ -15,6 +15,7 @@ from lslib.paper.verdicts.outcomes import Missing
 
 
 def payload_of(R: dict, section: str, model: str) -> dict:
+    """One section's saved payload for ``model``; Missing when absent."""
     r = R.get((section, model))
     if not r:
         raise Missing(f"{section} results for {model} are missing")
@@ -51,6 +52,7 @@ def epoch_values(row: dict, what: str) -> tuple[np.ndarray, bool]:
 
 
 def width_rows(R, model) -> list[dict]:
+    """Phase 1's rows for ``model``, narrowest first; Missing with fewer than two widths."""
     rows = sorted(payload_of(R, "phase1", model).get("rows", []), key=lambda r: r["width"])
     if len(rows) < 2:
         raise Missing(f"phase1 {model} needs at least two widths")
@@ -58,10 +60,12 @@ def width_rows(R, model) -> list[dict]:
 
 
 def fmt(v: float) -> str:
+    """A value to 4 significant digits (its repr when not finite)."""
     return f"{v:.4g}" if math.isfinite(v) else str(v)
 
 
 def interval_text(i: inf.Interval) -> str:
+    """An interval as evidence: "estimate ± half [lo, hi]" (the value alone when exact)."""
     if i.lo == i.hi:
         return fmt(i.value)
     if not (math.isfinite(i.lo) and math.isfinite(i.hi)):
@@ -70,6 +74,7 @@ def interval_text(i: inf.Interval) -> str:
 
 
 def mean_text(v, exact, scale=1.0) -> str:
+    """The mean over seeds as text, rounded to its interval (``exact``: a reported number)."""
     m = inf.mean(v, exact)
     if exact or not math.isfinite(m.half):
         return formatting.fmt(m, 4, scale)

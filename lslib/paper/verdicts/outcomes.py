@@ -59,6 +59,8 @@ class Part:
 
 @dataclass(frozen=True)
 class Verdict:
+    """A claim's outcome and evidence, combined from its parts, with the claim's p-values."""
+
     outcome: str
     evidence: str
     parts: tuple = field(default=(), repr=False)
@@ -99,6 +101,8 @@ class Claim:
     check: bool = False  # a check of this reproduction, not a claim of the report
 
     def verdict(self, results: dict, exact: bool = False) -> Verdict:
+        """The claim's verdict on ``results`` (``exact``: on the report's numbers); missing
+        evidence (``Missing``) reads not evaluable."""
         try:
             return self.test(results, exact)
         except Missing as e:
