@@ -20,7 +20,7 @@ import sys
 from collections import defaultdict
 
 from lslib import cache
-from lslib.paper.build.plan import CONTENDED, busy, is_current, runs_of
+from lslib.paper.build.store_times import CONTENDED, busy, is_current, runs_of
 from lslib.paper.profiles import PROFILE_SIZES
 
 # The tasks' names in the table; a kind without one (a new analysis) is shown by its own name.

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from lslib.paper.build import plan as P
+from lslib.paper.build import store_times
 from lslib.paper.profiles import PROFILE_SIZES
 from lslib.paths import cache_dir
 
@@ -26,9 +26,9 @@ from lslib.paths import cache_dir
 def paper_entry(meta: dict, current: bool = True) -> bool:
     """An entry whose runs use the paper profile's training set (``current``: and of the
     current code)."""
-    runs = P.runs_of(meta["config"])
+    runs = store_times.runs_of(meta["config"])
     subset = PROFILE_SIZES["paper"]["subset"]
-    same = P.is_current(meta) or not current
+    same = store_times.is_current(meta) or not current
     return same and bool(runs) and all(r.get("subset") == subset for r in runs)
 
 
@@ -36,18 +36,20 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("store", nargs="?", default=None, help="a run store (default: LSLIB_CACHE's)")
     ap.add_argument("--machine", default=None, help="what the build ran on, in words")
-    ap.add_argument("--out", default=str(P.REFERENCE))
+    ap.add_argument("--out", default=str(store_times.REFERENCE))
     a = ap.parse_args(argv)
     store = Path(a.store) if a.store else cache_dir()
-    records = P.Records.read(store, fallback=False, keep=paper_entry)
+    records = store_times.Records.read(store, fallback=False, keep=paper_entry)
     # a kind the adopted readings do not use (e.g. lslib planes, for other line readings)
     # keeps the rate of its entries of older code
-    older = P.Records.read(store, fallback=False, keep=lambda m: paper_entry(m, current=False))
+    older = store_times.Records.read(
+        store, fallback=False, keep=lambda m: paper_entry(m, current=False)
+    )
     if not records.rate:
         print(f"error: {store} holds no paper-profile entries of the current code", file=sys.stderr)
         return 2
     try:
-        notebooks = json.loads((store / P.TIMES).read_text())
+        notebooks = json.loads((store / store_times.TIMES).read_text())
     except (OSError, ValueError):
         notebooks = {}
     machine = a.machine or f"{platform.machine()}, {torch.get_num_threads()} torch threads"

@@ -16,7 +16,7 @@ from lslib.paper.sections import analyses_beyond as B
 from lslib.paper.sections import beyond, phase2
 from lslib.paper.sections import declared as sections
 from lslib.paper.verdicts import claims, claims_beyond
-from lslib.paper.verdicts.engine import FAILS, HOLDS, INCONCLUSIVE, NOT_EVALUABLE
+from lslib.paper.verdicts.outcomes import FAILS, HOLDS, INCONCLUSIVE, NOT_EVALUABLE
 from lslib.paths import REPO
 
 SMALL = {"model": "mlp", "profile": "smoke"}

@@ -16,8 +16,7 @@ import yaml
 
 from lslib.paper.build.grid import jobs
 from lslib.paper.profiles import section
-from lslib.paper.verdicts import claims
-from lslib.paper.verdicts import engine as verdicts
+from lslib.paper.verdicts import claims, outcomes
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted(REPO.glob("notebooks/*.ipynb")) + sorted(REPO.glob("book/*.ipynb"))
@@ -194,12 +193,12 @@ def test_reproduction_page_lists_every_claim_with_its_quote_and_verdicts(smoke_b
     text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
     assert "Not the paper" in text and "smoke" in text  # the profile is named
     assert 'profile = "smoke"' not in text  # papermill's injected cell is not rendered
-    outcomes = "|".join(verdicts.OUTCOMES)
+    words = "|".join(outcomes.OUTCOMES)
     for c in claims.CLAIMS:
         i = text.find(c.text)
         assert i >= 0, c.text
         assert c.quote[:40] in text, c.id
-        assert re.search(rf"({outcomes})", text[i : i + 2000]), c.text
+        assert re.search(rf"({words})", text[i : i + 2000]), c.text
     n_report = len([c for c in claims.CLAIMS if not c.check])  # the checks are apart
     assert re.search(rf"Of the report.s {n_report} claims checked here, the verdicts", text)
     assert "Checks of this reproduction" in text

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from lslib import cache
-from lslib.paper.build import plan as P
+from lslib.paper.build import store_times
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "scripts"))
 import build_times  # noqa: E402
@@ -19,23 +19,23 @@ def meta(kind="lines", wall=10.0, cpu=None, threads=2, seed=0):
 
 
 def test_busy_is_cpu_per_thread_over_wall_and_unknown_without_cpu():
-    assert P.busy(meta(wall=2.0, cpu=3.0)) == pytest.approx(0.75)  # 3 / (2 x 2)
-    assert P.busy(meta(wall=2.0)) is None
-    assert P.busy(meta(wall=2.0, cpu=3.0, threads=None)) is None
+    assert store_times.busy(meta(wall=2.0, cpu=3.0)) == pytest.approx(0.75)  # 3 / (2 x 2)
+    assert store_times.busy(meta(wall=2.0)) is None
+    assert store_times.busy(meta(wall=2.0, cpu=3.0, threads=None)) is None
 
 
 def test_a_contended_entry_is_taken_at_its_cpu_time_and_others_keep_theirs():
     # alone: busy 0.9 and 0.7 (median 0.8); contended: 4 s CPU on 2 threads over 10 s (0.2)
     metas = [meta(wall=10.0, cpu=18.0), meta(wall=10.0, cpu=14.0), meta(wall=10.0, cpu=4.0)]
-    usual = P.busy_share(metas)
+    usual = store_times.busy_share(metas)
     assert usual == {"lines": pytest.approx(0.8)}
-    assert P.alone_s(metas[2], usual) == pytest.approx(2.5)  # 4 / 2 / 0.8, not 10
-    assert P.alone_s(metas[0], usual) == 10.0  # alone: its wall time
-    assert P.alone_s(meta(wall=7.0), usual) == 7.0  # no CPU time: its wall time
+    assert store_times.alone_s(metas[2], usual) == pytest.approx(2.5)  # 4 / 2 / 0.8, not 10
+    assert store_times.alone_s(metas[0], usual) == 10.0  # alone: its wall time
+    assert store_times.alone_s(meta(wall=7.0), usual) == 7.0  # no CPU time: its wall time
     # contended, but no uncontended entry of its kind to go by: its wall time
-    assert P.alone_s(meta(kind="plane", wall=7.0, cpu=2.0), usual) == 7.0
+    assert store_times.alone_s(meta(kind="plane", wall=7.0, cpu=2.0), usual) == 7.0
     gpu = meta(wall=7.0, cpu=2.0) | {"device_type": "cuda"}  # waits for the GPU by design
-    assert P.busy(gpu) is None and P.alone_s(gpu, usual) == 7.0
+    assert store_times.busy(gpu) is None and store_times.alone_s(gpu, usual) == 7.0
 
 
 def test_the_plan_reads_cpu_time_from_the_store(tmp_path):
@@ -44,7 +44,7 @@ def test_the_plan_reads_cpu_time_from_the_store(tmp_path):
     metas.append(meta(wall=10.0, cpu=4.0, seed=2))
     for i, m in enumerate(metas):
         (tmp_path / "lines" / f"{i}.pt").write_bytes(cache._encode({"meta": m, "value": None}))
-    records = P.Records.read(tmp_path, fallback=False)
+    records = store_times.Records.read(tmp_path, fallback=False)
     assert records.seconds("lines", metas[2]["config"]) == (pytest.approx(2.5), "recorded")
     assert records.seconds("lines", metas[0]["config"]) == (10.0, "recorded")
     assert records.threads == 2
@@ -85,11 +85,15 @@ def test_every_kind_in_the_store_is_counted_against_the_code_that_computed_it(
     cache.cached("brand_new_kind", config, lambda: {"x": 1.0}, code="lslib.paper.sections.measures")
     (path,) = (tmp_path / "brand_new_kind").glob("*.pt")
     meta = cache.decode_meta(path.read_bytes())
-    assert meta["modules"] == ["lslib.paper.sections.measures"] and P.is_current(meta)
+    assert meta["modules"] == ["lslib.paper.sections.measures"] and store_times.is_current(meta)
     (found,) = build_times.entries("paper")
     assert found[1] == "brand_new_kind" and found[2] == "mlp" and found[3] == [0]
     rows = build_times.table([found])
     assert list(rows) == [(found[0], "mlp", "brand_new_kind")]
-    assert not P.is_current(meta | {"code": "0" * 16})  # other code: left out
-    assert not P.is_current(meta | {"modules": ["os"]})  # only lslib's own are fingerprinted
-    assert not P.is_current({k: v for k, v in meta.items() if k != "modules"})  # older entry
+    assert not store_times.is_current(meta | {"code": "0" * 16})  # other code: left out
+    assert not store_times.is_current(
+        meta | {"modules": ["os"]}
+    )  # only lslib's own are fingerprinted
+    assert not store_times.is_current(
+        {k: v for k, v in meta.items() if k != "modules"}
+    )  # older entry

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from lslib.paper.verdicts import claims
+from lslib.paper.verdicts import claims, outcomes
 from lslib.paper.verdicts import engine as verdicts
 from lslib.paper.verdicts import inference as inf
-from lslib.paper.verdicts.engine import FAILS, HOLDS, INCONCLUSIVE, NOT_EVALUABLE
+from lslib.paper.verdicts.outcomes import FAILS, HOLDS, INCONCLUSIVE, NOT_EVALUABLE
 
 SIGMA_KEY = "σ at ΔL = 0.01, relative"
 WIDTHS = {"mlp": (32, 64, 128), "cnn": (16, 32, 64)}
@@ -450,9 +450,9 @@ def test_the_report_is_judged_on_its_own_numbers():
 
 
 def test_categories():
-    assert verdicts.category(HOLDS, HOLDS) == "holds in both"
-    assert verdicts.category(FAILS, HOLDS) == "holds in the report, not here"
-    assert verdicts.category(INCONCLUSIVE, HOLDS) == "holds in the report, undecided here"
+    assert outcomes.category(HOLDS, HOLDS) == "holds in both"
+    assert outcomes.category(FAILS, HOLDS) == "holds in the report, not here"
+    assert outcomes.category(INCONCLUSIVE, HOLDS) == "holds in the report, undecided here"
 
 
 def test_intervals_against_scipy_and_by_hand():
@@ -525,8 +525,8 @@ def test_touching_the_boundary_is_inconclusive_and_the_report_is_rounded():
 
 
 def test_not_evaluable_is_its_own_category():
-    assert verdicts.category(NOT_EVALUABLE, HOLDS) == "holds in the report, not evaluable here"
-    assert verdicts.category(INCONCLUSIVE, HOLDS) == "holds in the report, undecided here"
+    assert outcomes.category(NOT_EVALUABLE, HOLDS) == "holds in the report, not evaluable here"
+    assert outcomes.category(INCONCLUSIVE, HOLDS) == "holds in the report, undecided here"
 
 
 def test_a_concave_pc1_fit_is_evidence_not_a_gap():
@@ -635,7 +635,7 @@ def test_holm_adjusts_decisions_and_the_counts_use_it():
     rows[1]["p"] = 0.013  # 2 x 0.013 = 0.026: no longer decided, nor the next
     claims.adjust(rows)
     assert [r["adjusted"] for r in rows[:3]] == [HOLDS, INCONCLUSIVE, INCONCLUSIVE]
-    c = verdicts.counts(rows)
+    c = outcomes.counts(rows)
     assert c["n_claims"] == 3 and c["n_hold"] == 1 and c["raw_n_hold"] == 3
 
 

@@ -14,6 +14,7 @@ import torch
 
 from lslib.config import ConnectivityConfig, EvalSet, HessianConfig, LandscapeConfig, TrainConfig
 from lslib.paper.sections import analyses as A
+from lslib.paper.sections import analyses_curvature
 from lslib.train import train_or_load
 
 pytestmark = [
@@ -50,7 +51,10 @@ def test_a_plane_and_the_hessian_top3_on_cuda_match_the_cpu(model, width):
     out = {}
     for c in both(run):
         land = LandscapeConfig(run=c, data=EvalSet("train", 200), grid=5, n_dirs=2, line_steps=5)
-        out[c.device] = A.plane(land), A.hessian(HessianConfig(run=c, n_batches=2, batch_size=64))
+        out[c.device] = (
+            A.plane(land),
+            analyses_curvature.hessian(HessianConfig(run=c, n_batches=2, batch_size=64)),
+        )
     (pc, hc), (pg, hg) = out["cpu"], out["cuda"]
     np.testing.assert_allclose(pg["plane"], pc["plane"], rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(np.asarray(hg["values"]), np.asarray(hc["values"]), rtol=1e-2)

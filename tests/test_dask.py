@@ -24,7 +24,7 @@ import pytest
 import torch
 
 from lslib import cache
-from lslib.paper.build import executors, grid, schedule
+from lslib.paper.build import executors, grid, schedule, store_times
 from lslib.paper.build import plan as P
 from lslib.paper.build import tasks as T
 from lslib.paper.build.progress import Progress
@@ -371,10 +371,10 @@ def test_an_empty_store_is_planned_from_the_reference_build(tmp_path):
     families, that the reference build (lslib/paper/build/reference_times.json) timed is
     estimated from it; a kind it did not time (a new analysis) plans as "no estimate yet"
     until a build records it, and scripts/reference_times.py rewrites the file."""
-    ref = P.reference()
+    ref = store_times.reference()
     assert ref["machine"] and ref["rates"] and ref["notebooks"]
     with store(tmp_path):
-        records = P.Records.read()
+        records = store_times.Records.read()
         assert not records.rate  # nothing recorded here: all of it is the reference's
         for model in ("mlp", "cnn"):
             for name in ("phase1", "phase2", "phase3"):
@@ -383,7 +383,9 @@ def test_an_empty_store_is_planned_from_the_reference_build(tmp_path):
                 for it in P.items(graph, records=records).values():
                     kind = "epoch" if it.task.fn is T.train else P._first(it.task)[0]
                     if f"{kind} {model}" not in ref["rates"]:
-                        assert it.basis == P.NO_ESTIMATE and it.seconds == 0, it.task.label
+                        assert it.basis == store_times.NO_ESTIMATE and it.seconds == 0, (
+                            it.task.label
+                        )
                         continue
                     # a run whose epochs an earlier run of its trajectory trains costs 0 s
                     chained = it.task.fn is T.train and it.task.deps
@@ -391,7 +393,10 @@ def test_an_empty_store_is_planned_from_the_reference_build(tmp_path):
                         it.task.label,
                         it.basis,
                     )
-        assert P.notebook_seconds("phase1-mlp", "paper") == ref["notebooks"]["phase1-mlp paper"]
+        assert (
+            store_times.notebook_seconds("phase1-mlp", "paper")
+            == ref["notebooks"]["phase1-mlp paper"]
+        )
     import yaml
 
     root = Path(__file__).parent.parent

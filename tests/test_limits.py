@@ -16,7 +16,8 @@ from lslib import hessian as H
 from lslib.config import TRACE_METHODS
 from lslib.models import MODEL_NAMES, build_model, count_params, n_params
 from lslib.paper import gridfile
-from lslib.paper.profiles import MEMORY_COPIES, PROFILES, SECTION_DEFAULTS, max_width, section
+from lslib.paper.limits import MEMORY_COPIES, max_width
+from lslib.paper.profiles import PROFILES, SECTION_DEFAULTS, section
 from lslib.paper.sections import declared as sections
 
 SETTINGS = settings(

@@ -9,8 +9,8 @@ import pytest
 from lslib.paper.sections.measures import oscillation
 from lslib.paper.verdicts import claims, claims_shape
 from lslib.paper.verdicts import inference as inf
-from lslib.paper.verdicts.engine import FAILS, HOLDS, INCONCLUSIVE, NOT_EVALUABLE, Part, Verdict
 from lslib.paper.verdicts.inference import Interval
+from lslib.paper.verdicts.outcomes import FAILS, HOLDS, INCONCLUSIVE, NOT_EVALUABLE, Part, Verdict
 from lslib.paths import REPO
 
 BY_ID = {c.id: c for c in claims_shape.CLAIMS}

@@ -9,10 +9,10 @@ import pytest
 from test_claims import World
 
 from lslib.paper.pages import readings
-from lslib.paper.profiles import perturb_names, section, sharpness_names
+from lslib.paper.profiles import section
+from lslib.paper.reading_names import perturb_names, sharpness_names
 from lslib.paper.sections import measures
-from lslib.paper.verdicts import claims
-from lslib.paper.verdicts import engine as verdicts
+from lslib.paper.verdicts import claims, outcomes
 
 
 def hist(val_losses, train_losses=None, val_accs=None):
@@ -102,9 +102,9 @@ def test_verdicts_follow_the_reading_and_flips_are_reported():
     _with_readings(W)
     table, flips = readings.verdicts(W.R, "distance")
     row = table[table["claim"].str.startswith("1.12 ")].iloc[0]
-    assert row["adopted"] == verdicts.HOLDS  # the rise falls with width under reading a
-    assert row["a (adopted)"] == verdicts.HOLDS
-    assert row["b"] == verdicts.FAILS  # and grows under reading b
+    assert row["adopted"] == outcomes.HOLDS  # the rise falls with width under reading a
+    assert row["a (adopted)"] == outcomes.HOLDS
+    assert row["b"] == outcomes.FAILS  # and grows under reading b
     assert flips["1.12"] == ["b"]
     assert "1.12" in readings.all_flips(W.R)
     # a claim that does not use the lines is not listed
@@ -145,7 +145,7 @@ def test_stopping_rule_substitution_censors_claims():
             r["stop_rules"] = {"rule": {"epochs": r["epochs"], "status": ["censored"] * W.n}}
     table, _ = readings.verdicts(W.R, "stopping")
     row = table[table["claim"].str.startswith("1.4 ")].iloc[0]
-    assert row["rule"] == verdicts.NOT_EVALUABLE
+    assert row["rule"] == outcomes.NOT_EVALUABLE
 
 
 def test_reading_parameters_are_validated():

@@ -14,8 +14,8 @@ from lslib.paper.pages import forest
 from lslib.paper.verdicts import claims, claims_pairs, positions
 from lslib.paper.verdicts import inference as inf
 from lslib.paper.verdicts.claims_pairs import pair_estimate
-from lslib.paper.verdicts.engine import FAILS, HOLDS, INCONCLUSIVE, Part, Verdict
 from lslib.paper.verdicts.inference import Interval
+from lslib.paper.verdicts.outcomes import FAILS, HOLDS, INCONCLUSIVE, Part, Verdict
 from lslib.paths import REPO
 
 matplotlib.use("Agg")

@@ -14,7 +14,7 @@ import pytest
 
 from lslib import cache, fused
 from lslib.paper import results
-from lslib.paper.build import allocator, grid, notebooks, plan
+from lslib.paper.build import allocator, grid, notebooks, store_times
 from lslib.paper.profiles import section
 from lslib.paths import REPO, env_seconds
 
@@ -25,7 +25,7 @@ def test_notebook_times_from_two_writers_at_once_never_collide():
     def writer(name):
         try:
             for i in range(200):
-                plan.record_notebook(name, "smoke", float(i))
+                store_times.record_notebook(name, "smoke", float(i))
         except Exception as e:  # noqa: BLE001 (any failure is the finding)
             errors.append(e)
 
@@ -35,7 +35,7 @@ def test_notebook_times_from_two_writers_at_once_never_collide():
     for t in threads:
         t.join()
     assert errors == []
-    times = json.loads((cache.cache_dir() / plan.TIMES).read_text())
+    times = json.loads((cache.cache_dir() / store_times.TIMES).read_text())
     assert times["a smoke"] == 199.0 or times["b smoke"] == 199.0
     assert not list(cache.cache_dir().glob("*.tmp"))
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
+from lslib.paper.verdicts import claim_tests, formatting
 from lslib.paper.verdicts import inference as inf
 from lslib.paper.verdicts import power as pw
 
@@ -123,13 +124,13 @@ def test_tost_diff_by_hand():
     a, b = [10.0, 10.2, 9.8], [10.1, 9.9, 10.0]  # d = 0, se^2 = 0.04/3 + 0.01/3
     se = math.sqrt(0.05 / 3)
     dof = (0.05 / 3) ** 2 / ((0.04 / 3) ** 2 / 2 + (0.01 / 3) ** 2 / 2)
-    eq = inf.tost_diff(a, b, 1.0)
+    eq = claim_tests.tost_diff(a, b, 1.0)
     assert eq.outcome == "equivalent"
     assert eq.p == pytest.approx(st.t.sf(1.0 / se, dof), rel=1e-9)
     h = st.t.ppf(0.975, dof) * se  # the 95 % interval: 2.5 % a side, the family's level
     assert (eq.interval.lo, eq.interval.hi) == pytest.approx((-h, h))
-    assert inf.tost_diff(a, b, 0.1).outcome == "inconclusive"
-    far = inf.tost_diff([12.0, 12.2, 11.8], b, 1.0)
+    assert claim_tests.tost_diff(a, b, 0.1).outcome == "inconclusive"
+    far = claim_tests.tost_diff([12.0, 12.2, 11.8], b, 1.0)
     assert far.outcome == "not equivalent" and far.p > 0.95
 
 
@@ -138,18 +139,21 @@ def test_tost_decides_at_the_familys_level():
     another level than every other claim; at 2.5 % a side it needs the 95 % interval."""
     a, b = [10.0, 10.2, 9.8], [10.1, 9.9, 10.0]
     h90, h95 = (st.t.ppf(q, 2.9411764705882355) * math.sqrt(0.05 / 3) for q in (0.95, 0.975))
-    assert inf.tost_diff(a, b, (h90 + h95) / 2).outcome == "inconclusive"  # inside at 90 % only
-    assert inf.tost_diff(a, b, h95 * 1.01).outcome == "equivalent"
+    assert (
+        claim_tests.tost_diff(a, b, (h90 + h95) / 2).outcome == "inconclusive"
+    )  # inside at 90 % only
+    assert claim_tests.tost_diff(a, b, h95 * 1.01).outcome == "equivalent"
     assert inf.diff(a, b).hi == pytest.approx(h95)
 
 
 def test_tost_log_ratio_and_its_size():
-    r = inf.tost_log_ratio([10.0, 10.4, 9.6], [10.2, 9.9, 10.1], 1.5)
+    r = claim_tests.tost_log_ratio([10.0, 10.4, 9.6], [10.2, 9.9, 10.1], 1.5)
     assert r.outcome == "equivalent" and r.interval.lo > -math.log(1.5)
     # at a true difference equal to the margin, TOST calls "equivalent" at most 2.5 %
     gen = np.random.default_rng(7)
     hits = sum(
-        inf.tost_diff(gen.normal(1.0, 1, 3), gen.normal(0, 1, 3), 1.0).outcome == "equivalent"
+        claim_tests.tost_diff(gen.normal(1.0, 1, 3), gen.normal(0, 1, 3), 1.0).outcome
+        == "equivalent"
         for _ in range(1000)
     )
     assert hits / 1000 <= 0.025 + 3 * math.sqrt(0.025 * 0.975 / 1000)  # 3 MC standard errors
@@ -211,7 +215,7 @@ def test_no_number_of_seeds_inside_the_smallest_effect():
     ],
 )
 def test_reported_is_the_interval_of_its_rounding(text, lo, hi):
-    i = inf.reported(text)
+    i = formatting.reported(text)
     assert (i.lo, i.hi) == pytest.approx((lo, hi), rel=1e-12, abs=1e-15)
     assert i.lo < i.value < i.hi
 
@@ -219,7 +223,7 @@ def test_reported_is_the_interval_of_its_rounding(text, lo, hi):
 def test_reported_rejects_non_numbers():
     for bad in ("n/a", "inf", ""):
         with pytest.raises(ValueError):
-            inf.reported(bad)
+            formatting.reported(bad)
 
 
 @pytest.mark.parametrize(
@@ -241,7 +245,7 @@ def test_region_outcome(lo, hi, rlo, rhi, where):
 
 def test_a_reported_value_at_the_boundary_is_not_a_failure():
     # the report prints 1.0 for a ratio claimed < 1: its rounding interval [0.95, 1.05]
-    i = inf.reported("1.0")
+    i = formatting.reported("1.0")
     assert inf.region_outcome(i.lo, i.hi, -math.inf, 1.0) == "straddles"
     with pytest.raises(ValueError):
         inf.region_outcome(math.nan, 1.0, 0.0, 1.0)
@@ -267,7 +271,7 @@ def test_a_reported_value_at_the_boundary_is_not_a_failure():
     ],
 )
 def test_fmt_pm(value, half, text):
-    assert inf.fmt_pm(value, half) == text
+    assert formatting.fmt_pm(value, half) == text
 
 
 # ---------------------------------------------------------------- monotone trends
@@ -280,7 +284,7 @@ def _near(v, n=3, sd=0.01, seed=0):
 def test_monotone_rejects_the_reports_own_non_monotone_decrease():
     xs = [5.0, 6.0, 7.0]  # log2 widths
     groups = [_near(15.72, seed=1), _near(16.27, seed=2), _near(9.31, seed=3)]
-    t = inf.monotone(xs, groups, -1)
+    t = claim_tests.monotone(xs, groups, -1)
     assert t.outcome == "outside"  # the first step rises
     assert t.steps[0].lo > 0 and t.steps[1].hi < 0
     ref = np.polyfit(np.repeat(xs, 3), np.concatenate(groups), 1)[0]
@@ -291,7 +295,7 @@ def test_monotone_rejects_the_reports_own_non_monotone_decrease():
 def test_monotone_holds_and_straddles():
     xs = [32, 64, 128]
     clean = [_near(3.0, seed=1), _near(2.0, seed=2), _near(1.0, seed=3)]
-    t = inf.monotone(xs, clean, -1)
+    t = claim_tests.monotone(xs, clean, -1)
     assert t.outcome == "inside"
     # p_inside is the largest of the steps' one-sided Welch p-values (scipy)
     ps = [
@@ -300,9 +304,9 @@ def test_monotone_holds_and_straddles():
     ]
     assert t.p_inside == pytest.approx(max(ps), rel=1e-9)
     noisy = [_near(3.0, sd=1, seed=1), _near(2.9, sd=1, seed=2), _near(2.8, sd=1, seed=3)]
-    assert inf.monotone(xs, noisy, -1).outcome == "straddles"
+    assert claim_tests.monotone(xs, noisy, -1).outcome == "straddles"
     # the groups may come in any order: they are sorted by x
-    assert inf.monotone(xs[::-1], clean[::-1], -1).outcome == "inside"
+    assert claim_tests.monotone(xs[::-1], clean[::-1], -1).outcome == "inside"
 
 
 # ---------------------------------------------------------------- models as the unit
@@ -314,32 +318,32 @@ def test_model_spearman_without_seed_noise_is_the_k_point_interval():
     r = 1 - 6 * 6 / (6 * 35)  # sum d^2 = 6
     h = Z975 * math.sqrt((1 + r**2 / 2) / 3)  # Bonett & Wright on k = 6 means
     x, y = [[m] * 3 for m in mx], [[m] * 3 for m in my]
-    i = inf.model_spearman(x, y)
+    i = claim_tests.model_spearman(x, y)
     assert i.value == pytest.approx(r) and i.n == 6
     assert (i.lo, i.hi) == pytest.approx(
         (math.tanh(math.atanh(r) - h), math.tanh(math.atanh(r) + h))
     )
     assert x == [[m] * 3 for m in mx]  # the caller's lists are untouched
-    k3 = inf.model_spearman(x[:3], y[:3])
+    k3 = claim_tests.model_spearman(x[:3], y[:3])
     assert (k3.lo, k3.hi) == (-1.0, 1.0)  # three models decide nothing
 
 
 def test_model_spearman_seed_noise_widens_the_interval():
     gen = np.random.default_rng(5)
     mx, my = np.arange(6.0), np.array([2.0, 1.0, 4.0, 3.0, 6.0, 5.0])
-    quiet = inf.model_spearman(
+    quiet = claim_tests.model_spearman(
         list(mx[:, None] + [0, 0.001, -0.001]), list(my[:, None] + [0, 0.001, -0.001])
     )
     x = list(mx[:, None] + gen.normal(0, 2, (6, 3)))
     y = list(my[:, None] + gen.normal(0, 2, (6, 3)))
-    loud = inf.model_spearman(x, y)
+    loud = claim_tests.model_spearman(x, y)
     assert loud.hi - loud.lo > quiet.hi - quiet.lo
 
 
 def test_abs_interval():
-    i = inf.abs_interval(inf.Interval(-0.1, -0.2, 0.5, 6))
+    i = claim_tests.abs_interval(inf.Interval(-0.1, -0.2, 0.5, 6))
     assert (i.value, i.lo, i.hi) == (0.1, 0.0, 0.5)
-    i = inf.abs_interval(inf.Interval(-0.5, -0.8, -0.3, 6))
+    i = claim_tests.abs_interval(inf.Interval(-0.5, -0.8, -0.3, 6))
     assert (i.value, i.lo, i.hi) == (0.5, 0.3, 0.8)
 
 
@@ -356,7 +360,7 @@ def _model_coverage(noise, reps, rho=0.0, seed=0):
     new = old = 0
     for r in range(reps):
         x, y = _models(gen, noise, rho=rho)
-        i = inf.model_spearman(list(x), list(y), n_boot=100, seed=r)
+        i = claim_tests.model_spearman(list(x), list(y), n_boot=100, seed=r)
         new += i.lo <= truth <= i.hi
         o = inf.spearman(x.ravel(), y.ravel())
         old += o.lo <= truth <= o.hi

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from lslib import cache
-from lslib.paper.build.plan import Records
+from lslib.paper.build.store_times import Records
 
 MODULES = "lslib.config"
 

@@ -7,11 +7,18 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from lslib.paper.verdicts import claims, claims_beyond, claims_phase1
+from lslib.paper.verdicts import (
+    claim_tests,
+    claims,
+    claims_beyond,
+    claims_correlations,
+    claims_phase1,
+    outcomes,
+)
 from lslib.paper.verdicts import engine as verdicts
 from lslib.paper.verdicts import inference as inf
 from lslib.paper.verdicts import power as pw
-from lslib.paper.verdicts.engine import (
+from lslib.paper.verdicts.outcomes import (
     BEYOND,
     FAILS,
     HOLDS,
@@ -39,7 +46,7 @@ def test_1_16_ranking_is_a_test_at_its_level():
     for _ in range(reps):
         rise = [gen.normal(m, 0.1, 3) for m in (1.0, 2.0, 3.0)]
         epochs = [gen.normal(m, 2.0, 3) for m in (10.0, 20.0, 20.0)]
-        p = claims_phase1._ranks_part("mlp", ["a", "b", "c"], rise, epochs, False)
+        p = claims_correlations._ranks_part("mlp", ["a", "b", "c"], rise, epochs, False)
         held += p.outcome == HOLDS
         assert 0 <= p.p_in <= 1 and (p.outcome != HOLDS or p.p_in < ALPHA)  # a genuine p
     assert held / reps <= _mc_bound(ALPHA, reps), held / reps
@@ -125,7 +132,7 @@ def test_holm_families_leave_out_what_this_design_cannot_decide():
     assert rows[0]["p (Holm)"] == pytest.approx(0.02) and rows[2]["p (Holm)"] == pytest.approx(
         0.002
     )
-    c = verdicts.counts(rows)
+    c = outcomes.counts(rows)
     assert (c["n_claims"], c["n_hold"], c["n_design"], c["n_testable"]) == (3, 2, 1, 2)
     assert (c["beyond_n_claims"], c["beyond_n_hold"]) == (2, 2)
     assert c["c_design"] == 1
@@ -136,7 +143,7 @@ def test_three_models_are_too_few_for_a_correlation_at_any_level():
     assert verdicts.models_needed(0.025) == 5
     assert verdicts.models_needed(0.025 / 55) == 7  # 1/720 > 4.5e-4 > 1/5040
     xs = [np.array([1.0, 1.1, 0.9]) + k for k in range(3)]
-    e = inf.est_model_spearman(xs, [x * 2 for x in xs])
+    e = claim_tests.est_model_spearman(xs, [x * 2 for x in xs])
     p = verdicts.between_models(verdicts.judge(e, 0.5, 1.0, "ρ"), 3)
     assert p.untestable and verdicts.combine([p]).untestable
 
@@ -156,7 +163,7 @@ def test_the_smallest_effect_decides_no_meaningful_difference():
     assert v.outcome == NO_DIFF and v.p == p.p_null
     rows = [{"check": False, "verdict": NO_DIFF, "p": v.p, "report verdict": HOLDS}]
     claims.adjust(rows)
-    assert rows[0]["adjusted"] == NO_DIFF and verdicts.counts(rows)["n_decided"] == 1
+    assert rows[0]["adjusted"] == NO_DIFF and outcomes.counts(rows)["n_decided"] == 1
     assert rows[0]["category"] == "holds in the report, no meaningful difference here"
 
 
@@ -177,5 +184,5 @@ def test_no_claim_says_not_computed():
 
     from lslib.paper.verdicts import claims_pairs, claims_shape
 
-    for mod in (claims_pairs, claims_shape, claims_phase1, verdicts):
+    for mod in (claims_pairs, claims_shape, claims_phase1, claims_correlations, verdicts):
         assert '"not computed"' not in inspect.getsource(mod)

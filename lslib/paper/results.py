@@ -80,7 +80,7 @@ def _plain(o):
 
 
 def params_of(S) -> dict:
-    """Every parameter of a section run (``profiles.Section``), as JSON values."""
+    """Every parameter of a section run (``settings.Section``), as JSON values."""
     return _plain(cache.canonical({k: v for k, v in vars(S).items() if k != "name"}))
 
 
@@ -92,7 +92,7 @@ def _digest(content: dict) -> str:
 def save(S, payload: dict) -> Path:
     """Write one section's numbers for one model (atomically), bound to what made them.
 
-    ``S``: the run's ``profiles.Section``. Refused (StaleCode) when the code that made the
+    ``S``: the run's ``settings.Section``. Refused (StaleCode) when the code that made the
     payload changed on disk since it was loaded.
     """
     codeid.check_fresh(*MAKERS, what=f"the {S.name} results")

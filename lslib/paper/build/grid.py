@@ -24,6 +24,7 @@ from pathlib import Path
 from lslib import fused
 from lslib.paper import gridfile
 from lslib.paper.build import plan as P
+from lslib.paper.build import store_times
 from lslib.paper.build.executors import OnDask, TaskFailed, cores, executor, security, task_threads
 from lslib.paper.build.notebooks import drop_kernel_folder, execute
 from lslib.paper.build.progress import Progress
@@ -196,7 +197,7 @@ def _pages(todo: list, group: list[int], root: Path, profile: str, progress) -> 
             )
             return False
         progress.finished(f"notebook:{out.stem}")
-        P.record_notebook(out.stem, profile, seconds)
+        store_times.record_notebook(out.stem, profile, seconds)
         print(f"      done in {seconds:.0f} s -> {out.relative_to(root)}", flush=True)
     return True
 

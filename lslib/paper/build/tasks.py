@@ -20,9 +20,9 @@ from collections.abc import Callable, Iterable
 from lslib.cache import canonical
 from lslib.config import TrainConfig
 from lslib.paper.names import label
-from lslib.paper.profiles import Section
 from lslib.paper.sections.declared import SECTIONS
 from lslib.paper.sections.work import Call
+from lslib.paper.settings import Section
 from lslib.train import path_of, train_or_load
 
 

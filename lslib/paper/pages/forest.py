@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from lslib.paper.verdicts.engine import FAILS, HOLDS, INCONCLUSIVE, NO_DIFF, UNTESTABLE
+from lslib.paper.verdicts.outcomes import FAILS, HOLDS, INCONCLUSIVE, NO_DIFF, UNTESTABLE
 
 COLOURS = {
     HOLDS: "#1a7f37",

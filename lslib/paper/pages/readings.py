@@ -19,10 +19,12 @@ import math
 import pandas as pd
 
 from lslib.paper.names import label
-from lslib.paper.pages.tables import pm, ratio_text, section_rows
+from lslib.paper.pages.reading_tables import ratio_text
+from lslib.paper.pages.tables import pm, section_rows
 from lslib.paper.verdicts import claims
 from lslib.paper.verdicts import inference as inf
-from lslib.paper.verdicts.engine import FAILS, HOLDS, INCONCLUSIVE, decide
+from lslib.paper.verdicts.engine import decide
+from lslib.paper.verdicts.outcomes import FAILS, HOLDS, INCONCLUSIVE
 
 QUANTITIES = {
     "distance": "the 1D lines (“distance = 1.5”)",

@@ -16,8 +16,8 @@ import dataclasses
 
 import numpy as np
 
-from lslib.paper.sections import analyses as A
 from lslib.paper.sections import analyses_beyond as B
+from lslib.paper.sections import analyses_curvature
 from lslib.paper.sections.calls import adaptive_config, edge_config, hessian_config
 from lslib.paper.sections.measures import error_barrier
 from lslib.paper.sections.work import Handle, Work
@@ -130,7 +130,11 @@ def declare_family(w: Work, S) -> list[Member]:
             adaptive.append(add_adaptive(w, Sx, c))
             if Sx is not S:
                 h = w.handle("hessian", c) or w.add(
-                    "hessian", A.hessian, hessian_config(Sx, c), what="Hessian top-3", of=c
+                    "hessian",
+                    analyses_curvature.hessian,
+                    hessian_config(Sx, c),
+                    what="Hessian top-3",
+                    of=c,
                 )
                 hessian.append(h)
         out.append(Member(name, tuple(runs), Sx, tuple(adaptive), tuple(hessian) or None))

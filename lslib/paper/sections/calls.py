@@ -1,4 +1,4 @@
-"""The configs of the sections' calls, built from a section's settings (``profiles.Section``).
+"""The configs of the sections' calls, built from a section's settings (``settings.Section``).
 
 Each builder is one analysis's config for one run; ``sections`` declares which of them a
 section asks for.
@@ -16,8 +16,9 @@ from lslib.config import (
     LandscapeConfig,
     TrajectoryConfig,
 )
-from lslib.paper.profiles import Section, parse_reading
+from lslib.paper.reading_names import parse_reading
 from lslib.paper.sections import analyses as A
+from lslib.paper.settings import Section
 
 
 def landscape_config(S: Section, run, dist: str = "gaussian", size=None) -> LandscapeConfig:
@@ -90,7 +91,7 @@ FLATNESS = {
 
 
 # The spectral density's stochastic Lanczos quadrature per profile: Lanczos steps and
-# random starts (``analyses.spectral_density``'s defaults are the paper's).
+# random starts (``analyses_curvature.spectral_density``'s defaults are the paper's).
 DENSITY = {"smoke": dict(steps=60, runs=2), "quick": dict(steps=30, runs=1)}
 DENSITY["paper"] = DENSITY["smoke"]
 

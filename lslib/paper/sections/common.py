@@ -7,8 +7,9 @@ import dataclasses
 import numpy as np
 
 from lslib.config import DISTS, TrainConfig
-from lslib.paper.profiles import Section, adopted, ll_reading, parse_reading, spans
+from lslib.paper.reading_names import adopted, ll_reading, parse_reading, spans
 from lslib.paper.sections import analyses as A
+from lslib.paper.sections import analyses_curvature
 from lslib.paper.sections.calls import (
     adopted_call,
     hessian_config,
@@ -23,6 +24,7 @@ from lslib.paper.sections.measures import (
     stop_epoch,
 )
 from lslib.paper.sections.work import Handle, Work
+from lslib.paper.settings import Section
 
 WHAT = {  # what each analysis computes, in words (the tasks' labels)
     A.lines: "1D lines",
@@ -77,7 +79,9 @@ def run_work(w: Work, S: Section, c, every_reading: bool = True) -> RunCalls:
         parsed = parse_reading(S.line_reading)
         name = "lines, loss-landscapes" if parsed is None else f"lines, {parsed[0]}"
         lines, adopted_h = None, w.add(name, fn, cfg, what=WHAT[fn], of=c)
-    hess = w.add("hessian", A.hessian, hessian_config(S, c), what="Hessian top-3", of=c)
+    hess = w.add(
+        "hessian", analyses_curvature.hessian, hessian_config(S, c), what="Hessian top-3", of=c
+    )
     return RunCalls(c, lines, adopted_h, hess)
 
 

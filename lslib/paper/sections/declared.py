@@ -5,9 +5,9 @@ section's declaration through here (see ``work``). Each section module (``phase1
 
 from types import ModuleType
 
-from lslib.paper.profiles import Section
 from lslib.paper.sections import phase1, phase2, phase3
 from lslib.paper.sections.work import Work
+from lslib.paper.settings import Section
 
 SECTIONS: dict[str, ModuleType] = {"phase1": phase1, "phase2": phase2, "phase3": phase3}
 

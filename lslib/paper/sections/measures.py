@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from lslib.paper.profiles import PERTURB_READ, SIGMA_LEVEL, reading
+from lslib.paper.reading_names import PERTURB_READ, SIGMA_LEVEL, reading
 from lslib.train import converged
 
 # Stopping rules whose epoch counts Table 1 also shows (besides the section's own plateau

@@ -6,7 +6,7 @@ import dataclasses
 
 from lslib.models import build_model, n_params
 from lslib.paper.names import label
-from lslib.paper.profiles import Section, adopted
+from lslib.paper.reading_names import adopted
 from lslib.paper.sections import beyond
 from lslib.paper.sections.common import (
     RunCalls,
@@ -19,6 +19,7 @@ from lslib.paper.sections.common import (
 )
 from lslib.paper.sections.measures import oscillation
 from lslib.paper.sections.work import Handle, Work
+from lslib.paper.settings import Section
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,7 +6,7 @@ import dataclasses
 
 from lslib.models import build_model, n_params
 from lslib.paper.names import label
-from lslib.paper.profiles import Section, adopted
+from lslib.paper.reading_names import adopted
 from lslib.paper.sections import analyses, beyond
 from lslib.paper.sections.common import (
     RunCalls,
@@ -16,6 +16,7 @@ from lslib.paper.sections.common import (
     run_work,
 )
 from lslib.paper.sections.work import Handle, Work
+from lslib.paper.settings import Section
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,9 +8,9 @@ import numpy as np
 
 from lslib.config import HessianConfig, TrainConfig
 from lslib.models import build_model, n_params
-from lslib.paper.profiles import Section, adopted
+from lslib.paper.reading_names import adopted
 from lslib.paper.sections import analyses as A
-from lslib.paper.sections import beyond
+from lslib.paper.sections import analyses_curvature, beyond
 from lslib.paper.sections.calls import (
     DENSITY,
     adopted_call,
@@ -35,6 +35,7 @@ from lslib.paper.sections.measures import (
     sharpness_readings,
 )
 from lslib.paper.sections.work import Handle, Work
+from lslib.paper.settings import Section
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,13 +86,19 @@ def declare(S: Section) -> Declared:
         adopted_pca, other = trajectory_configs(S, c)
         tr = w.add("trajectory", A.trajectory, adopted_pca, what="trajectory PCA", of=c)
         ot = w.add("trajectory, other", A.trajectory, other, what="trajectory PCA", of=c)
-        fl = w.add("flatness", A.flatness, flatness_config(S, c), what="flatness", of=c)
+        fl = w.add(
+            "flatness", analyses_curvature.flatness, flatness_config(S, c), what="flatness", of=c
+        )
         ad = beyond.add_adaptive(w, S, c)
         seeds.append(Seed(c, tr, ot, fl, ad, add_lines(w, S, c)))
     first = runs[0]  # the first seed's: spread over batches, data sizes, spectrum
     lam = hessian_config(S, first, tol=1e-4), tuple(S.batch_sizes), S.full_hessian_images
     lam_h = w.add(
-        "lambda_vs_batch", A.lambda_vs_batch, *lam, what="λ1 against batch size", of=first
+        "lambda_vs_batch",
+        analyses_curvature.lambda_vs_batch,
+        *lam,
+        what="λ1 against batch size",
+        of=first,
     )
     fn, cfg = adopted_call(S, first, S.compare_eval_size)
     big = w.add("adopted lines, compare size", fn, cfg, what=WHAT[fn], of=first)
@@ -100,7 +107,11 @@ def declare(S: Section) -> Declared:
     density = HessianConfig(run=first, batch_size=S.hessian_batch_size), S.curvature_images
     density += (slq["steps"], slq["runs"])
     dens = w.add(
-        "spectral_density", A.spectral_density, *density, what="spectral density", of=first
+        "spectral_density",
+        analyses_curvature.spectral_density,
+        *density,
+        what="spectral density",
+        of=first,
     )
     tp = trajectory_configs(S, first)[0]
     tp_h = w.add("trajectory_plane", A.trajectory_plane, tp, what="trajectory plane", of=first)

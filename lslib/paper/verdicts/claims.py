@@ -27,11 +27,13 @@ from lslib.paper.verdicts import (
     claims_phase2,
     claims_phase3,
     claims_shape,
+    evidence,
+    outcomes,
     positions,
 )
 from lslib.paper.verdicts import engine as verdicts
 from lslib.paper.verdicts import inference as inf
-from lslib.paper.verdicts.engine import (
+from lslib.paper.verdicts.outcomes import (
     ALPHA,
     BEYOND,
     DECIDED,
@@ -183,7 +185,7 @@ def report_results(ref: dict) -> dict:
     return R
 
 
-def against(ours: verdicts.Verdict, theirs: verdicts.Verdict) -> str:
+def against(ours: outcomes.Verdict, theirs: outcomes.Verdict) -> str:
     """Does the report's value of each statistic the claim compares lie inside our 95 %
     interval? "inside", or how far outside (ratio and our standard errors), worst part; "—"
     where our interval is unbounded (one seed): every value would be "inside" it. The 95 %
@@ -209,7 +211,7 @@ def against(ours: verdicts.Verdict, theirs: verdicts.Verdict) -> str:
         size = z if math.isfinite(z) else math.inf
         if size > worst:
             worst = size
-            text = "outside: report " + verdicts.fmt(r)
+            text = "outside: report " + evidence.fmt(r)
             text += f", {ratio:.3g}x ours" if math.isfinite(ratio) else ""
             text += (
                 f", {z:.1f} SE away" if z < 1000 else f", {z:.2g} SE away" if z < math.inf else ""
@@ -217,7 +219,7 @@ def against(ours: verdicts.Verdict, theirs: verdicts.Verdict) -> str:
     return text
 
 
-def family(c: verdicts.Claim) -> str:
+def family(c: outcomes.Claim) -> str:
     """The Holm family a claim belongs to: the report's claims, or this reproduction's
     claims beyond the report (a family of their own, not counted among the report's)."""
     return BEYOND if c.section == "beyond" else REPORT

@@ -9,17 +9,10 @@ import numpy as np
 
 from lslib.paper.names import NAMES
 from lslib.paper.verdicts import inference as inf
-from lslib.paper.verdicts.engine import (
-    Claim,
-    Missing,
-    between_models,
-    combine,
-    interval_text,
-    judge,
-    part,
-    payload_of,
-)
-from lslib.paper.verdicts.inference import est_model_spearman, model_spearman
+from lslib.paper.verdicts.claim_tests import est_model_spearman, model_spearman
+from lslib.paper.verdicts.engine import between_models, combine, judge, part
+from lslib.paper.verdicts.evidence import interval_text, payload_of
+from lslib.paper.verdicts.outcomes import Claim, Missing
 
 # The sharpness measures the claim is judged on: payload key -> name. Epsilon-sharpness is
 # computed for Phase 3's model alone, so it has no correlation over models.

@@ -8,18 +8,9 @@ import numpy as np
 
 from lslib.paper.sections.measures import FRANKLE_THRESHOLD
 from lslib.paper.verdicts import inference as inf
-from lslib.paper.verdicts.engine import (
-    CHANCE_LOSS,
-    Claim,
-    Missing,
-    combine,
-    interval_text,
-    judge,
-    part,
-    payload_of,
-    r_mean,
-    seed_values,
-)
+from lslib.paper.verdicts.engine import combine, judge, part, r_mean
+from lslib.paper.verdicts.evidence import interval_text, payload_of, seed_values
+from lslib.paper.verdicts.outcomes import CHANCE_LOSS, Claim, Missing
 
 
 def _p3(R, model) -> dict:

@@ -5,20 +5,9 @@ import math
 import numpy as np
 
 from lslib.paper.verdicts import inference as inf
-from lslib.paper.verdicts.engine import (
-    Claim,
-    Missing,
-    combine,
-    equivalent,
-    interval_text,
-    less,
-    mean_text,
-    payload_of,
-    r_diff,
-    ratio_in,
-    relative,
-    seed_values,
-)
+from lslib.paper.verdicts.engine import combine, equivalent, less, r_diff, ratio_in, relative
+from lslib.paper.verdicts.evidence import interval_text, mean_text, payload_of, seed_values
+from lslib.paper.verdicts.outcomes import Claim, Missing
 
 
 def _p2(R, model) -> dict:

@@ -6,27 +6,24 @@ import math
 import numpy as np
 
 from lslib.paper.names import label
-from lslib.paper.profiles import SIGMA_LEVEL
+from lslib.paper.reading_names import SIGMA_LEVEL
 from lslib.paper.verdicts import inference as inf
 from lslib.paper.verdicts import power
 from lslib.paper.verdicts.claims_pairs import _p3, cnn_mlp_pairs, connected, p3_vals
 from lslib.paper.verdicts.engine import (
-    Claim,
-    Missing,
     _shown,
     combine,
     equivalent,
-    interval_text,
     judge,
     less,
-    mean_text,
     part,
     r_log_ratio,
     r_mean,
     ratio_in,
     relative,
-    seed_values,
 )
+from lslib.paper.verdicts.evidence import interval_text, mean_text, seed_values
+from lslib.paper.verdicts.outcomes import Claim, Missing
 
 
 def below(model, get, limit, what):

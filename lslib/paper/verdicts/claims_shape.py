@@ -7,23 +7,13 @@ import math
 import numpy as np
 
 from lslib.paper.names import NAMES, label
+from lslib.paper.verdicts import claim_tests, power
 from lslib.paper.verdicts import inference as inf
-from lslib.paper.verdicts import power
 from lslib.paper.verdicts.claims_pairs import _pairs, pair_estimate
 from lslib.paper.verdicts.claims_phase1 import comparable_pairs
-from lslib.paper.verdicts.engine import (
-    NOT_EVALUABLE,
-    Claim,
-    Missing,
-    Part,
-    between_models,
-    combine,
-    interval_text,
-    judge,
-    less,
-    seed_values,
-    width_rows,
-)
+from lslib.paper.verdicts.engine import between_models, combine, judge, less
+from lslib.paper.verdicts.evidence import interval_text, seed_values, width_rows
+from lslib.paper.verdicts.outcomes import NOT_EVALUABLE, Claim, Missing, Part
 
 NEAR_MONOTONE = 1.1  # "almost monotonic": TV/range below 1.1, the curve retraces < 5 % of its range
 DRAMATIC = (
@@ -97,7 +87,7 @@ def _rho_part(model: str, names: list, xs: list, ys: list, what: str, skipped=()
             f"≥ {MIN_MODELS} → {NOT_EVALUABLE}",
         )
         return between_models(p, len(xs))
-    e = inf.est_model_spearman(xs, ys)
+    e = claim_tests.est_model_spearman(xs, ys)
     if not math.isfinite(e.value):
         return Part(NOT_EVALUABLE, f"{head}: ρ undefined (a constant quantity) → {NOT_EVALUABLE}")
     text = f"{head}: Spearman ρ between {len(xs)} models {interval_text(inf.interval(e))} (claimed > 0)"

@@ -26,172 +26,33 @@ A compound claim is split into parts; it holds when every part holds, does not h
 any part does not, and is otherwise no meaningful difference, not evaluable or
 inconclusive, in that order. After Holm, a claim no data of this design can decide (a
 correlation between too few models, one seed) reads "not testable with this design".
+
+The outcomes, ``Part``, ``Verdict`` and ``Claim`` are in ``outcomes``; reading a claim's
+values from the results in ``evidence``; this module holds the rule, the report's rounding
+and the shapes of a part (``less``, ``ratio_in``, ``equivalent``).
 """
 
 import dataclasses
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 
+from lslib.paper.verdicts import claim_tests, formatting, power
 from lslib.paper.verdicts import inference as inf
-from lslib.paper.verdicts import power
-
-HOLDS, FAILS, INCONCLUSIVE, NOT_EVALUABLE = (
-    "holds",
-    "does not hold",
-    "inconclusive",
-    "not evaluable",
+from lslib.paper.verdicts.evidence import interval_text, mean_text
+from lslib.paper.verdicts.outcomes import (
+    ALPHA,
+    FAILS,
+    HOLDS,
+    INCONCLUSIVE,
+    LOG_10_PERCENT,
+    NO_DIFF,
+    NOT_EVALUABLE,
+    UNTESTABLE,
+    Missing,
+    Part,
+    Verdict,
 )
-# a decided outcome: the 95 % interval lies inside ± the smallest effect that matters, so
-# the claimed difference does not hold in substance (an equivalence test at the same level)
-NO_DIFF = "no meaningful difference"
-OUTCOMES = (HOLDS, FAILS, NO_DIFF, INCONCLUSIVE, NOT_EVALUABLE)
-DECIDED = (HOLDS, FAILS, NO_DIFF)
-# an adjusted label, not a raw outcome: no data this design can produce decides the claim
-UNTESTABLE = "not testable with this design"
-CHANCE_LOSS = math.log(10)  # cross-entropy of a uniform guess over 10 classes
-ALPHA = 0.025  # one-sided level of each decision, so the family level of Holm's step-down
-LOG_10_PERCENT = math.log(1.1)  # a ratio's smallest effect that matters: 10 %
-
-
-class Missing(LookupError):
-    """The evidence a claim needs is missing, non-finite or censored."""
-
-
-@dataclass(frozen=True)
-class Part:
-    """One decision of a claim: its outcome and evidence, the statistic compared (on the
-    shown scale), its p-values, and the seeds per group that would decide it."""
-
-    outcome: str
-    evidence: str
-    stat: inf.Interval | None = None
-    est: inf.Estimate | None = None
-    log: bool = False  # stat is exp of the estimate (a ratio judged on the log scale)
-    p_in: float = math.nan
-    p_out: float = math.nan
-    need: int | str | None = None
-    region: tuple[float, float] = (-math.inf, math.inf)  # (lo, hi) on the estimate's scale
-    p_null: float = math.nan  # p of "no meaningful difference" (inside ± the smallest effect)
-    # the seeds that would decide this part at a one-sided level (Holm's step level)
-    need_at: Callable[[float], int | None] | None = field(default=None, repr=False)
-    untestable: str = ""  # why no data of this design can decide it ("needs ≥ 5 models")
-
-
-@dataclass(frozen=True)
-class Verdict:
-    outcome: str
-    evidence: str
-    parts: tuple = field(default=(), repr=False)
-    p_in: float = math.nan
-    p_out: float = math.nan
-    need: int | str | None = None
-    p_null: float = math.nan
-    untestable: str = ""  # non-empty: no data of this design decides it (left out of Holm)
-
-    @property
-    def p(self) -> float:
-        """Holm's input: the p of the decision taken (the smallest when undecided); NaN
-        when not evaluable, which no Holm family can reject."""
-        if self.outcome == HOLDS:
-            return self.p_in
-        if self.outcome == FAILS:
-            return self.p_out
-        if self.outcome == NO_DIFF:
-            return self.p_null
-        if self.outcome == NOT_EVALUABLE:
-            return math.nan
-        return float(np.nanmin([self.p_in, self.p_out, self.p_null, 1.0]))
-
-
-@dataclass(frozen=True)
-class Claim:
-    """One claim: our statement, the report's words it tests, the rule, the smallest effect
-    that matters, and the test."""
-
-    id: str
-    section: str
-    text: str
-    quote: str
-    where: str
-    rule: str
-    test: Callable[[dict, bool], Verdict]
-    smallest: str = "any non-zero effect"
-    check: bool = False  # a check of this reproduction, not a claim of the report
-
-    def verdict(self, results: dict, exact: bool = False) -> Verdict:
-        try:
-            return self.test(results, exact)
-        except Missing as e:
-            return Verdict(NOT_EVALUABLE, str(e))
-
-
-# ---------------------------------------------------------------- reading results
-
-
-def payload_of(R: dict, section: str, model: str) -> dict:
-    r = R.get((section, model))
-    if not r:
-        raise Missing(f"{section} results for {model} are missing")
-    return r
-
-
-def seed_values(row: dict, key: str, what: str) -> np.ndarray:
-    """Per-seed values of ``key`` (epoch counts of capped runs: see `epoch_values`)."""
-    if row.get(key) is None:
-        raise Missing(f"{what}: {key} is missing")
-    v = inf.values(row[key])
-    if not len(v) or not np.isfinite(v).all():
-        raise Missing(f"{what}: {key} is not finite ({row[key]})")
-    if key == "epochs":
-        v, censored = epoch_values(row, what)
-        if censored:
-            raise Missing(f"{what}: epochs censored (runs stopped by the epoch cap)")
-    return v
-
-
-def epoch_values(row: dict, what: str) -> tuple[np.ndarray, bool]:
-    """Per-seed epoch counts and whether any is censored: a run stopped by the epoch cap
-    ("max_epochs") has a lower bound (≥ its epochs); any other unconverged run is missing."""
-    if row.get("epochs") is None:
-        raise Missing(f"{what}: epochs is missing")
-    v = inf.values(row["epochs"])
-    if not len(v) or not np.isfinite(v).all():
-        raise Missing(f"{what}: epochs is not finite ({row['epochs']})")
-    status = row.get("status", [])
-    bad = sorted({s for s in status if s not in ("converged", "max_epochs")})
-    if bad:
-        raise Missing(f"{what}: epochs of runs stopped as {', '.join(bad)}")
-    return v, "max_epochs" in status
-
-
-def width_rows(R, model) -> list[dict]:
-    rows = sorted(payload_of(R, "phase1", model).get("rows", []), key=lambda r: r["width"])
-    if len(rows) < 2:
-        raise Missing(f"phase1 {model} needs at least two widths")
-    return rows
-
-
-def fmt(v: float) -> str:
-    return f"{v:.4g}" if math.isfinite(v) else str(v)
-
-
-def interval_text(i: inf.Interval) -> str:
-    if i.lo == i.hi:
-        return fmt(i.value)
-    if not (math.isfinite(i.lo) and math.isfinite(i.hi)):
-        return f"{fmt(i.value)} [{fmt(i.lo)}, {fmt(i.hi)}]"
-    return f"{inf.fmt_pm(i.value, max(i.hi - i.value, i.value - i.lo))} [{fmt(i.lo)}, {fmt(i.hi)}]"
-
-
-def mean_text(v, exact, scale=1.0) -> str:
-    m = inf.mean(v, exact)
-    if exact or not math.isfinite(m.half):
-        return inf.fmt(m, 4, scale)
-    return inf.fmt_pm(m.value * scale, m.half * scale)
-
 
 # ---------------------------------------------------------------- the report's rounding
 
@@ -204,7 +65,7 @@ def rounding(v: float) -> inf.Interval:
     v = float(v)
     h = PRINTED.get(v)
     if h is None:
-        r = inf.reported(repr(v)) if math.isfinite(v) else inf.Interval(v, v, v, 1)
+        r = formatting.reported(repr(v)) if math.isfinite(v) else inf.Interval(v, v, v, 1)
         return r
     return inf.Interval(v, v - h, v + h, 1)
 
@@ -476,7 +337,7 @@ def equivalent(e, lo, hi, text, exact_interval=None, log=False) -> Part:
     report's numbers by their rounding interval."""
     if exact_interval is not None:
         return judge(None, lo, hi, text, exact_interval=exact_interval, log=log)
-    t = inf.tost(e, lo, hi, ALPHA)
+    t = claim_tests.tost(e, lo, hi, ALPHA)
     o = {"equivalent": HOLDS, "not equivalent": FAILS, "inconclusive": INCONCLUSIVE}.get(
         t.outcome, NOT_EVALUABLE
     )
@@ -489,68 +350,3 @@ def equivalent(e, lo, hi, text, exact_interval=None, log=False) -> Part:
         f"{text}; 95 % interval {interval_text(shown)} (TOST p = {t.p:.3g}) → {o}{_need_text(need)}"
     )
     return Part(o, ev, shown, e, log, t.p, rp.outside, need, (lo, hi), need_at=at)
-
-
-# ---------------------------------------------------------------- categories and counts
-
-
-def category(ours: str, report: str) -> str:
-    """Where a claim stands, given our verdict and the verdict on the report's numbers (the
-    report's own numbers inside its smallest effect contradict a claimed difference)."""
-    if report in (FAILS, NO_DIFF):
-        return "contradicted by the report's own numbers"
-    if report == NOT_EVALUABLE:
-        return "not testable from the report's numbers"
-    if ours == HOLDS:
-        return "holds in both"
-    if ours == FAILS:
-        return "holds in the report, not here"
-    if ours == NO_DIFF:
-        return "holds in the report, no meaningful difference here"
-    if ours == NOT_EVALUABLE:
-        return "holds in the report, not evaluable here"
-    if ours == UNTESTABLE:
-        return "holds in the report, not testable with this design"
-    return "holds in the report, undecided here"
-
-
-CATEGORIES = {
-    "holds in both": "c_both",
-    "holds in the report, not here": "c_repro",
-    "holds in the report, no meaningful difference here": "c_nmd",
-    "holds in the report, undecided here": "c_undecided",
-    "holds in the report, not evaluable here": "c_ne_here",
-    "holds in the report, not testable with this design": "c_design",
-    "contradicted by the report's own numbers": "c_self",
-    "not testable from the report's numbers": "c_untestable",
-}
-_COUNT_NAMES = {
-    HOLDS: "n_hold",
-    FAILS: "n_fail",
-    NO_DIFF: "n_nmd",
-    INCONCLUSIVE: "n_inc",
-    NOT_EVALUABLE: "n_ne",
-    UNTESTABLE: "n_design",
-}
-REPORT, BEYOND = "the report's claims", "beyond the report"  # the Holm families
-
-
-def counts(rows: list[dict]) -> dict:
-    """The numbers the reproduction page's prose quotes: the report's claims (checks of this
-    reproduction and its claims beyond the report apart) per adjusted verdict, per raw
-    verdict (``raw_…``) and per category; ``n_decided`` adds holds, does not hold and no
-    meaningful difference, ``n_testable`` leaves out what the design cannot decide, and
-    ``beyond_…`` count the claims beyond the report, their own family."""
-    out = {}
-    for prefix, fam in (("", REPORT), ("beyond_", BEYOND)):
-        rs = [r for r in rows if not r.get("check") and r.get("family", REPORT) == fam]
-        key = "adjusted" if all("adjusted" in r for r in rs) else "verdict"
-        c = {"n_claims": len(rs)}
-        c |= {name: sum(r[key] == v for r in rs) for v, name in _COUNT_NAMES.items()}
-        c["n_decided"] = c["n_hold"] + c["n_fail"] + c["n_nmd"]
-        c["n_testable"] = c["n_claims"] - c["n_design"]
-        if not prefix:
-            c |= {f"raw_{n}": sum(r["verdict"] == v for r in rs) for v, n in _COUNT_NAMES.items()}
-            c |= {name: sum(r.get("category") == k for r in rs) for k, name in CATEGORIES.items()}
-        out |= {prefix + k: v for k, v in c.items()}
-    return out

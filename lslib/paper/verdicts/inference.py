@@ -6,14 +6,16 @@ delta method on the log scale), a slope over widths (least squares, n - 2 dof), 
 correlation (Fisher's z with Bonett & Wright's variance), or ρ between models with the model
 as the unit. Each is an `Estimate` (the statistic with its standard error and degrees of
 freedom, on the scale of the inference) from which come the `interval`, the one-sided
-p-values against a region's boundary (`p_beyond`, `region_p`), Holm's adjustment, two
-one-sided tests for "comparable" claims and a monotone trend over widths; `mean`, `diff`,
-`log_ratio`, `slope` and `spearman` are the intervals of those estimates. The seeds that
-would decide a claim are in `lslib.paper.verdicts.power`.
+p-values against a region's boundary (`p_beyond`, `region_p`) and Holm's adjustment;
+`mean`, `diff`, `log_ratio`, `slope` and `spearman` are the intervals of those estimates.
+The tests built on them (ρ between models, two one-sided tests for "comparable" claims, a
+monotone trend over widths) are in `lslib.paper.verdicts.claim_tests`; the seeds that would
+decide a claim in `lslib.paper.verdicts.power`.
 
 An interval is read against a claim's region by `region_outcome` (touching decides
-nothing), a number the report prints is the interval of its rounding (`reported`), and
-`fmt_pm` rounds an estimate to the precision of its interval.
+nothing); a number the report prints is the interval of its rounding (`reported`), and
+`fmt_pm` rounds an estimate to the precision of its interval (both in
+`lslib.paper.verdicts.formatting`).
 
 Conventions: a claim "θ in (lo, hi)" holds when the 95 % interval lies strictly inside,
 i.e. each finite boundary is rejected by a one-sided test at 2.5 %; an interval that
@@ -23,8 +25,6 @@ reject, so the two readings agree.
 
 import math
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from itertools import pairwise
 from statistics import NormalDist
 
 import numpy as np
@@ -318,7 +318,7 @@ def est_slope(xs, groups, exact: bool = False) -> Estimate:
     return Estimate(b, b, se, len(y) - 2, len(y)) if se > 0 else _exact(b, len(y))
 
 
-def _fisher(r: float, n: int, extra_var: float = 0.0) -> Estimate:
+def fisher(r: float, n: int, extra_var: float = 0.0) -> Estimate:
     """Fisher's z with Bonett & Wright's (2000) Spearman variance (1 + r²/2)/(n - 3)."""
     rc = min(max(r, -0.999), 0.999)  # a perfect sample correlation still has an interval
     if n < 4:
@@ -334,199 +334,7 @@ def est_spearman(x, y, exact: bool = False) -> Estimate:
     if not ok or np.ptp(x) == 0 or np.ptp(y) == 0:
         return Estimate(math.nan, math.nan, math.nan, math.nan, len(x), "atanh")
     r = float(st.spearmanr(x, y).statistic)
-    return _exact(r, len(x), "atanh") if exact else _fisher(r, len(x))
-
-
-# ---------------------------------------------------------------- models as the unit
-
-
-def _rank_rows(m: np.ndarray) -> np.ndarray:
-    """Spearman's ρ of each row pair: m has shape (2, B, k) -> (B,)."""
-    r = st.rankdata(m, axis=-1)
-    r = r - r.mean(axis=-1, keepdims=True)
-    num = (r[0] * r[1]).sum(-1)
-    den = np.sqrt((r[0] ** 2).sum(-1) * (r[1] ** 2).sum(-1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1), 0.0)
-
-
-def _seed_bootstrap(xs, ys, n_boot: int, gen) -> np.ndarray:
-    """Model means over seeds resampled jointly for x and y, shape (2, n_boot, k).
-
-    Residuals are scaled by sqrt(n/(n - 1)) so a resampled mean has variance s²/n.
-    """
-    boot = np.empty((2, n_boot, len(xs)))
-    for n in {len(a) for a in xs}:  # models with the same number of seeds at once
-        i = [j for j, a in enumerate(xs) if len(a) == n]
-        v = np.stack([np.stack([xs[j] for j in i]), np.stack([ys[j] for j in i])])  # (2, m, n)
-        c = math.sqrt(n / (n - 1)) if n > 1 else 0.0  # one seed: no spread to resample
-        idx = gen.integers(0, n, size=(n_boot, len(i), n))
-        res = v - v.mean(-1, keepdims=True)
-        picked = np.take_along_axis(res[:, None], idx[None], axis=-1)  # (2, B, m, n)
-        boot[:, :, i] = v.mean(-1)[:, None] + c * picked.mean(-1)
-    return boot
-
-
-def est_model_spearman(x, y, n_boot: int = 2000, seed: int = 0) -> Estimate:
-    """Spearman's ρ between models, with the model as the unit of replication.
-
-    The estimand is ρ between the models' true means in the population of models these k
-    stand for; the statistic is ρ of the k model means. Its error has two parts: which
-    k models were drawn (Fisher's z with Bonett & Wright's variance on k points, as if the
-    means were exact) and the seed noise in each model's mean (the variance of z over a
-    seed bootstrap). The z-variance is their sum: with near-identical seeds the second
-    vanishes and the interval is the k-point one; with noisy seeds it widens the interval
-    by what the seeds leave unknown. The bootstrap resamples seeds jointly for x and y (a
-    run's two quantities stay paired) and rescales residuals by sqrt(n/(n - 1)) so a
-    resampled mean has the variance s²/n rather than (n - 1)s²/n² (Davison & Hinkley 1997);
-    it is seeded, so the result is deterministic.
-
-    Limitation: large seed noise attenuates ρ of the means towards 0 (errors in
-    variables); the interval is widened for it, not re-centred.
-
-    Args:
-        x, y: one sequence of per-seed values per model (``x[i]`` = model i's seeds,
-            paired with ``y[i]``); k models.
-        n_boot: seed-bootstrap replicates.
-        seed: the bootstrap's random seed.
-    Returns:
-        An "atanh" `Estimate` with n = k; NaN if a value is missing or a mean constant;
-        an unbounded interval for k < 4.
-    """
-    xs, ys = [values(v) for v in x], [values(v) for v in y]
-    if len(xs) != len(ys) or any(
-        len(a) != len(b) or len(a) == 0 for a, b in zip(xs, ys, strict=True)
-    ):
-        raise ValueError("x and y need one non-empty list of paired seeds per model")
-    k = len(xs)
-    mx, my = np.array([a.mean() for a in xs]), np.array([b.mean() for b in ys])
-    if k < 3 or not (np.isfinite(mx).all() and np.isfinite(my).all()):
-        return Estimate(math.nan, math.nan, math.nan, math.nan, k, "atanh")
-    if np.ptp(mx) == 0 or np.ptp(my) == 0:
-        return Estimate(math.nan, math.nan, math.nan, math.nan, k, "atanh")
-    r = float(_rank_rows(np.stack([mx, my])[:, None, :])[0])
-    if k < 4:
-        return _fisher(r, k)
-    boot = _seed_bootstrap(xs, ys, n_boot, np.random.default_rng(seed))
-    zb = np.arctanh(np.clip(_rank_rows(boot), -0.999, 0.999))
-    return _fisher(r, k, float(zb.var(ddof=1)))
-
-
-def model_spearman(x, y, n_boot: int = 2000, seed: int = 0) -> Interval:
-    """The 95 % interval of `est_model_spearman` (ρ between models, seeds honest)."""
-    return interval(est_model_spearman(x, y, n_boot, seed))
-
-
-def model_abs_spearman(x, y, n_boot: int = 2000, seed: int = 0) -> Interval:
-    """|ρ| between models (a claim about the strength of the association), 95 % interval."""
-    return abs_interval(model_spearman(x, y, n_boot, seed))
-
-
-def abs_interval(i: Interval) -> Interval:
-    """The interval of |θ| implied by an interval of θ (it covers whenever θ's does).
-
-    For claims about the strength of a correlation (|ρ| > b: use `region_p(e, -b, b)
-    .outside`; |ρ| < b: `.inside`).
-    """
-    if not math.isfinite(i.value):
-        return i
-    if i.lo <= 0 <= i.hi:
-        return Interval(abs(i.value), 0.0, max(-i.lo, i.hi), i.n)
-    return Interval(abs(i.value), min(abs(i.lo), abs(i.hi)), max(abs(i.lo), abs(i.hi)), i.n)
-
-
-# ---------------------------------------------------------------- equivalence
-
-
-@dataclass(frozen=True)
-class Equivalence:
-    """A two one-sided tests reading: outcome, TOST p, and the (1 - 2α) interval."""
-
-    outcome: str  # "equivalent", "not equivalent" or "inconclusive"
-    p: float  # the larger of the two one-sided p's
-    interval: Interval
-
-
-def tost(e: Estimate, lo: float, hi: float, alpha: float = 0.025) -> Equivalence:
-    """Equivalence within the margin (lo, hi) by two one-sided tests (Schuirmann 1987).
-
-    Equivalent when both one-sided tests reject at ``alpha`` (the 1 - 2α interval lies
-    strictly inside the margin). ``alpha`` is 2.5 %, the one-sided level of every other
-    decision (the 95 % interval), so an equivalence claim is decided at the family's level; not equivalent when the interval lies strictly beyond
-    one margin (a one-sided test at ``alpha`` that the effect exceeds it); else
-    inconclusive. Touching a margin is inconclusive.
-    """
-    i = interval(e, 1 - 2 * alpha)
-    p = max(p_beyond(e, lo, +1), p_beyond(e, hi, -1))
-    if not math.isfinite(e.value):
-        return Equivalence("not evaluable", math.nan, i)
-    where = region_outcome(i.lo, i.hi, lo, hi)
-    outcome = {INSIDE: "equivalent", OUTSIDE: "not equivalent"}.get(where, "inconclusive")
-    return Equivalence(outcome, p, i)
-
-
-def tost_diff(a, b, margin: float, alpha: float = 0.025) -> Equivalence:
-    """mean(a) - mean(b) within ± ``margin`` (Welch), by TOST at the 1 - 2α interval."""
-    return tost(est_diff(a, b), -margin, margin, alpha)
-
-
-def tost_log_ratio(a, b, factor: float, alpha: float = 0.025) -> Equivalence:
-    """mean(a) / mean(b) within (1/factor, factor), by TOST on the log scale.
-
-    The interval returned is of the log ratio (exponentiate to show the ratio).
-    """
-    return tost(est_log_ratio(a, b), -math.log(factor), math.log(factor), alpha)
-
-
-# ---------------------------------------------------------------- trends over widths
-
-
-@dataclass(frozen=True)
-class Trend:
-    """A monotone trend over ordered groups: every adjacent step, and the overall slope."""
-
-    outcome: str  # region words: "inside" (monotone), "outside" (a step reversed), "straddles"
-    steps: tuple[Interval, ...]  # group i+1 minus group i, Welch 95 % intervals
-    slope: Interval  # least-squares slope over every seed: the secondary "overall trend"
-    p_inside: float  # intersection-union: the largest step p for the claimed direction
-    p_outside: float  # Bonferroni over the steps: (k - 1) x the smallest reversed-step p
-
-
-def monotone(xs, groups, sign: int, exact: bool = False) -> Trend:
-    """Does the quantity move in direction ``sign`` at every step from one x to the next?
-
-    An intersection-union test (Berger 1982): monotone ("inside") when every adjacent
-    step's 95 % Welch interval lies strictly on the claimed side (no multiplicity cost);
-    reversed ("outside") when some step's interval lies strictly on the wrong side; else
-    "straddles". A pattern like 15.72 → 16.27 → 9.31 is not a decrease, whatever its
-    slope. ``p_outside`` is Bonferroni-adjusted over the k - 1 steps because "some step
-    is reversed" is a union; the per-step rule above is the raw reading.
-
-    Args:
-        xs: the ordered x (widths, or log2 widths for the slope), shape (k,).
-        groups: ``groups[i]`` the per-seed values at ``xs[i]``.
-        sign: +1 (increases with x) or -1 (decreases).
-        exact: the values are reported numbers (points, no intervals).
-    Returns:
-        A `Trend`.
-    """
-    if sign not in (1, -1):
-        raise ValueError(f"sign must be +1 or -1, not {sign!r}")
-    order = np.argsort(np.asarray(xs, dtype=np.float64), kind="stable")
-    xs, groups = [xs[i] for i in order], [groups[i] for i in order]
-    ests = [est_diff(b, a, exact) for a, b in pairwise(groups)]
-    steps = tuple(interval(e) for e in ests)
-    slope = interval(est_slope(xs, groups, exact))
-    if not ests or not all(math.isfinite(s.value) for s in steps):
-        return Trend("not evaluable", steps, slope, math.nan, math.nan)
-    region = (0.0, math.inf) if sign > 0 else (-math.inf, 0.0)
-    where = [region_outcome(s.lo, s.hi, *region) for s in steps]
-    outcome = (
-        INSIDE if all(w == INSIDE for w in where) else OUTSIDE if OUTSIDE in where else "straddles"
-    )
-    p_in = max(p_beyond(e, 0.0, sign) for e in ests)
-    p_out = min(1.0, len(ests) * min(p_beyond(e, 0.0, -sign) for e in ests))
-    return Trend(outcome, steps, slope, p_in, p_out)
+    return _exact(r, len(x), "atanh") if exact else fisher(r, len(x))
 
 
 # ---------------------------------------------------------------- the intervals a reader compares
@@ -556,82 +364,3 @@ def slope(xs, groups, exact: bool = False) -> Interval:
 def spearman(x, y, exact: bool = False) -> Interval:
     """Spearman's rank correlation with a Fisher-z interval (variance (1 + r^2/2)/(n - 3))."""
     return interval(est_spearman(x, y, exact))
-
-
-def fmt(i: Interval, digits: int = 4, scale: float = 1.0) -> str:
-    """'mean ± half-width' (the mean alone for exact values, '—' for a missing one)."""
-    if not math.isfinite(i.value):
-        return "—"
-    m = i.value * scale
-    if i.lo == i.hi:
-        return f"{m:.{digits}g}"
-    if not math.isfinite(i.half):
-        return f"{m:.{digits}g} (1 seed)"
-    return f"{m:.{digits}g} ± {i.half * scale:.2g}"
-
-
-# ---------------------------------------------------------------- the report's numbers and readable ones
-
-
-def reported(text: str) -> Interval:
-    """A number as the report prints it, as the interval of its rounding.
-
-    "15.72" stands for anything in [15.715, 15.725]: ± half a unit of the last printed
-    digit ("0.0008" → ±0.00005, "1.2e-3" → ±0.00005, "98.1" → ±0.05, "15" → ±0.5).
-    Trailing zeros count as printed ("1.50" → ±0.005).
-
-    Args:
-        text: the number as printed (a Unicode minus and thousands commas are accepted).
-    Returns:
-        ``Interval(value, value - ulp/2, value + ulp/2, 1)``.
-    """
-    s = text.strip().replace("−", "-").replace(",", "")
-    try:
-        d = Decimal(s)
-    except InvalidOperation as err:
-        raise ValueError(f"not a printed number: {text!r}") from err
-    if not d.is_finite():
-        raise ValueError(f"not a finite printed number: {text!r}")
-    half = Decimal(1).scaleb(d.as_tuple().exponent) / 2
-    return Interval(float(d), float(d - half), float(d + half), 1)
-
-
-_SUP = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
-def _fixed(v: float, decimals: int) -> str:
-    s = f"{round(v, decimals) + 0.0:.{max(decimals, 0)}f}"  # + 0.0: no "-0"
-    return s[1:] if s.startswith("-") and float(s) == 0 else s
-
-
-def fmt_pm(value: float, half: float) -> str:
-    """An estimate rounded to the precision of its interval: "175 ± 270", "0.0123 ± 0.0021".
-
-    The half-width keeps 2 significant digits and the estimate is rounded to the same
-    decimal place (but never coarser than units: 174.8 ± 270 → "175 ± 270"). Outside 10⁻³ ≤
-    |x| < 10⁶ a common factor is taken out: "(1.23 ± 0.21) × 10⁻⁵". An exact value
-    (half 0) keeps 4 significant digits; an unknown spread (half ∞) reads "± ∞".
-
-    Args:
-        value: the estimate.
-        half: the interval's half-width (≥ 0).
-    Returns:
-        The text, without exponent notation for ordinary magnitudes.
-    """
-    if not math.isfinite(value) or math.isnan(half):
-        return "—"
-    if math.isinf(half):
-        return f"{fmt_pm(value, 0.0)} ± ∞"
-    big = max(abs(value), half)
-    if big == 0:
-        return "0"
-    mag = math.floor(math.log10(big))
-    if mag < -3 or mag >= 6:
-        inner = fmt_pm(value / 10.0**mag, half / 10.0**mag)
-        return f"{inner if half == 0 else f'({inner})'} × 10{str(mag).translate(_SUP)}"
-    if half == 0:
-        return _fixed(value, 3 - mag)
-    d = 1 - math.floor(math.log10(half))
-    if round(half, d) >= 10.0 ** (2 - d):  # 0.0996 rounds up to 0.10: one digit fewer
-        d -= 1
-    return f"{_fixed(value, max(d, 0))} ± {_fixed(round(half, d), d)}"

@@ -14,7 +14,7 @@ boundary, same units), so its distance from our estimate is visible too.
 import math
 from dataclasses import dataclass
 
-from lslib.paper.verdicts.engine import Part, Verdict
+from lslib.paper.verdicts.outcomes import Part, Verdict
 
 
 @dataclass(frozen=True)
