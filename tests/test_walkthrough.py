@@ -25,7 +25,9 @@ from lslib.paper.verdicts import (
     claims,  # noqa: E402
     inference,  # noqa: E402
 )
-from lslib.paper.verdicts.engine import Claim, combine, judge, payload_of  # noqa: E402
+from lslib.paper.verdicts.engine import combine, judge  # noqa: E402
+from lslib.paper.verdicts.evidence import payload_of  # noqa: E402
+from lslib.paper.verdicts.outcomes import Claim  # noqa: E402
 
 SMALL = {"model": "mlp", "profile": "smoke", "widths": [16], "seeds": [0, 1]}
 

@@ -12,8 +12,8 @@ from lslib.paper.build import executors, progress
 from lslib.paper.build import tasks as T
 from lslib.paper.profiles import section
 from lslib.paper.sections import analyses as A
+from lslib.paper.sections import analyses_curvature, phase1, phase2
 from lslib.paper.sections import declared as sections
-from lslib.paper.sections import phase1, phase2
 from lslib.paper.sections.work import Handle
 
 SMALL = {"model": "mlp", "profile": "smoke"}
@@ -59,7 +59,7 @@ def test_a_value_is_read_only_through_the_handle_its_declaration_returned():
     S = section("phase1", dict(SMALL))
     d = phase1.declare(S)
     w, first = d.work, d.widths[0].runs[0]
-    assert w.call(first.hessian).fn is A.hessian  # the handle reads what was declared
+    assert w.call(first.hessian).fn is analyses_curvature.hessian  # what was declared
     with pytest.raises(TypeError, match="through the handle w.add returned"):
         w("plane")  # a name is not a handle: a typo cannot pass until run time
     with pytest.raises(KeyError, match="'flatness' .* is not declared in this Work"):
