@@ -519,8 +519,8 @@ def test_touching_the_boundary_is_inconclusive_and_the_report_is_rounded():
     i = inf.Interval(0.5, 0.0, 1.0, 3)  # touches 0 from above
     assert verdicts.decide(i, 0.0, math.inf) == INCONCLUSIVE
     assert verdicts.decide(inf.Interval(-0.5, -1.0, 0.0, 3), 0.0, math.inf) == INCONCLUSIVE
-    claims.reference()  # records how each number is printed
-    r = verdicts.rounding(0.972)  # printed "0.9720"
+    printed = claims.Printed.of(claims.reference())  # how each number is printed
+    r = verdicts.rounding(0.972, printed)  # printed "0.9720"
     assert math.isclose(r.lo, 0.97195) and math.isclose(r.hi, 0.97205)
 
 

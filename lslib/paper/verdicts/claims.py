@@ -96,33 +96,65 @@ CLAIMS_ORDER = {c.id: i for i, c in enumerate(CLAIMS)}
 # ---------------------------------------------------------------- the report's own numbers
 
 
-class _Loader(yaml.SafeLoader):
-    """YAML that records how each float was printed (``verdicts.PRINTED``): "0.9720" is
-    ±0.00005, which the float 0.972 alone cannot say."""
+_NUMBER_TAGS = ("tag:yaml.org,2002:float", "tag:yaml.org,2002:int")
 
 
-def _float(loader, node):
-    v = yaml.SafeLoader.construct_yaml_float(loader, node)
-    try:
-        d = Decimal(node.value.replace("_", ""))
-        verdicts.PRINTED[v] = float(Decimal(1).scaleb(d.as_tuple().exponent) / 2)
-    except ArithmeticError:
-        pass
-    return v
+def _halves(node, path=()):
+    """(path, half a unit of the last printed digit) of every number under a YAML node."""
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            yield from _halves(v, (*path, k.value))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            yield from _halves(v, (*path, i))
+    elif node.tag in _NUMBER_TAGS:
+        try:
+            d = Decimal(node.value.replace("_", ""))
+        except ArithmeticError:
+            return
+        yield path, float(Decimal(1).scaleb(min(d.as_tuple().exponent, 0)) / 2)
 
 
-def _int(loader, node):
-    v = yaml.SafeLoader.construct_yaml_int(loader, node)
-    verdicts.PRINTED[float(v)] = 0.5
-    return v
+class Reference(dict):
+    """The report's numbers (book/reference.yml) and ``printed``: half a unit of the last
+    printed digit of each, keyed by its path in the file ("0.9720" is ±0.00005, which the
+    float 0.972 alone cannot say)."""
+
+    def __init__(self, data: dict, printed: dict):
+        super().__init__(data)
+        self.printed = printed
 
 
-_Loader.add_constructor("tag:yaml.org,2002:float", _float)
-_Loader.add_constructor("tag:yaml.org,2002:int", _int)
+@dataclasses.dataclass(frozen=True)
+class Printed:
+    """The report's printing as a claim's ``exact`` (truthy): the half unit per value,
+    read from a ``Reference``'s paths; a value printed twice with different digits gets
+    the wider half (the interval that contains both readings)."""
+
+    by_value: dict
+
+    def __bool__(self) -> bool:
+        return True
+
+    def half(self, v: float) -> float | None:
+        return self.by_value.get(float(v))
+
+    @classmethod
+    def of(cls, ref: Reference) -> "Printed":
+        out: dict[float, float] = {}
+        for path, h in getattr(ref, "printed", {}).items():
+            v = ref
+            for k in path:
+                v = v[k]
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                out[float(v)] = max(h, out.get(float(v), 0.0))
+        return cls(out)
 
 
-def reference(path=None) -> dict:
-    return yaml.load((path or BOOK / "reference.yml").read_text(), Loader=_Loader)  # noqa: S506
+def reference(path=None) -> Reference:
+    """The report's numbers with how each was printed (``Reference``)."""
+    text = (path or BOOK / "reference.yml").read_text()
+    return Reference(yaml.safe_load(text), dict(_halves(yaml.compose(text))))
 
 
 def report_results(ref: dict) -> dict:
@@ -257,10 +289,11 @@ def evaluate(results: dict, ref: dict | None = None) -> list[dict]:
     p-value, the Holm-adjusted verdict, the seeds needed and the report's value against
     our interval."""
     theirs = report_results(ref) if ref is not None else None
+    printed = Printed.of(ref) if ref is not None else True
     rows, found = [], []
     for c in CLAIMS:
         ours = c.verdict(results)
-        rep = c.verdict(theirs, exact=True) if theirs is not None else None
+        rep = c.verdict(theirs, exact=printed) if theirs is not None else None
         row = {
             "id": c.id,
             "section": c.section,

@@ -49,16 +49,16 @@ def p3_vals(R, model, key) -> np.ndarray:
     return seed_values(r, key, f"phase3 {model}")
 
 
-def _report_pair(R, model, key) -> inf.Interval:
+def _report_pair(R, model, key, printed=None) -> inf.Interval:
     """The report's pair quantity with its rounding interval (derived ones by interval
     arithmetic from its printed barrier and endpoint loss)."""
     q = (_p3(R, model).get("pairs") or [{}])[0]
-    b, e = r_mean([q["barrier"]]), r_mean([q["endpoint_loss"]])
+    b, e = r_mean([q["barrier"]], printed), r_mean([q["endpoint_loss"]], printed)
     if key == "relative_barrier":
         return inf.Interval(b.value / e.value, b.lo / e.hi, b.hi / e.lo, 1)
     if key == "max_loss":
         return inf.Interval(b.value + e.value, b.lo + e.lo, b.hi + e.hi, 1)
-    return r_mean([q[key]])
+    return r_mean([q[key]], printed)
 
 
 def connected(model):
@@ -67,7 +67,7 @@ def connected(model):
 
     def test(R, exact):
         if exact:  # the report prints no error barrier: its own reading is what it tested
-            i = _report_pair(R, model, "max_loss")
+            i = _report_pair(R, model, "max_loss", exact)
             text = (
                 f"the report prints no error barrier; its reading, the largest loss on the "
                 f"path {interval_text(i)} (below ln 10 = {CHANCE_LOSS:.4g})"
@@ -92,7 +92,7 @@ def cnn_mlp_pairs(key: str, cnn_lower: bool, what: str):
 
     def test(R, exact):
         if exact:
-            c, m = _report_pair(R, "cnn", key), _report_pair(R, "mlp", key)
+            c, m = _report_pair(R, "cnn", key, exact), _report_pair(R, "mlp", key, exact)
             d = inf.Interval(c.value - m.value, c.lo - m.hi, c.hi - m.lo, 2)
             text = f"{what} CNN {interval_text(c)} vs MLP {interval_text(m)}, difference {interval_text(d)}"
         else:

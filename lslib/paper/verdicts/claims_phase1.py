@@ -143,7 +143,7 @@ def cnn_rises_alike(factor: float):
         for a, b in itertools.combinations(rows, 2):
             na, nb = label("cnn", a["width"]), label("cnn", b["width"])
             va, vb = seed_values(a, "rise", na), seed_values(b, "rise", nb)
-            r = r_log_ratio(va, vb) if exact else None
+            r = r_log_ratio(va, vb, exact) if exact else None
             e = None if exact else inf.est_log_ratio(va, vb)
             value = r.value if exact else e.value
             if not math.isfinite(value):

@@ -76,7 +76,7 @@ def p2_similar(model, key, a, b, tol, what, scale=1.0):
             f"(margin ±{tol:g})"
         )
         if exact:
-            d = r_diff(va, vb)
+            d = r_diff(va, vb, exact)
             d = inf.Interval(d.value * scale, d.lo * scale, d.hi * scale, d.n)
             return combine(
                 [equivalent(None, -tol, tol, text + f", difference {interval_text(d)}", d)]

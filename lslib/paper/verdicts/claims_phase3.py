@@ -29,7 +29,7 @@ from lslib.paper.verdicts.outcomes import Claim, Missing
 def below(model, get, limit, what):
     def test(R, exact):
         v = get(R, model)
-        i = r_mean(v) if exact else None
+        i = r_mean(v, exact) if exact else None
         e = None if exact else inf.est_mean(v)
         text = f"{what}: {interval_text(i if exact else inf.interval(e))} (claimed < {limit:.4g})"
         return combine([judge(e, -math.inf, limit, text, i)])
@@ -41,7 +41,7 @@ def above(model, get, limit, what, scale=1.0, smallest=0.0):
     def test(R, exact):
         v = get(R, model)
         if exact:
-            i = r_mean(v)
+            i = r_mean(v, exact)
             i = inf.Interval(i.value * scale, i.lo * scale, i.hi * scale, i.n)
             return combine(
                 [
@@ -212,7 +212,7 @@ def perturbation_comparable(R, exact):
     The report's numbers: its own "Perturb. σ" column, by their rounding."""
     if exact:
         a, b = (seed_values(_p3(R, m)["flatness"], "perturbation", m) for m in ("cnn", "mlp"))
-        r = r_log_ratio(a, b)
+        r = r_log_ratio(a, b, exact)
         text = f"the report's “Perturb. σ” CNN/MLP = {interval_text(_shown(r, True))} (margin (0.5, 2))"
         p = equivalent(None, math.log(0.5), math.log(2), text, r, log=True)
         return combine([dataclasses.replace(p, stat=None)])  # ΔL, not our σ: not placed

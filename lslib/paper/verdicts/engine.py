@@ -56,35 +56,34 @@ from lslib.paper.verdicts.outcomes import (
 
 # ---------------------------------------------------------------- the report's rounding
 
-PRINTED: dict[float, float] = {}  # value -> half a unit of its last printed digit (reference)
 
-
-def rounding(v: float) -> inf.Interval:
-    """A number of the report as the interval of its rounding (``PRINTED`` keeps the digits
-    as printed in the reference file, trailing zeros included; else its shortest repr)."""
+def rounding(v: float, printed=None) -> inf.Interval:
+    """A number of the report as the interval of its rounding: ± the half unit ``printed``
+    gives for it (the digits as printed in the reference file, trailing zeros included:
+    ``claims.Printed``, passed as a claim's ``exact``); else its shortest repr."""
     v = float(v)
-    h = PRINTED.get(v)
+    h = printed.half(v) if hasattr(printed, "half") else None
     if h is None:
         r = formatting.reported(repr(v)) if math.isfinite(v) else inf.Interval(v, v, v, 1)
         return r
     return inf.Interval(v, v - h, v + h, 1)
 
 
-def r_mean(v) -> inf.Interval:
+def r_mean(v, printed=None) -> inf.Interval:
     """The mean of printed numbers with the interval their rounding allows."""
-    rs = [rounding(x) for x in inf.values(v)]
+    rs = [rounding(x, printed) for x in inf.values(v)]
     return inf.Interval(
         *(float(np.mean([getattr(r, k) for r in rs])) for k in ("value", "lo", "hi")), len(rs)
     )
 
 
-def r_diff(a, b) -> inf.Interval:
-    ia, ib = r_mean(a), r_mean(b)
+def r_diff(a, b, printed=None) -> inf.Interval:
+    ia, ib = r_mean(a, printed), r_mean(b, printed)
     return inf.Interval(ia.value - ib.value, ia.lo - ib.hi, ia.hi - ib.lo, ia.n + ib.n)
 
 
-def r_log_ratio(a, b) -> inf.Interval:
-    ia, ib = r_mean(a), r_mean(b)
+def r_log_ratio(a, b, printed=None) -> inf.Interval:
+    ia, ib = r_mean(a, printed), r_mean(b, printed)
     if not (ia.lo > 0 and ib.lo > 0):
         return inf.Interval(math.nan, math.nan, math.nan, ia.n + ib.n)
     return inf.Interval(
@@ -283,7 +282,7 @@ def less(a, b, exact, name_a, name_b, what, smallest=0.0, bounds=(False, False))
     if callable(smallest):
         smallest = smallest(a, b)
     if exact:
-        i = r_diff(a, b)
+        i = r_diff(a, b, exact)
         p = judge(None, -math.inf, 0.0, text + interval_text(i), i, smallest=smallest)
     else:
         e = inf.est_diff(a, b)
@@ -307,7 +306,7 @@ def relative(share: float):
 def ratio_in(a, b, exact, lo, hi, name_a, name_b, what, smallest=LOG_10_PERCENT) -> Part:
     """mean(a) / mean(b) within (lo, hi), on the log scale."""
     if exact:
-        r = r_log_ratio(a, b)
+        r = r_log_ratio(a, b, exact)
     else:
         e = inf.est_log_ratio(a, b)
         r = inf.interval(e)
