@@ -27,6 +27,7 @@ from lslib.paper.verdicts import (
     claims_phase2,
     claims_phase3,
     claims_shape,
+    design,
     evidence,
     outcomes,
     positions,
@@ -34,48 +35,17 @@ from lslib.paper.verdicts import (
 from lslib.paper.verdicts import engine as verdicts
 from lslib.paper.verdicts import inference as inf
 from lslib.paper.verdicts.outcomes import (
-    ALPHA,
     BEYOND,
     DECIDED,
     INCONCLUSIVE,
+    NOT_EVALUABLE,
     REPORT,
     UNTESTABLE,
     category,
 )
 from lslib.paths import BOOK
 
-# the checks of this reproduction: its own controls (PC1 against random directions) and its
-# setup (parameter counts); judged and shown apart, not among the report's claims
-CHECKS = {"3.6", "3.7", "3.10", "3.11"}
-# the smallest effect that matters, per claim (the seeds needed are for effects beyond it)
-SMALLEST = {
-    "1.1": "1 epoch",
-    "1.4": "1 epoch per step",
-    "1.7": "1 epoch per step",
-    "1.2": "0.1 accuracy points",
-    "1.5": "0.1 accuracy points per step",
-    "1.8": "0.1 accuracy points per step",
-    "2.2": "0.1 accuracy points",
-    "2.8": "0.1 accuracy points",
-    "3.12": "0.1 accuracy points",
-    "3.13": "0.1 accuracy points",
-    "2.3": "the margin ±0.5 points",
-    "1.13": "the margin 1.5x",
-    "3.16": "the margin 2x",
-    "3.1": "the 2 % error threshold",
-    "3.2": "the 2 % error threshold",
-}
-_NO_POWER = {"1.14", "1.15", "1.16", "1.17", "1.18"}  # between models: more models, not seeds
-
-
-def _smallest(cid: str) -> str:
-    if cid in CHECKS:
-        return "—"
-    if cid in _NO_POWER:
-        return "none declared (a between-model correlation: more models decide it, not seeds)"
-    return SMALLEST.get(cid, "10 % of the compared value")
-
-
+DESIGN = design.load()  # book/design.yml: families, checks, pairing, smallest effects
 _ALL = (
     claims_phase1.CLAIMS
     + claims_phase2.CLAIMS
@@ -84,12 +54,22 @@ _ALL = (
     + claims_shape.CLAIMS
     + claims_beyond.CLAIMS
 )
-CLAIMS = [
-    dataclasses.replace(c, check=c.id in CHECKS, smallest=_smallest(c.id))
-    if c.smallest == "any non-zero effect"
-    else dataclasses.replace(c, check=c.id in CHECKS)
-    for c in _ALL
-]
+design.check(DESIGN, [c.id for c in _ALL], verdicts.models_needed(DESIGN.level))
+CHECKS = set(DESIGN.checks)
+
+
+def with_design(c: outcomes.Claim, d: design.Design) -> outcomes.Claim:
+    """A claim as the design states it: check or not, its smallest effect (where the claim
+    declares none of its own) and its test's options (paired by seed)."""
+    own = c.smallest if c.smallest != "any non-zero effect" else None
+    smallest = d.smallest[c.id].effect if c.id in d.smallest else own
+    smallest = smallest or d.default_smallest.effect
+    return dataclasses.replace(
+        c, check=c.id in d.checks, smallest=smallest, options=d.options(c.id)
+    )
+
+
+CLAIMS = [with_design(c, DESIGN) for c in _ALL]
 CLAIMS_ORDER = {c.id: i for i, c in enumerate(CLAIMS)}
 
 
@@ -252,47 +232,84 @@ def against(ours: outcomes.Verdict, theirs: outcomes.Verdict) -> str:
 
 
 def family(c: outcomes.Claim) -> str:
-    """The Holm family a claim belongs to: the report's claims, or this reproduction's
-    claims beyond the report (a family of their own, not counted among the report's)."""
+    """The set a claim is counted in: the report's claims, or this reproduction's claims
+    beyond the report (counted apart; their design family is ``beyond``)."""
     return BEYOND if c.section == "beyond" else REPORT
 
 
-def adjust(rows: list[dict]) -> None:
-    """Holm within each family (the checks apart, and claims this design cannot decide left
-    out: they would only raise every other claim's bar): adds "p (Holm)", the step "level"
-    each claim is tested at, the adjusted verdict (a raw decision whose adjusted p is not
-    below ``ALPHA`` becomes inconclusive; an untestable claim reads ``UNTESTABLE``) and,
-    where the report was judged, the category of the adjusted verdict."""
-    for fam in dict.fromkeys(r.get("family", REPORT) for r in rows):
+def _levels(control: str, ps, alpha: float):
+    if control == "by":
+        return inf.by(ps), inf.by_levels(ps, alpha)
+    return inf.holm(ps), inf.holm_levels(ps, alpha)
+
+
+def adjust(rows: list[dict], d: design.Design | None = None) -> None:
+    """Each design family's error control (``d``, default ``DESIGN``; the checks apart, and
+    claims this design cannot decide left out: they would only raise every other claim's
+    bar): adds "p (adjusted)" (also as "p (Holm)"), the "level" each claim is tested at (Holm's
+    step, or BY's rank), the adjusted verdict (a raw decision whose adjusted p is not below
+    the level becomes inconclusive; an untestable claim reads ``UNTESTABLE``) and, where the
+    report was judged, the category of the adjusted verdict. Rows without a "design family"
+    are grouped by "family" under Holm."""
+    d = d or DESIGN
+    controls = {f.name: f.control for f in d.families}
+    fam_of = lambda r: r.get("design family") or r.get("family", REPORT)  # noqa: E731
+    for fam in dict.fromkeys(fam_of(r) for r in rows):
         idx = [
             k
             for k, r in enumerate(rows)
-            if not r["check"] and r.get("family", REPORT) == fam and not r.get("untestable")
+            if not r["check"] and fam_of(r) == fam and not r.get("untestable") and fam != "—"
         ]
         ps = [rows[k]["p"] for k in idx]
-        for k, a, lv in zip(idx, inf.holm(ps), inf.holm_levels(ps, ALPHA), strict=True):
+        adj, lvls = _levels(controls.get(fam, "holm"), ps, d.level)
+        for k, a, lv in zip(idx, adj, lvls, strict=True):
             r = rows[k]
-            r["p (Holm)"], r["level"] = float(a), float(lv)
+            r["p (adjusted)"] = r["p (Holm)"] = float(a)
+            r["level"], r["control"] = float(lv), controls.get(fam, "holm")
             decided = r["verdict"] in DECIDED
-            r["adjusted"] = r["verdict"] if not decided or a < ALPHA else INCONCLUSIVE
+            r["adjusted"] = r["verdict"] if not decided or a < d.level else INCONCLUSIVE
     for r in rows:
         if r.get("untestable") and not r["check"]:
             r["adjusted"] = UNTESTABLE
         r.setdefault("adjusted", r["verdict"])
         r.setdefault("p (Holm)", math.nan)
+        r.setdefault("p (adjusted)", math.nan)
         if "report verdict" in r:  # beside the headline counts: the adjusted verdict
             r["category"] = category(r["adjusted"], r["report verdict"])
 
 
-def evaluate(results: dict, ref: dict | None = None) -> list[dict]:
+def _untestable(c: outcomes.Claim, v: outcomes.Verdict, d: design.Design) -> str:
+    """Why the design cannot decide ``c`` (its list), checked against the engine: a claim
+    the engine finds short of models must be on the list, and one on the list must not be
+    testable on these results (fails loudly: the design file and the engine disagree)."""
+    listed = c.id in d.untestable
+    short = "models" in v.untestable
+    if short and not listed:
+        raise design.DesignError(
+            f"untestable: the engine finds {c.id} short of models ({v.untestable}) but "
+            "book/design.yml lists it in a family"
+        )
+    if listed and not v.untestable and v.outcome not in (NOT_EVALUABLE,):
+        raise design.DesignError(
+            f"untestable: book/design.yml lists {c.id}, but the engine tests it on these "
+            f"results ({v.outcome}); move it into a family"
+        )
+    if listed:
+        return v.untestable or f"needs ≥ {d.needs_models} models"
+    return v.untestable
+
+
+def evaluate(results: dict, ref: dict | None = None, d: design.Design | None = None) -> list[dict]:
     """Every claim's verdict on our results and on the report's own numbers, with its
-    p-value, the Holm-adjusted verdict, the seeds needed and the report's value against
-    our interval."""
+    p-value, the verdict adjusted within its design family (``d``, default ``DESIGN``), the
+    seeds needed at its level and the report's value against our interval."""
+    d = d or DESIGN
     theirs = report_results(ref) if ref is not None else None
     printed = Printed.of(ref) if ref is not None else True
     rows, found = [], []
-    for c in CLAIMS:
+    for c in CLAIMS if d is DESIGN else [with_design(c, d) for c in _ALL]:
         ours = c.verdict(results)
+        fam = d.family_of(c.id)
         rep = c.verdict(theirs, exact=printed) if theirs is not None else None
         row = {
             "id": c.id,
@@ -302,9 +319,12 @@ def evaluate(results: dict, ref: dict | None = None) -> list[dict]:
             "where": c.where,
             "rule": c.rule,
             "smallest": c.smallest,
+            "smallest why": d.smallest_of(c.id).why if not c.check else "",
             "check": c.check,
             "family": family(c),
-            "untestable": ours.untestable,
+            "design family": fam.name if fam else "—",
+            "paired": c.id in d.paired,
+            "untestable": _untestable(c, ours, d) if not c.check else "",
             "verdict": ours.outcome,
             "evidence": ours.evidence,
             "p": ours.p,
@@ -316,10 +336,10 @@ def evaluate(results: dict, ref: dict | None = None) -> list[dict]:
             row["report vs ours"] = against(ours, rep)
         rows.append(row)
         found.append(ours)
-    adjust(rows)
+    adjust(rows, d)
     for row, ours in zip(rows, found, strict=True):  # the seeds needed at the claim's level
         if row["adjusted"] == INCONCLUSIVE and "level" in row:
             row["seeds needed"] = verdicts.need_at(ours, row["level"])
         elif row["adjusted"] == UNTESTABLE:
-            row["seeds needed"] = f"no number of seeds: {ours.untestable}"
+            row["seeds needed"] = f"no number of seeds: {row['untestable']}"
     return rows

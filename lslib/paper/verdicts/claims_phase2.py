@@ -30,38 +30,37 @@ def _auc(row) -> np.ndarray:
 def sgd_extreme(model: str, key: str, sgd_higher: bool, what: str):
     """Plain SGD's value of ``key`` is above (or below) both momentum's and Adam's."""
 
-    def test(R, exact):
+    def test(R, exact, paired=False):
         get = (lambda r, n: _auc(r)) if key == "auc" else (lambda r, n: seed_values(r, key, n))
-        sgd = get(_opt(R, model, "sgd"), "sgd")
+        s_row = _opt(R, model, "sgd")
+        sgd = get(s_row, "sgd")
         parts = []
         for o in ("momentum", "adam"):
-            v = get(_opt(R, model, o), o)
+            row = _opt(R, model, o)
+            v = get(row, o)
             me = 0.001 if key == "test_acc" else relative(0.1)
+            sd = _seeds(row, s_row, paired)
             parts.append(
-                less(v, sgd, exact, o, "sgd", what, me)
+                less(v, sgd, exact, o, "sgd", what, me, seeds=sd)
                 if sgd_higher
-                else less(sgd, v, exact, "sgd", o, what, me)
+                else less(sgd, v, exact, "sgd", o, what, me, seeds=sd and sd[::-1])
             )
         return combine(parts)
 
     return test
 
 
+def _seeds(ra: dict, rb: dict, paired: bool):
+    """(a's seeds, b's seeds) when the design pairs them and both runs record their seeds."""
+    return (ra["seeds"], rb["seeds"]) if paired and ra.get("seeds") and rb.get("seeds") else None
+
+
 def p2_less(model, key, a, b, what):
-    def test(R, exact):
-        return combine(
-            [
-                less(
-                    seed_values(_opt(R, model, a), key, a),
-                    seed_values(_opt(R, model, b), key, b),
-                    exact,
-                    a,
-                    b,
-                    what,
-                    relative(0.1),
-                )
-            ]
-        )
+    def test(R, exact, paired=False):
+        ra, rb = _opt(R, model, a), _opt(R, model, b)
+        va, vb = seed_values(ra, key, a), seed_values(rb, key, b)
+        sd = _seeds(ra, rb, paired)
+        return combine([less(va, vb, exact, a, b, what, relative(0.1), seeds=sd)])
 
     return test
 
@@ -69,8 +68,9 @@ def p2_less(model, key, a, b, what):
 def p2_similar(model, key, a, b, tol, what, scale=1.0):
     """|mean(a) - mean(b)| < tol by two one-sided tests (the 95 % interval inside ±tol)."""
 
-    def test(R, exact):
-        va, vb = seed_values(_opt(R, model, a), key, a), seed_values(_opt(R, model, b), key, b)
+    def test(R, exact, paired=False):
+        ra, rb = _opt(R, model, a), _opt(R, model, b)
+        va, vb = seed_values(ra, key, a), seed_values(rb, key, b)
         text = (
             f"{what} {a} {mean_text(va, exact, scale)} vs {b} {mean_text(vb, exact, scale)} "
             f"(margin ±{tol:g})"
@@ -81,6 +81,11 @@ def p2_similar(model, key, a, b, tol, what, scale=1.0):
             return combine(
                 [equivalent(None, -tol, tol, text + f", difference {interval_text(d)}", d)]
             )
+        sd = _seeds(ra, rb, paired)
+        if sd:
+            pa, pb = inf.paired(va * scale, vb * scale, *sd)
+            e = inf.est_paired_diff(pa, pb)
+            return combine([equivalent(e, -tol, tol, text + ", paired by seed")])
         return combine([equivalent(inf.est_diff(va * scale, vb * scale), -tol, tol, text)])
 
     return test

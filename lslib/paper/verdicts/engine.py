@@ -274,9 +274,12 @@ def censor(p: Part, a_bound: bool, b_bound: bool) -> Part:
     )
 
 
-def less(a, b, exact, name_a, name_b, what, smallest=0.0, bounds=(False, False)) -> Part:
-    """mean(a) < mean(b): Welch's interval of the difference below 0; inside ± ``smallest``
-    it is "no meaningful difference" (``bounds``: a's, b's values are lower bounds, censored
+def less(
+    a, b, exact, name_a, name_b, what, smallest=0.0, bounds=(False, False), seeds=None
+) -> Part:
+    """mean(a) < mean(b): Welch's interval of the difference below 0 (``seeds``: a's and
+    b's seeds, paired by seed: the paired t of the differences); inside ± ``smallest`` it
+    is "no meaningful difference" (``bounds``: a's, b's values are lower bounds, censored
     epochs)."""
     text = f"{what} {name_a} {mean_text(a, exact)} vs {name_b} {mean_text(b, exact)}, difference "
     if callable(smallest):
@@ -285,13 +288,18 @@ def less(a, b, exact, name_a, name_b, what, smallest=0.0, bounds=(False, False))
         i = r_diff(a, b, exact)
         p = judge(None, -math.inf, 0.0, text + interval_text(i), i, smallest=smallest)
     else:
-        e = inf.est_diff(a, b)
+        pa, pb = inf.paired(a, b, *seeds) if seeds else (a, b)
+        e = inf.est_paired_diff(pa, pb) if seeds else inf.est_diff(a, b)
+        text += "paired by seed " if seeds else ""
 
         def need(level):  # against 0, or against ± smallest where the effect is inside it
-            if len(a) < 2 or len(b) < 2:
+            if len(pa) < 2 or len(pb) < 2:
                 return None
             bound = 0.0 if abs(e.value) > smallest else math.copysign(smallest, e.value)
-            return power.power_diff(a, b, smallest if bound == 0 else 0.0, bound, alpha=level)
+            me = smallest if bound == 0 else 0.0
+            if seeds:
+                return power.power_mean(inf.values(pa) - pb, bound, me, alpha=level)
+            return power.power_diff(a, b, me, bound, alpha=level)
 
         i = inf.interval(e)
         p = judge(e, -math.inf, 0.0, text + interval_text(i), need=need, smallest=smallest)

@@ -1,21 +1,14 @@
 """Seed statistics and the inference of the verdicts: one API.
 
 Every number a reader compares is a statistic over independently seeded runs with a 95 %
-interval: a mean (Student t, n - 1 dof), a difference of two groups (Welch), a ratio (the
-delta method on the log scale), a slope over widths (least squares, n - 2 dof), a rank
-correlation (Fisher's z with Bonett & Wright's variance), or ρ between models with the model
-as the unit. Each is an `Estimate` (the statistic with its standard error and degrees of
-freedom, on the scale of the inference) from which come the `interval`, the one-sided
-p-values against a region's boundary (`p_beyond`, `region_p`) and Holm's adjustment;
-`mean`, `diff`, `log_ratio`, `slope` and `spearman` are the intervals of those estimates.
-The tests built on them (ρ between models, two one-sided tests for "comparable" claims, a
-monotone trend over widths) are in `lslib.paper.verdicts.claim_tests`; the seeds that would
-decide a claim in `lslib.paper.verdicts.power`.
-
-An interval is read against a claim's region by `region_outcome` (touching decides
-nothing); a number the report prints is the interval of its rounding (`reported`), and
-`fmt_pm` rounds an estimate to the precision of its interval (both in
-`lslib.paper.verdicts.formatting`).
+interval: a mean (Student t, n - 1 dof), a difference of two groups (Welch) or of pairs
+sharing a seed (paired t), a ratio (the delta method on the log scale), a slope over widths
+(least squares, n - 2 dof), a rank correlation (Fisher's z, Bonett & Wright's variance), or
+ρ between models with the model as the unit. Each is an `Estimate` (the statistic with its
+standard error and dof on the scale of the inference), from which come the `interval`, the
+one-sided p-values against a region's boundary (`p_beyond`, `region_p`) and the families'
+adjustments (Holm, Benjamini–Yekutieli). The tests built on them are in ``claim_tests``,
+the seeds that would decide a claim in ``power``, numbers as text in ``formatting``.
 
 Conventions: a claim "θ in (lo, hi)" holds when the 95 % interval lies strictly inside,
 i.e. each finite boundary is rejected by a one-sided test at 2.5 %; an interval that
@@ -117,12 +110,7 @@ def _quantile(dof: float, q: float) -> float:
 def interval(e: Estimate, level: float = LEVEL) -> Interval:
     """The two-sided ``level`` interval of an estimate, back on the reported scale.
 
-    Args:
-        e: the estimate.
-        level: the coverage (0.90 for TOST, 0.95 for the verdicts).
-    Returns:
-        ``Interval(value, lo, hi, n)``; exact values give lo = hi = value, an unknown
-        spread the whole line (or [-1, 1] for a correlation).
+    Exact values give lo = hi = value, an unknown spread the whole line ([-1, 1] for ρ).
     """
     if not math.isfinite(e.value):
         return Interval(e.value, math.nan, math.nan, e.n)
@@ -141,13 +129,8 @@ def p_beyond(e: Estimate, bound: float, side: int) -> float:
     a small p is evidence for the claimed side. A t-test (``e.dof``) or z-test (infinite
     dof) at the boundary, so p < 0.025 exactly when the 95 % interval clears it.
 
-    Args:
-        e: the estimate.
-        bound: the boundary on the reported scale (ρ units for a correlation).
-        side: +1 (claimed above) or -1 (claimed below).
-    Returns:
-        p in [0, 1]; 0 or 1 for exact values; 1 when the spread is unknown; NaN for a
-        missing value.
+    ``bound`` is on the reported scale (ρ units), ``side`` +1 (claimed above) or -1. Exact
+    values give 0 or 1, an unknown spread 1, a missing value NaN.
     """
     if side not in (1, -1):
         raise ValueError(f"side must be +1 or -1, not {side!r}")
@@ -193,13 +176,9 @@ def holm(p) -> np.ndarray:
     The i-th smallest of m p-values becomes max_{j ≤ i} min(1, (m - j + 1) p_(j)); a
     hypothesis is rejected at family level α when its adjusted p < α (Holm 1979).
 
-    Args:
-        p: the raw p-values of the family, shape (m,). NaN is a planned claim that could
-            not be evaluated on these results: it stays in the family as p = 1 (the family
-            is fixed by the design before the data, so a missing result does not shrink m)
-            and its adjusted p is NaN.
-    Returns:
-        The adjusted p-values, in the order given.
+    NaN is a planned claim not evaluable on these results: it stays in the family as p = 1
+    (the family is fixed before the data, so a missing result does not shrink m) and its
+    adjusted p is NaN. Returns the adjusted p-values in the order given.
     """
     p = np.asarray(p, dtype=np.float64)
     q = np.where(np.isnan(p), 1.0, p)
@@ -221,6 +200,32 @@ def holm_levels(p, alpha: float) -> np.ndarray:
     return out
 
 
+def by(p) -> np.ndarray:
+    """Benjamini & Yekutieli's (2001) adjusted p-values: false-discovery rate control under
+    any dependence. The i-th smallest of m becomes min_{j ≥ i} min(1, m c_m p_(j) / j),
+    c_m = Σ 1/k; NaN as in `holm` (p = 1 in the family, NaN out)."""
+    p = np.asarray(p, dtype=np.float64)
+    q = np.where(np.isnan(p), 1.0, p)
+    m = len(q)
+    order = np.argsort(q, kind="stable")
+    c = float(np.sum(1 / np.arange(1, m + 1))) if m else 1.0
+    raw = q[order] * m * c / np.arange(1, m + 1)
+    out = np.empty(m)
+    out[order] = np.minimum(np.minimum.accumulate(raw[::-1])[::-1], 1.0)
+    return np.where(np.isnan(p), np.nan, out)
+
+
+def by_levels(p, alpha: float) -> np.ndarray:
+    """Each hypothesis's level in BY's step-up, j α / (m c_m) for the j-th smallest (1-based):
+    the level its own p must clear when every smaller p is rejected."""
+    q = np.where(np.isnan(np.asarray(p, dtype=np.float64)), 1.0, p)
+    m = len(q)
+    c = float(np.sum(1 / np.arange(1, m + 1))) if m else 1.0
+    out = np.empty(m)
+    out[np.argsort(q, kind="stable")] = alpha * np.arange(1, m + 1) / (m * c)
+    return out
+
+
 # ---------------------------------------------------------------- estimators
 
 
@@ -235,19 +240,16 @@ RESOLUTION_VAR = 1 / 12  # the variance of rounding to a whole unit (Sheppard)
 def seed_var(v) -> float:
     """The per-seed sample variance s², never below what the measurement can resolve.
 
-    Identical seeds do not mean a spread of zero: with integer values (epoch counts) the
+    Identical seeds (to float rounding) do not mean a spread of zero: with integer values (epoch counts) the
     spread below one unit is rounded away, so s² is floored at 1/12, the variance of
     rounding to a unit; identical non-integer values (a quantity no seed moved, or the
     same run saved twice) leave the spread unknown (∞), so nothing is decided on them.
-    Zero spread would give se = 0 and p = 0, a certainty no threshold could undo.
-
-    Args:
-        v: per-seed values, n ≥ 2.
-    Returns:
-        s² (ddof 1), max(s², 1/12) for integer values, ∞ for identical non-integers.
+    Zero spread would give se = 0 and p = 0, a certainty no threshold could undo. Returns
+    s² (ddof 1, n ≥ 2), max(s², 1/12) for integers, ∞ for identical non-integers.
     """
     v = values(v)
     s2 = float(v.var(ddof=1))
+    s2 = 0.0 if s2 <= (1e-12 * float(np.abs(v).max())) ** 2 else s2  # float rounding: none
     if s2 >= RESOLUTION_VAR:
         return s2
     if np.all(v == np.round(v)):
@@ -283,6 +285,38 @@ def est_diff(a, b, exact: bool = False) -> Estimate:
     va = seed_var(a) / len(a) if len(a) > 1 else 0.0
     vb = seed_var(b) / len(b) if len(b) > 1 else 0.0
     return _welch(d, va, vb, len(a), len(b))
+
+
+def paired(a, b, seeds_a, seeds_b) -> tuple[np.ndarray, np.ndarray]:
+    """a's and b's values at the seeds both have, in seed order (the pairs of a paired
+    comparison: a seed fixes the initial weights and the data order)."""
+    ia, ib = ({s: i for i, s in enumerate(x)} for x in (seeds_a, seeds_b))
+    common = sorted(set(ia) & set(ib), key=lambda s: ia[s])
+    return values(a)[[ia[s] for s in common]], values(b)[[ib[s] for s in common]]
+
+
+def est_paired_diff(a, b) -> Estimate:
+    """mean(a - b) over pairs (a[i], b[i] share seed i): the paired t (``ttest_rel``)."""
+    if len(values(a)) != len(values(b)):
+        raise ValueError("a paired difference needs one b per a (see `paired`)")
+    return est_mean(values(a) - values(b))
+
+
+def pooled_log_var(groups) -> tuple[float, int]:
+    """The seed variance of log values pooled over configurations (one linear model on the
+    log scale, a mean per configuration): Σ(n_i - 1)s_i² / Σ(n_i - 1) and its dof. Valid
+    only when the configurations share one spread (tests/test_design_sim measures the cost
+    of heterogeneity; ``book/design.yml`` says where it is used)."""
+    logs = [np.log(values(g)) for g in groups if len(values(g)) > 1]
+    dof = sum(len(g) - 1 for g in logs)
+    return sum((len(g) - 1) * float(g.var(ddof=1)) for g in logs) / dof, dof
+
+
+def est_pooled_log_diff(a, b, s2: float, dof: int) -> Estimate:
+    """mean(log a) - mean(log b) with the pooled variance ``s2`` on ``dof`` dof."""
+    la, lb = np.log(values(a)), np.log(values(b))
+    d = float(la.mean() - lb.mean())
+    return Estimate(d, d, math.sqrt(s2 * (1 / len(la) + 1 / len(lb))), dof, len(la) + len(lb))
 
 
 def est_log_ratio(a, b, exact: bool = False) -> Estimate:

@@ -99,12 +99,13 @@ class Claim:
     test: Callable[[dict, bool], Verdict]
     smallest: str = "any non-zero effect"
     check: bool = False  # a check of this reproduction, not a claim of the report
+    options: dict = field(default_factory=dict)  # the test's options from the design (paired)
 
     def verdict(self, results: dict, exact: bool = False) -> Verdict:
         """The claim's verdict on ``results`` (``exact``: on the report's numbers); missing
         evidence (``Missing``) reads not evaluable."""
         try:
-            return self.test(results, exact)
+            return self.test(results, exact, **self.options)
         except Missing as e:
             return Verdict(NOT_EVALUABLE, str(e))
 

@@ -1,0 +1,185 @@
+"""The confirmatory design as data: ``book/design.yml``, read and checked.
+
+The design is fixed before the confirmatory results: the families of claims and each one's
+error control (Holm or Benjamini–Yekutieli, at one one-sided level), the checks that sit in
+no family, the claims no data of this design can decide (a correlation between too few
+models), the comparisons paired by seed, where seed variance is pooled, the smallest effect
+of interest per claim with its reason, and the seeds (a pilot, and the confirmatory seeds
+``scripts/choose_seeds.py`` writes). ``load`` refuses an unknown field, naming it, and
+``check`` refuses a design that disagrees with the claims or with the engine's own count of
+the models a correlation needs.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from lslib.paths import BOOK
+
+CONTROLS = ("holm", "by")
+PATH = BOOK / "design.yml"
+
+
+class DesignError(ValueError):
+    """book/design.yml is malformed or disagrees with the claims or the engine."""
+
+
+@dataclass(frozen=True)
+class Family:
+    """A family of claims with its error control (``holm`` or ``by``) and reasons."""
+
+    name: str
+    control: str
+    claims: tuple[str, ...]
+    why: str
+    control_why: str
+
+
+@dataclass(frozen=True)
+class Smallest:
+    """A claim's smallest effect of interest, as text, with its reason."""
+
+    effect: str
+    why: str
+
+
+@dataclass(frozen=True)
+class Design:
+    """The design file, read (see the module docstring)."""
+
+    level: float
+    families: tuple[Family, ...]
+    checks: tuple[str, ...]
+    untestable: tuple[str, ...]
+    needs_models: int
+    untestable_why: str
+    paired: tuple[str, ...]
+    paired_why: str
+    pooled: tuple[str, ...]
+    pooled_why: str
+    smallest: dict
+    default_smallest: Smallest
+    seeds: dict
+    checks_why: str = ""
+
+    def family_of(self, cid: str) -> Family | None:
+        """The family a claim is tested in; None for a check or an untestable claim."""
+        return next((f for f in self.families if cid in f.claims), None)
+
+    def smallest_of(self, cid: str) -> Smallest:
+        return self.smallest.get(cid, self.default_smallest)
+
+    def options(self, cid: str) -> dict:
+        """The keyword options a claim's test takes from the design (pairing by seed)."""
+        return {"paired": True} if cid in self.paired else {}
+
+
+_TOP = {"level", "families", "checks", "untestable", "paired", "pooled", "reasons"}
+_TOP |= {"smallest", "default_smallest", "seeds"}
+
+
+def _fields(d, allowed: set, where: str, required: set | None = None) -> dict:
+    if not isinstance(d, dict):
+        raise DesignError(f"{where}: expected a mapping, got {type(d).__name__}")
+    extra = sorted(set(d) - allowed)
+    if extra:
+        raise DesignError(
+            f"{where}: unknown field {extra[0]!r} (allowed: {', '.join(sorted(allowed))})"
+        )
+    missing = sorted((required if required is not None else allowed) - set(d))
+    if missing:
+        raise DesignError(f"{where}: missing field {missing[0]!r}")
+    return d
+
+
+def _ids(v, where: str) -> tuple[str, ...]:
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise DesignError(f"{where}: expected a list of claim ids (strings)")
+    return tuple(v)
+
+
+def _smallest(d, reasons: dict, where: str) -> Smallest:
+    _fields(d, {"effect", "reason"}, where)
+    if d["reason"] not in reasons:
+        raise DesignError(f"{where}: unknown reason {d['reason']!r} (see 'reasons')")
+    return Smallest(str(d["effect"]), reasons[d["reason"]])
+
+
+def parse(d: dict) -> Design:
+    """A design from the parsed YAML; DesignError naming the first bad field."""
+    _fields(d, _TOP, "design")
+    fams = []
+    for name, f in _fields(d["families"], set(d["families"]), "families").items():
+        where = f"families.{name}"
+        _fields(f, {"why", "control", "control_why", "claims"}, where)
+        if f["control"] not in CONTROLS:
+            raise DesignError(f"{where}.control: {f['control']!r} is not one of {CONTROLS}")
+        fams.append(
+            Family(name, f["control"], _ids(f["claims"], where), f["why"], f["control_why"])
+        )
+    ch = _fields(d["checks"], {"claims", "why"}, "checks")
+    un = _fields(d["untestable"], {"why", "needs_models", "claims"}, "untestable")
+    pa = _fields(d["paired"], {"why", "claims"}, "paired")
+    po = _fields(d["pooled"], {"why", "claims"}, "pooled")
+    reasons = _fields(d["reasons"], set(d["reasons"]), "reasons")
+    smallest = {k: _smallest(v, reasons, f"smallest.{k}") for k, v in d["smallest"].items()}
+    seeds = _fields(d["seeds"], {"pilot", "confirmatory"}, "seeds")
+    _fields(seeds["pilot"], {"profile", "seeds", "why"}, "seeds.pilot")
+    conf = {"chosen_by", "rule", "power", "cap", "first", "sections"}
+    _fields(seeds["confirmatory"], conf, "seeds.confirmatory")
+    level = float(d["level"])
+    if not 0 < level < 0.5:
+        raise DesignError(f"level: {level} is not a one-sided level in (0, 0.5)")
+    return Design(
+        level,
+        tuple(fams),
+        _ids(ch["claims"], "checks.claims"),
+        _ids(un["claims"], "untestable.claims"),
+        int(un["needs_models"]),
+        un["why"],
+        _ids(pa["claims"], "paired.claims"),
+        pa["why"],
+        _ids(po["claims"], "pooled.claims"),
+        po["why"],
+        smallest,
+        _smallest(d["default_smallest"], reasons, "default_smallest"),
+        seeds,
+        ch["why"],
+    )
+
+
+def load(path: Path | None = None) -> Design:
+    """``book/design.yml`` (or ``path``), parsed and validated."""
+    return parse(yaml.safe_load(Path(path or PATH).read_text()))
+
+
+def check(design: Design, ids, models_needed: int) -> None:
+    """Refuse a design that disagrees with the claims or the engine.
+
+    Every claim id is in exactly one of the families, the checks and the untestable list;
+    no listed id is unknown; the models a correlation needs equal the engine's count.
+    """
+    ids = list(ids)
+    seen: dict[str, str] = {}
+    groups = [(f"families.{f.name}", f.claims) for f in design.families]
+    groups += [("checks", design.checks), ("untestable", design.untestable)]
+    for where, cs in groups:
+        for c in cs:
+            if c not in ids:
+                raise DesignError(f"{where}: {c} is not a claim of the engine")
+            if c in seen:
+                raise DesignError(f"{where}: {c} is already in {seen[c]}")
+            seen[c] = where
+    left = [c for c in ids if c not in seen]
+    if left:
+        raise DesignError(f"claims in no family, check or untestable list: {', '.join(left)}")
+    if design.needs_models != models_needed:
+        raise DesignError(
+            f"untestable.needs_models: the design says {design.needs_models}, the engine "
+            f"computes {models_needed} (a correlation needs 1/k! below the level)"
+        )
+    for where, cs in (("paired", design.paired), ("pooled", design.pooled)):
+        bad = [c for c in cs if c not in ids]
+        if bad:
+            raise DesignError(f"{where}: {bad[0]} is not a claim of the engine")
