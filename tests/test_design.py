@@ -151,3 +151,23 @@ def test_the_printed_digits_travel_with_the_reference_not_a_global():
     assert not hasattr(verdicts, "PRINTED")
     r = verdicts.rounding(0.972)  # without the reference: its shortest repr, ±0.0005
     assert r.hi == pytest.approx(0.9725)
+
+
+def test_choose_seeds_writes_disjoint_capped_seeds_into_the_design(tmp_path):
+    import importlib.util
+
+    from lslib.paths import REPO as ROOT
+
+    spec = importlib.util.spec_from_file_location("cs", ROOT / "scripts" / "choose_seeds.py")
+    cs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cs)
+    from lslib.paper.verdicts import planning
+
+    got = planning.seeds_for_sections({"a": [4, 40, None], "b": [2]}, cap=10, first=100)
+    assert got == {"a": [100, 101, 102, 103], "b": [100, 101, 102]}
+    p = tmp_path / "design.yml"
+    p.write_text(design.PATH.read_text())
+    cs.write({"phase1": [100, 101, 102, 103]}, p)
+    d = design.load(p)
+    assert d.seeds["confirmatory"]["sections"] == {"phase1": [100, 101, 102, 103]}
+    assert not set(d.seeds["pilot"]["seeds"]) & {100, 101, 102, 103}

@@ -1,0 +1,75 @@
+"""Choose each section's confirmatory seeds from a pilot, and write them into the design.
+
+Reads the pilot's results (a folder of ``<section>-<model>.json``, by default the quick
+profile's ``book/_results``) and ``book/design.yml``; judges every claim on the pilot; for
+each claim in a family, the seeds per group that give 80 % power at the level it is tested
+at in its family (Holm's step or BY's rank, from the pilot's ordering) if the pilot's effect
+and spread were true (`engine.need_at`); per section the fewest seeds that give that power
+to every claim that some number up to the design's cap decides, numbered from the design's
+``first`` (disjoint from the pilot's). Writes them between the BEGIN/END marks of the
+design file (``--write``), or prints them.
+
+    python scripts/choose_seeds.py [RESULTS_FOLDER] [--write]
+"""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+from lslib.paper.verdicts import claims, design, planning
+from lslib.paper.verdicts import engine as verdicts
+from lslib.paths import BOOK
+
+MARK = re.compile(r"(# BEGIN written by scripts/choose_seeds.py\n)(.*?)(\s*# END written by)", re.S)
+
+
+def pilot(folder: Path) -> dict:
+    """{(section, model): payload} of every result file in ``folder`` (read as is)."""
+    out = {}
+    for p in sorted(folder.glob("*.json")):
+        d = json.loads(p.read_text())
+        out[(d["meta"]["section"], d["meta"]["model"])] = d
+    return out
+
+
+def choose(R: dict, d: design.Design) -> tuple[dict, dict]:
+    """({section: seeds}, {section: (claims with 80 % power at them, claims tested)})."""
+    rows = {r["id"]: r for r in claims.evaluate(R, None, d)}
+    conf = d.seeds["confirmatory"]
+    needs: dict[str, list] = {}
+    for c in claims.CLAIMS:
+        r = rows[c.id]
+        if "level" not in r or r["check"] or r["design family"] == "beyond":
+            continue
+        v = c.verdict(R)
+        n = verdicts.need_at(v, r["level"]) if v.outcome != "not evaluable" else None
+        needs.setdefault(c.section, []).append(n if isinstance(n, int) else None)
+    seeds = planning.seeds_for_sections(needs, conf["cap"], conf["first"])
+    power = {s: (planning.decided_at(ns, len(seeds[s])), len(ns)) for s, ns in needs.items()}
+    return seeds, power
+
+
+def write(seeds: dict, path: Path = design.PATH) -> None:
+    text = path.read_text()
+    body = "    sections: {" + ", ".join(f"{s}: {v}" for s, v in sorted(seeds.items())) + "}"
+    new, k = MARK.subn(lambda m: m.group(1) + body + m.group(3), text)
+    if k != 1:
+        raise SystemExit(f"{path}: no single BEGIN/END block to write the seeds into")
+    path.write_text(new)
+
+
+def main(argv: list[str]) -> None:
+    args = [a for a in argv if not a.startswith("--")]
+    folder = Path(args[0]) if args else BOOK / "_results"
+    seeds, power = choose(pilot(folder), claims.DESIGN)
+    for s, v in sorted(seeds.items()):
+        k, m = power[s]
+        print(f"{s}: {len(v)} seeds {v[0]}..{v[-1]}; {k} of {m} claims at ≥ 80 % power")
+    if "--write" in argv:
+        write(seeds)
+        print(f"written into {design.PATH}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
