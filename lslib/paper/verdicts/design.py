@@ -183,3 +183,46 @@ def check(design: Design, ids, models_needed: int) -> None:
         bad = [c for c in cs if c not in ids]
         if bad:
             raise DesignError(f"{where}: {bad[0]} is not a claim of the engine")
+
+
+def glue_values(d: Design) -> dict:
+    """The numbers and lists the reproduction page quotes about the design (no number
+    typed in the page: each comes from the design file)."""
+    fam = {f.name: f for f in d.families}
+    conf = d.seeds["confirmatory"]
+    sections = conf["sections"]
+    name = {"holm": "Holm", "by": "Benjamini–Yekutieli"}
+    return {
+        "d_level": f"{100 * d.level:g} %",
+        "d_primary": ", ".join(fam["primary"].claims),
+        "d_n_primary": len(fam["primary"].claims),
+        "d_secondary": "; ".join(
+            f"{f.name} ({len(f.claims)}, {name[f.control]})"
+            for f in d.families
+            if f.name not in ("primary", "beyond")
+        ),
+        "d_untestable": ", ".join(d.untestable),
+        "d_needs_models": d.needs_models,
+        "d_paired": ", ".join(d.paired),
+        "d_pooled": ", ".join(d.pooled) or "none",
+        "d_pilot": f"{d.seeds['pilot']['profile']} profile, seeds "
+        + ", ".join(map(str, d.seeds["pilot"]["seeds"])),
+        "d_seeds": "; ".join(f"{s}: {len(v)} ({v[0]}–{v[-1]})" for s, v in sections.items()),
+        "d_power": f"{100 * conf['power']:g} %",
+        "d_cap": conf["cap"],
+    }
+
+
+def families_table(d: Design) -> list[dict]:
+    """One row per family: its claims, control and the reasons (the page's table)."""
+    name = {"holm": "Holm", "by": "Benjamini–Yekutieli"}
+    return [
+        {
+            "family": f.name,
+            "claims": ", ".join(f.claims),
+            "error control": f"{name[f.control]} at {100 * d.level:g} % one-sided",
+            "why this family": f.why,
+            "why this control": f.control_why,
+        }
+        for f in d.families
+    ]
