@@ -10,7 +10,10 @@ SLURM jobs (``--slurm``), all submitted at once as a task graph while the notebo
 order as their tasks finish (``executors``). ``--plan`` prints what a build will compute
 and how long it will take (``plan``); progress against that plan is shown throughout
 (``progress``). Each notebook is executed by ``notebooks``, which never leaves a page of a
-failed run. On a failure, including a dead kernel, the runner stops and names the notebook,
+failed run; the grid passes it, as parameters its parameters cell declares, the results
+folder (``results_dir``: ``LSLIB_RESULTS``, else ``book/_results``) and the grid file
+(``grid_file``), so the sections save next to the book they feed and the pages read
+exactly this grid's sections. On a failure, including a dead kernel, the runner stops and names the notebook,
 its parameters and the error; notebooks that finished are kept. A task that fails stops it
 the same way, naming the task, its config and the error, in every mode.
 """
@@ -31,7 +34,7 @@ from lslib.paper.build.progress import Progress
 from lslib.paper.build.schedule import clock, groups, levels
 from lslib.paper.profiles import PROFILES
 from lslib.paper.sections.declared import SECTIONS
-from lslib.paths import REPO, cache_dir, env_seconds, writable
+from lslib.paths import REPO, cache_dir, env_seconds, results_dir, writable
 
 
 def jobs(grid: dict, profile: str, only: list[str] | None = None, root: Path = REPO):
@@ -73,15 +76,23 @@ def run(
     slurm: str | None = None,
     timings: str | None = None,
 ) -> int:
+    """Build the grid ``grid_file`` (relative to ``root``) for ``profile``: each notebook's
+    tasks (here, or on Dask: ``workers``, ``scheduler``, ``tls``, ``slurm``; ``threads`` per
+    task), then the notebook. ``timings``: the store whose records make the plan's estimates.
+
+    Returns the exit status: 0 when every notebook finished, 1 at the first failure (named).
+    """
     root = Path(root).resolve()
-    # The kernels inherit these: the sections save their numbers next to the book they
-    # feed, and the pages read exactly this grid's sections.
-    os.environ.setdefault("LSLIB_RESULTS", str(root / "book" / "_results"))
-    os.environ["LSLIB_GRID"] = str(root / grid_file)
+    # What the notebooks are passed (where they declare it): the sections save their
+    # numbers next to the book they feed, and the pages read exactly this grid's sections.
+    place = {
+        "results_dir": str(results_dir(root / "book" / "_results")),
+        "grid_file": str(root / grid_file),
+    }
     env_seconds("LSLIB_LOCK_TIMEOUT", 1.0)  # a bad value is refused here, not at a task
     env_seconds("LSLIB_CONNECT_TIMEOUT", 1.0)
     writable(cache_dir(), "LSLIB_CACHE")  # before any compute, not after a section
-    writable(Path(os.environ["LSLIB_RESULTS"]), "LSLIB_RESULTS")
+    writable(Path(place["results_dir"]), "LSLIB_RESULTS")
     # The book's MLP surfaces take about 2 s in all (a cold paper build's store); building
     # the compiled kernel takes about 20 s, which they never pay back. So a build leaves it
     # out unless LSLIB_FUSED is set (the workers and the notebooks' kernels inherit this).
@@ -141,7 +152,7 @@ def run(
                 except TaskFailed as e:
                     print(f"FAILED: {e}", file=sys.stderr, flush=True)
                     return 1
-            if not _pages(todo, group, root, profile, progress):
+            if not _pages(todo, group, root, profile, progress, place):
                 return 1
     finally:
         progress.close()
@@ -162,16 +173,17 @@ def _alongside(grid: dict, root: Path) -> set:
     return {root / job["notebook"] for job in grid["jobs"] if job.get("alongside")}
 
 
-def _pages(todo: list, group: list[int], root: Path, profile: str, progress) -> bool:
+def _pages(todo: list, group: list[int], root: Path, profile: str, progress, place: dict) -> bool:
     """Execute the notebooks of ``group``, up to one per core at a time (each is its own
-    kernel process); False (the failure printed) when one failed. Notebooks of a group that
-    started are let finish; a failure is reported in the grid's order."""
+    kernel process), each passed the ``place`` parameters it declares; False (the failure
+    printed) when one failed. Notebooks of a group that started are let finish; a failure is
+    reported in the grid's order."""
     from concurrent.futures import ThreadPoolExecutor
 
     def one(j):
         t = time.perf_counter()
         nb, out, params = todo[j]
-        return execute(nb, out, params, root), time.perf_counter() - t
+        return execute(nb, out, params, root, place), time.perf_counter() - t
 
     n = len([k for k in progress.done if k[:9] == "notebook:"])
     for i, j in enumerate(group):
