@@ -34,7 +34,7 @@ from lslib.paper.sections.measures import (
     perturb_readings,
     sharpness_readings,
 )
-from lslib.paper.sections.work import Handle, Work
+from lslib.paper.sections.work import Handle, Work, once
 from lslib.paper.settings import Section
 
 
@@ -123,13 +123,13 @@ def declare(S: Section) -> Declared:
 
 def work(S: Section) -> Work:
     """Phase 3's declared work (the grid's tasks and the plan read it)."""
-    return declare(S).work
+    return once(declare, S).work
 
 
 def payload(S: Section) -> tuple[dict, dict]:
     """Connectivity over every pair of seeds, the trajectory and flatness of every seed,
     and the readings of Table 5's quantities."""
-    d = declare(S)
+    d = once(declare, S)
     w, runs = d.work, [s.run for s in d.seeds]
     fits = [w.summary(c) for c in runs]
     pairs, conns = [], []
