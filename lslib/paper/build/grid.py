@@ -26,8 +26,7 @@ from pathlib import Path
 
 from lslib import fused
 from lslib.paper import gridfile
-from lslib.paper.build import plan as P
-from lslib.paper.build import store_times
+from lslib.paper.build import plan, store_times
 from lslib.paper.build.executors import OnDask, TaskFailed, cores, executor, security, task_threads
 from lslib.paper.build.notebooks import drop_kernel_folder, execute
 from lslib.paper.build.progress import Progress
@@ -105,7 +104,7 @@ def run(
     remote = bool(scheduler or os.environ.get("LSLIB_DASK_SCHEDULER") or slurm)
     if threads is not None:
         task_threads(threads)  # refused here, before anything starts, wherever it runs
-    graph, needs, items, notebooks, pred, stretch, _ = P.make_plan(
+    graph, needs, items, notebooks, pred, stretch, _ = plan.make_plan(
         todo,
         profile,
         workers,
@@ -235,6 +234,7 @@ def check_arguments(a) -> None:
 
 
 def main(argv=None) -> int:
+    """The command line (``python -m lslib.paper book/grid.yml``): plan or build; the exit status."""
     ap = argparse.ArgumentParser(description="Run a papermill grid of notebooks.")
     ap.add_argument("grid", help="the grid file, relative to --root, e.g. book/grid.yml")
     ap.add_argument("--profile", default="paper", choices=PROFILES)
@@ -297,7 +297,7 @@ def main(argv=None) -> int:
                     for nb, out, p in todo
                 ]
             remote = bool(a.scheduler or os.environ.get("LSLIB_DASK_SCHEDULER") or a.slurm)
-            P.print_plan(
+            plan.print_plan(
                 todo,
                 a.profile,
                 a.workers,

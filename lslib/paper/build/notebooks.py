@@ -50,6 +50,7 @@ def _alive(pid: int) -> bool:
 
 
 def drop_kernel_folder() -> None:
+    """Remove this process's private folder of kernel sockets, if it made one."""
     import shutil
 
     if "dir" in _KERNELS:
