@@ -30,16 +30,11 @@ def cache_dir() -> Path:
     return Path(os.environ.get("LSLIB_CACHE") or REPO / ".cache")
 
 
-def chosen_results_dir() -> Path | None:
-    """The results folder a user chose by hand (``LSLIB_RESULTS``), else None."""
-    return Path(os.environ["LSLIB_RESULTS"]) if os.environ.get("LSLIB_RESULTS") else None
-
-
-def results_dir(default: Path | None = None) -> Path:
-    """Where section results go when no folder is passed: ``LSLIB_RESULTS``, else
-    ``default`` (the grid's: ``book/_results``), else ``lslib-results/`` in the current
+def results_dir() -> Path:
+    """Where section results are saved: ``LSLIB_RESULTS`` (the grid sets it to
+    ``book/_results`` for the book's notebooks), else ``lslib-results/`` in the current
     folder, so an ad hoc papermill run never writes into the book's."""
-    return chosen_results_dir() or Path(default or Path.cwd() / "lslib-results")
+    return Path(os.environ.get("LSLIB_RESULTS") or Path.cwd() / "lslib-results")
 
 
 def writable(folder: Path, name: str) -> Path:

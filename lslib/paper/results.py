@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from lslib import cache, codeid
-from lslib.paths import BOOK, REPO, chosen_results_dir, results_dir, writable
+from lslib.paths import BOOK, REPO, results_dir, writable
 
 # What makes a section's results: the section code (and all it imports: the analyses, the
 # library, the profiles) and this module.
@@ -106,9 +106,10 @@ def save(S, payload: dict, folder: Path | str | None = None) -> Path:
     changed on disk since it was loaded.
     """
     codeid.check_fresh(*MAKERS, what=f"the {S.name} results")
-    chosen = Path(folder) if folder else chosen_results_dir()
-    setting = "LSLIB_RESULTS" if folder is None else "results_dir"
-    folder = writable(chosen or results_dir(), setting)
+    # a folder chosen (passed, or LSLIB_RESULTS set by hand), else the ad hoc lslib-results/
+    chosen = bool(folder) or bool(os.environ.get("LSLIB_RESULTS"))
+    setting = "results_dir" if folder else "LSLIB_RESULTS"
+    folder = writable(Path(folder) if folder else results_dir(), setting)
     path = folder / f"{S.name}-{S.model}.json"
     meta = {
         "section": S.name,
@@ -121,7 +122,7 @@ def save(S, payload: dict, folder: Path | str | None = None) -> Path:
         **environment(),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
-    if chosen is None:
+    if not chosen:
         _refuse_another_run(path, meta)
     content = _plain({"meta": meta, **payload})
     tmp = path.with_suffix(f".tmp{os.getpid()}")

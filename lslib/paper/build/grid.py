@@ -33,7 +33,7 @@ from lslib.paper.build.progress import Progress
 from lslib.paper.build.schedule import clock, groups, levels
 from lslib.paper.profiles import PROFILES
 from lslib.paper.sections.declared import SECTIONS
-from lslib.paths import REPO, cache_dir, env_seconds, results_dir, writable
+from lslib.paths import REPO, cache_dir, env_seconds, writable
 
 
 def jobs(grid: dict, profile: str, only: list[str] | None = None, root: Path = REPO):
@@ -85,7 +85,7 @@ def run(
     # What the notebooks are passed (where they declare it): the sections save their
     # numbers next to the book they feed, and the pages read exactly this grid's sections.
     place = {
-        "results_dir": str(results_dir(root / "book" / "_results")),
+        "results_dir": os.environ.get("LSLIB_RESULTS") or str(root / "book" / "_results"),
         "grid_file": str(root / grid_file),
     }
     env_seconds("LSLIB_LOCK_TIMEOUT", 1.0)  # a bad value is refused here, not at a task
