@@ -311,6 +311,40 @@ def test_a_build_leaves_the_compiled_kernel_out_unless_told(tmp_path, monkeypatc
     assert seen_at.read_text() == seen
 
 
+def test_the_grid_passes_its_results_folder_and_grid_file_as_parameters(tmp_path, monkeypatch):
+    """A notebook whose parameters cell declares ``results_dir`` and ``grid_file`` is passed
+    the grid's; one that does not is passed neither; the environment carries nothing."""
+    import nbformat
+
+    from lslib.paper.build import grid
+
+    monkeypatch.delenv("LSLIB_RESULTS", raising=False)
+    monkeypatch.delenv("LSLIB_GRID", raising=False)
+    (tmp_path / "nb").mkdir()
+    seen = tmp_path / "seen.json"
+    body = (
+        "import json, os\n"
+        f"open({str(seen)!r}, 'w').write(json.dumps([results_dir, grid_file, "
+        "os.environ.get('LSLIB_RESULTS'), os.environ.get('LSLIB_GRID')]))"
+    )
+    _tiny_notebook(tmp_path / "nb" / "asks.ipynb", body)
+    nb = nbformat.read(str(tmp_path / "nb" / "asks.ipynb"), as_version=4)
+    nb.cells[0].source += "\nresults_dir = None\ngrid_file = None"
+    nbformat.write(nb, str(tmp_path / "nb" / "asks.ipynb"))
+    _tiny_notebook(tmp_path / "nb" / "not.ipynb", "assert 'results_dir' not in globals()")
+    (tmp_path / "grid.yml").write_text(
+        "output: out\njobs:\n  - {notebook: nb/asks.ipynb}\n  - {notebook: nb/not.ipynb}\n"
+    )
+    assert grid.run("grid.yml", "smoke", root=tmp_path) == 0
+    folder, grid_file, env_results, env_grid = json.loads(seen.read_text())
+    assert (
+        folder == str(tmp_path / "book" / "_results") and (tmp_path / "book" / "_results").is_dir()
+    )
+    assert grid_file == str(tmp_path / "grid.yml")
+    assert env_results is None and env_grid is None
+    assert "LSLIB_RESULTS" not in os.environ and "LSLIB_GRID" not in os.environ
+
+
 def test_alongside_pages_run_side_by_side_and_a_failure_among_them_is_reported(
     tmp_path, capsys, monkeypatch
 ):

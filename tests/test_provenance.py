@@ -23,7 +23,6 @@ from lslib.train import path_of, train, train_or_load
 @pytest.fixture
 def folder(tmp_path, monkeypatch):
     monkeypatch.setenv("LSLIB_RESULTS", str(tmp_path / "results"))
-    monkeypatch.delenv("LSLIB_GRID", raising=False)
     return tmp_path / "results"
 
 

@@ -241,7 +241,7 @@ def test_phase3_and_table5_are_split_into_tables_of_at_most_7_columns():
     }
     sizes = {"phase3": 15 - 1, "table5": 12 - 1}  # the quantities of the former tables
     for name, fs in groups.items():
-        frames = [f(R, styled=False) for f in fs]
+        frames = [f(R).data for f in fs]
         cols = [c for t in frames for c in t.columns if c != "model"]
         assert len(cols) == len(set(cols)) == sizes[name], cols
         for t in frames:

@@ -22,18 +22,34 @@ from lslib.paths import BOOK, REPO
 SECTIONS = [(s, m) for s in ("phase1", "phase2", "phase3") for m in ("mlp", "cnn")]
 
 
-def save_all(profile="smoke", over=None):
+def save_all(profile="smoke", over=None, folder=None):
     """Tiny payloads for every section of the grid, saved as the notebooks save them."""
     for s, m in SECTIONS:
         S = section(s, {"profile": profile, "model": m, **(over or {}).get((s, m), {})})
-        results.save(S, {"rows": [{"width": 8, "test_loss": [0.25, 0.5]}]})
+        results.save(S, {"rows": [{"width": 8, "test_loss": [0.25, 0.5]}]}, folder)
 
 
 @pytest.fixture
 def folder(tmp_path, monkeypatch):
-    monkeypatch.setenv("LSLIB_RESULTS", str(tmp_path / "results"))
-    monkeypatch.delenv("LSLIB_GRID", raising=False)
+    monkeypatch.setenv("LSLIB_RESULTS", str(tmp_path / "results"))  # as a user sets it
     return tmp_path / "results"
+
+
+def test_the_folder_and_grid_passed_are_used_not_the_environment(tmp_path, monkeypatch):
+    """What the grid does: pass its results folder and grid file (the notebooks'
+    ``results_dir`` and ``grid_file``) as arguments; nothing goes through the environment."""
+    monkeypatch.delenv("LSLIB_RESULTS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    given = tmp_path / "given"
+    save_all(folder=given)
+    assert not (tmp_path / "lslib-results").exists()
+    assert set(results.load_all("smoke", given, BOOK / "grid.yml")) == set(SECTIONS)
+    with pytest.raises(results.StaleResults, match="results missing in"):
+        results.load_all("smoke")  # the default folder holds none
+    small = tmp_path / "grid.yml"  # a grid of one section: the others are strays to it
+    small.write_text("jobs:\n  - {notebook: notebooks/phase1.ipynb, models: [mlp]}\n")
+    with pytest.raises(results.StaleResults, match=r"not the grid's.*phase2-cnn\.json"):
+        results.load_all("smoke", given, small)
 
 
 def test_a_complete_intact_set_is_read_with_its_parameters(folder):

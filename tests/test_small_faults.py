@@ -65,7 +65,7 @@ def test_a_bad_timeout_names_its_variable_before_anything_runs(name, bad, monkey
     monkeypatch.setenv(name, bad)
     with pytest.raises(ValueError, match=f"^{name}='{bad}' is not understood; allowed"):
         env_seconds(name, 1.0)
-    for var in ("LSLIB_RESULTS", "LSLIB_GRID", "LSLIB_FUSED"):
+    for var in ("LSLIB_RESULTS", "LSLIB_FUSED"):
         monkeypatch.setenv(var, os.environ.get(var, str(tmp_path / "x")))
     ran = []
     monkeypatch.setattr(grid, "jobs", lambda *a, **k: ran.append(1))

@@ -3,9 +3,12 @@
 ``section(name, namespace)`` is a notebook's validation cell: it reads the notebook's
 parameters, fills what is None from the profile, and checks every value (``limits.validate``:
 type, range, finiteness, distinct seeds, sizes within the data) before any compute, raising a
-ValueError that names the parameter and what is allowed.
+ValueError that names the parameter and what is allowed. Each section is validated once per
+process: the same name and values give the same frozen ``Section`` again.
 """
 
+import copy
+from pathlib import Path
 from types import MappingProxyType
 
 from lslib.config import MODELS
@@ -165,11 +168,21 @@ PROFILE_SIZES = MappingProxyType(
 )
 # Names IPython puts in a notebook's namespace, never parameters.
 _IPYTHON = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+# A notebook's parameters that say where its results go, not what they are: never part
+# of the Section (the grid passes its results folder as ``results_dir``).
+PLACE = ("results_dir",)
+_VALIDATED: dict[str, Section] = {}  # this process's sections, by name and values
 
 
 def section(name: str, namespace: dict) -> Section:
     """Validate a notebook's parameters (from its namespace) and fill the rest from the profile.
 
+    Args:
+        name: the section ('phase1', 'phase2', 'phase3').
+        namespace: the notebook's parameters (its ``globals()``); ``results_dir``, where
+            its results go (``PLACE``), is checked to be writable, not kept.
+
+    Returns the frozen ``Section``; validated once per process for the same values.
     Raises ValueError for an unknown section or parameter name (papermill accepts any
     ``-p`` silently) and for any value out of its range, naming it and the allowed values.
     """
@@ -184,6 +197,7 @@ def section(name: str, namespace: dict) -> Section:
         and not callable(v)
         and type(v).__name__ != "module"
     }
+    folder = given.pop("results_dir", None)
     known = {"model", "profile"} | set(defaults)
     unknown = sorted(set(given) - known)
     if unknown:
@@ -204,9 +218,22 @@ def section(name: str, namespace: dict) -> Section:
         values["line_reading"] = ll_reading(values["span"])
     if "sharpness_reading" in values and values["sharpness_reading"] is None:
         values["sharpness_reading"] = f"rise, {values['line_reading']}"
-    validate(name, values)
-    check_writable(results_dir(), "LSLIB_RESULTS")  # now, not after the section computed
-    return Section(name, values)
+    S = _validated(name, values)
+    # now, not after the section computed
+    if folder:
+        check_writable(Path(folder), "results_dir")
+    else:
+        check_writable(results_dir(), "LSLIB_RESULTS")
+    return S
+
+
+def _validated(name: str, values: dict) -> Section:
+    """``validate`` the values, once per process for the same name and values."""
+    key = f"{name}: {values!r}"  # exact: a tuple is not a list, 1 is not 1.0 nor True
+    if key not in _VALIDATED:
+        validate(name, values)
+        _VALIDATED[key] = Section(name, copy.deepcopy(values))
+    return _VALIDATED[key]
 
 
 def _from_profile(section_name, key, size, mdef, model):

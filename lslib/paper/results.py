@@ -1,14 +1,16 @@
 """Section results on disk, bound to what made them, and the rule that never mixes them.
 
-Each section notebook saves its payload with ``save(S, payload)``: JSON in the results
-folder (``LSLIB_RESULTS``; the grid sets it to ``book/_results`` for its own notebooks, and
-an ad hoc papermill run without it writes to ``lslib-results/`` in the folder it runs in,
-never into the book's), with the complete parameters of the run (every section parameter
+Each section notebook saves its payload with ``save(S, payload, results_dir)``: JSON in
+the results folder its ``results_dir`` parameter names (the grid passes ``book/_results``
+for its own notebooks; an ad hoc papermill run without it writes where ``LSLIB_RESULTS``
+says, else to ``lslib-results/`` in the folder it runs in, never into the book's), with
+the complete parameters of the run (every section parameter
 after the profile filled it in, the seeds), the fingerprint of all the code that made it
 (``MAKERS`` and everything they import, the paper wing included) and a SHA-256 digest of
 its contents.
 
-``load_all`` reads them back for the summary, reproduction and readings pages, and stops
+``load_all`` reads them back for the summary, reproduction and readings pages (the grid
+passes them its results folder and grid file as parameters too), and stops
 with ``StaleResults`` naming the file and what is wrong unless the folder holds exactly the
 grid's sections for the profile, each intact, made with the grid's own parameters for
 that profile and by the code loaded now: no stray, duplicate, missing, edited or foreign
@@ -38,6 +40,7 @@ class StaleResults(ValueError):
 
 
 def code_fingerprint() -> str:
+    """The fingerprint of the code that makes a section's results (``MAKERS``)."""
     return cache.fingerprint(*MAKERS)
 
 
@@ -89,14 +92,24 @@ def _digest(content: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def save(S, payload: dict) -> Path:
+def save(S, payload: dict, folder: Path | str | None = None) -> Path:
     """Write one section's numbers for one model (atomically), bound to what made them.
 
-    ``S``: the run's ``settings.Section``. Refused (StaleCode) when the code that made the
-    payload changed on disk since it was loaded.
+    Args:
+        S: the run's ``settings.Section``.
+        payload: the section's numbers (JSON-able; NaN is saved as None).
+        folder: the results folder (the grid passes its own as the notebook's
+            ``results_dir``); None: ``LSLIB_RESULTS``, else ``lslib-results/`` here, where
+            an ad hoc run never overwrites another run's results of other parameters.
+
+    Returns the file written. Refused (StaleCode) when the code that made the payload
+    changed on disk since it was loaded.
     """
     codeid.check_fresh(*MAKERS, what=f"the {S.name} results")
-    folder = writable(results_dir(), "LSLIB_RESULTS")
+    # a folder chosen (passed, or LSLIB_RESULTS set by hand), else the ad hoc lslib-results/
+    chosen = bool(folder) or bool(os.environ.get("LSLIB_RESULTS"))
+    setting = "results_dir" if folder else "LSLIB_RESULTS"
+    folder = writable(Path(folder) if folder else results_dir(), setting)
     path = folder / f"{S.name}-{S.model}.json"
     meta = {
         "section": S.name,
@@ -109,7 +122,7 @@ def save(S, payload: dict) -> Path:
         **environment(),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
-    if not os.environ.get("LSLIB_RESULTS"):
+    if not chosen:
         _refuse_another_run(path, meta)
     content = _plain({"meta": meta, **payload})
     tmp = path.with_suffix(f".tmp{os.getpid()}")
@@ -119,7 +132,7 @@ def save(S, payload: dict) -> Path:
     except OSError as e:
         raise OSError(
             e.errno,
-            f"could not write the results {path} ({e.strerror or e}); free space there, or set LSLIB_RESULTS",
+            f"could not write the results {path} ({e.strerror or e}); free space there, or choose another {setting}",
         ) from e
     finally:
         tmp.unlink(missing_ok=True)
@@ -127,7 +140,7 @@ def save(S, payload: dict) -> Path:
 
 
 def _refuse_another_run(path: Path, meta: dict) -> None:
-    """An ad hoc run (no ``LSLIB_RESULTS``) never overwrites the results of another ad hoc
+    """An ad hoc run (no folder chosen) never overwrites the results of another ad hoc
     run of other parameters in the same folder: it stops, naming the file."""
     try:
         old = json.loads(path.read_text()).get("meta", {})
@@ -165,12 +178,13 @@ def read(path: Path) -> dict:
     return data
 
 
-def expected(profile: str, grid_file: Path | None = None) -> dict:
-    """{(section, model): parameters} of every section run of the grid for ``profile``."""
+def expected(profile: str, grid_file: Path | str | None = None) -> dict:
+    """{(section, model): parameters} of every section run of the grid for ``profile``
+    (``grid_file``: default ``book/grid.yml``)."""
     from lslib.paper import gridfile
     from lslib.paper.profiles import SECTION_DEFAULTS, section
 
-    grid_file = Path(grid_file or os.environ.get("LSLIB_GRID") or BOOK / "grid.yml")
+    grid_file = Path(grid_file or BOOK / "grid.yml")
     grid = gridfile.load(grid_file)
     out = {}
     for job in grid["jobs"]:
@@ -188,10 +202,17 @@ def _first_difference(have: dict, want: dict) -> str:
     return ""
 
 
-def load_all(profile: str, folder: Path | None = None, grid_file: Path | None = None) -> dict:
-    """{(section, model): payload} of the grid's sections for ``profile`` (``grid_file``:
-    default ``LSLIB_GRID``, else ``book/grid.yml``), read from ``folder`` (default the
-    results folder).
+def load_all(
+    profile: str, folder: Path | str | None = None, grid_file: Path | str | None = None
+) -> dict:
+    """{(section, model): payload} of the grid's sections for ``profile``.
+
+    Args:
+        profile: the profile the results must have been made with.
+        folder: the results folder (the grid passes its own as the page's ``results_dir``);
+            None: ``LSLIB_RESULTS``, else ``lslib-results/`` here.
+        grid_file: the grid whose sections and parameters they must be (the grid passes
+            itself as the page's ``grid_file``); None: ``book/grid.yml``.
 
     Raises StaleResults, naming the file and the reason, for a stray, missing, unreadable
     or altered file, a file whose parameters differ from the grid's (naming the first

@@ -2,17 +2,18 @@
 
 Training and evaluation allocate and free tensors of tens to hundreds of MB every step
 (SimpleCNN-64's activations: 26 MB at batch 128, 411 MB at the evaluation batch of 2,048).
-With glibc's defaults each is mapped anew and touched one 4 KiB page at a time: one
-SimpleCNN-64 epoch measured 10.2 M minor page faults and 27 s of system time beside 73 s of
-user time (53 s wall, 2 threads). Three tunables, read by glibc when a process starts:
+With glibc's defaults each is mapped anew and touched one 4 KiB page at a time, so a
+training epoch spends much of its time in page faults and system time (measured on the
+book's "running at scale" page, ``book/scale.md``). Three tunables, read by glibc when a
+process starts:
 
 - ``hugetlb=1``: mapped blocks are backed by transparent huge pages where the kernel offers
   them on request (``madvise``), one fault per 2 MiB;
 - ``mmap_threshold`` 32 MiB and ``trim_threshold`` 64 MiB: smaller blocks are reused from
   the heap instead of being mapped and unmapped (where glibc's dynamic rule ends on 64-bit).
 
-The same epoch then takes 38.5 s wall, 7 s system, 0.06 M faults, with bit-identical
-results (the allocator decides where tensors live, not what is computed in them).
+Epochs then fault rarely and run faster, with bit-identical results (the allocator decides
+where tensors live, not what is computed in them).
 ``python -m lslib.paper`` starts itself again with them
 when they are missing, so its notebooks' kernels and a local cluster's workers inherit them
 (Dask's nannies also set ``MALLOC_TRIM_THRESHOLD_``, which its workers undo:

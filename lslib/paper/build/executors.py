@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from lslib import cache
-from lslib.paper.build import tasks as T
+from lslib.paper.build import tasks
 from lslib.paper.build.progress import Progress
 from lslib.paths import cache_dir, env_seconds
 
@@ -30,7 +30,7 @@ def _describe(event: str, kind: str, config, task_label: str, epochs: int | None
     return f"{task_label}, epoch {e} of {'' if fixed else 'at most '}{epochs}"
 
 
-def _call(task: T.Task, say, threads: int | None) -> dict:
+def _call(task: tasks.Task, say, threads: int | None) -> dict:
     """Run one task here, with ``threads`` torch threads; ``say(text)`` hears its progress.
     Returns what it computed (kind -> count) and its seconds."""
     import torch
@@ -61,7 +61,9 @@ class TaskFailed(RuntimeError):
     """A task raised; the message names the task, its config and the error."""
 
 
-def failure(task: T.Task, error: BaseException, where: str = "") -> str:
+def failure(task: tasks.Task, error: BaseException, where: str = "") -> str:
+    """A failed task in one line: its label, ``where`` (the notebook it was for), its
+    config and the error's first line."""
     config = ", ".join(repr(a) for a in task.args)
     msg = str(error).strip().splitlines()[0] if str(error).strip() else ""
     return f'task "{task.label}"{where} ({config}): {type(error).__name__}: {msg}'
@@ -80,7 +82,7 @@ class InProcess:
         pass
 
     def wait(self, keys, progress: Progress, where: str = "") -> None:
-        for task in T.order(self.graph, keys):
+        for task in tasks.order(self.graph, keys):
             if task.key in progress.done or task.key not in progress.est:
                 continue
             progress.started(task.key, task.label)
@@ -102,8 +104,9 @@ def _glibc_thresholds() -> None:
 
     Dask's nannies start workers with it (their default worker environment, on any cluster).
     Any fixed threshold turns off glibc's dynamic one, so every large tensor is mapped and
-    unmapped anew and a training epoch takes 1.6-1.8x as long. Set the thresholds where
-    glibc's own rule ends on 64-bit Linux (32 MiB to map, twice that to trim)."""
+    unmapped anew and a training epoch takes much longer (``book/scale.md``). Set
+    the thresholds where glibc's own rule ends on 64-bit Linux (32 MiB to map, twice that
+    to trim)."""
     if _MALLOC["fixed"] or "MALLOC_TRIM_THRESHOLD_" not in os.environ:
         return
     _MALLOC["fixed"] = True
@@ -126,7 +129,7 @@ def _remote(fn, args, label, epochs, fixed, key, threads, store, *deps) -> dict:
     if threads is None and os.environ.get("LSLIB_THREADS"):
         threads = int(os.environ["LSLIB_THREADS"])
     worker = get_worker()
-    task = T.Task(key, fn, args, label, epochs=epochs)
+    task = tasks.Task(key, fn, args, label, epochs=epochs)
     say = lambda text: worker.log_event(TOPIC, {"key": key, "text": text})  # noqa: E731
     say(label)
     return _call(task, say, threads)
@@ -162,7 +165,7 @@ class OnDask:
                 self.progress.started(msg["key"], msg["text"])
 
     def submit(self, keys) -> None:
-        todo = T.order(self.graph, keys)
+        todo = tasks.order(self.graph, keys)
         for i, task in enumerate(todo):
             if task.key in self.futures or (
                 self.progress is not None and task.key not in self.progress.est
@@ -194,7 +197,7 @@ class OnDask:
     def wait(self, keys, progress: Progress, where: str = "") -> None:
         from distributed import wait
 
-        mine = [self.futures[t.key] for t in T.order(self.graph, keys) if t.key in self.futures]
+        mine = [self.futures[t.key] for t in tasks.order(self.graph, keys) if t.key in self.futures]
         wait(mine, return_when="ALL_COMPLETED")
         erred = [f for f in self.futures.values() if f.status == "error"]
         if erred:  # the root cause: an erred task none of whose dependencies erred
@@ -214,6 +217,7 @@ class OnDask:
 
 
 def cores() -> int:
+    """The CPU cores this process may run on (its affinity, else the machine's count)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
@@ -252,7 +256,7 @@ def local_cluster(workers: int, threads: int | None = None):
 
     When workers x threads exceeds the cores, the workers' OpenMP threads wait passively
     (``OMP_WAIT_POLICY=PASSIVE``): spinning threads of one worker would take the cores the
-    others need (two 2-thread workers on 2 cores: 1.4x faster passive than spinning).
+    others need (measured in ``book/scale.md``).
 
     Its nannies would export Dask's default worker environment, MALLOC_TRIM_THRESHOLD_=65536
     among it (see ``_glibc_thresholds``), and they export it into this process too, so the

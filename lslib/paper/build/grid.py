@@ -10,7 +10,10 @@ SLURM jobs (``--slurm``), all submitted at once as a task graph while the notebo
 order as their tasks finish (``executors``). ``--plan`` prints what a build will compute
 and how long it will take (``plan``); progress against that plan is shown throughout
 (``progress``). Each notebook is executed by ``notebooks``, which never leaves a page of a
-failed run. On a failure, including a dead kernel, the runner stops and names the notebook,
+failed run; the grid passes it, as parameters its parameters cell declares, the results
+folder (``results_dir``: ``LSLIB_RESULTS``, else ``book/_results``) and the grid file
+(``grid_file``), so the sections save next to the book they feed and the pages read
+exactly this grid's sections. On a failure, including a dead kernel, the runner stops and names the notebook,
 its parameters and the error; notebooks that finished are kept. A task that fails stops it
 the same way, naming the task, its config and the error, in every mode.
 """
@@ -23,8 +26,7 @@ from pathlib import Path
 
 from lslib import fused
 from lslib.paper import gridfile
-from lslib.paper.build import plan as P
-from lslib.paper.build import store_times
+from lslib.paper.build import plan, store_times
 from lslib.paper.build.executors import OnDask, TaskFailed, cores, executor, security, task_threads
 from lslib.paper.build.notebooks import drop_kernel_folder, execute
 from lslib.paper.build.progress import Progress
@@ -73,15 +75,23 @@ def run(
     slurm: str | None = None,
     timings: str | None = None,
 ) -> int:
+    """Build the grid ``grid_file`` (relative to ``root``) for ``profile``: each notebook's
+    tasks (here, or on Dask: ``workers``, ``scheduler``, ``tls``, ``slurm``; ``threads`` per
+    task), then the notebook. ``timings``: the store whose records make the plan's estimates.
+
+    Returns the exit status: 0 when every notebook finished, 1 at the first failure (named).
+    """
     root = Path(root).resolve()
-    # The kernels inherit these: the sections save their numbers next to the book they
-    # feed, and the pages read exactly this grid's sections.
-    os.environ.setdefault("LSLIB_RESULTS", str(root / "book" / "_results"))
-    os.environ["LSLIB_GRID"] = str(root / grid_file)
+    # What the notebooks are passed (where they declare it): the sections save their
+    # numbers next to the book they feed, and the pages read exactly this grid's sections.
+    place = {
+        "results_dir": os.environ.get("LSLIB_RESULTS") or str(root / "book" / "_results"),
+        "grid_file": str(root / grid_file),
+    }
     env_seconds("LSLIB_LOCK_TIMEOUT", 1.0)  # a bad value is refused here, not at a task
     env_seconds("LSLIB_CONNECT_TIMEOUT", 1.0)
     writable(cache_dir(), "LSLIB_CACHE")  # before any compute, not after a section
-    writable(Path(os.environ["LSLIB_RESULTS"]), "LSLIB_RESULTS")
+    writable(Path(place["results_dir"]), "LSLIB_RESULTS")
     # The book's MLP surfaces take about 2 s in all (a cold paper build's store); building
     # the compiled kernel takes about 20 s, which they never pay back. So a build leaves it
     # out unless LSLIB_FUSED is set (the workers and the notebooks' kernels inherit this).
@@ -94,7 +104,7 @@ def run(
     remote = bool(scheduler or os.environ.get("LSLIB_DASK_SCHEDULER") or slurm)
     if threads is not None:
         task_threads(threads)  # refused here, before anything starts, wherever it runs
-    graph, needs, items, notebooks, pred, stretch, _ = P.make_plan(
+    graph, needs, items, notebooks, pred, stretch, _ = plan.make_plan(
         todo,
         profile,
         workers,
@@ -141,7 +151,7 @@ def run(
                 except TaskFailed as e:
                     print(f"FAILED: {e}", file=sys.stderr, flush=True)
                     return 1
-            if not _pages(todo, group, root, profile, progress):
+            if not _pages(todo, group, root, profile, progress, place):
                 return 1
     finally:
         progress.close()
@@ -162,16 +172,17 @@ def _alongside(grid: dict, root: Path) -> set:
     return {root / job["notebook"] for job in grid["jobs"] if job.get("alongside")}
 
 
-def _pages(todo: list, group: list[int], root: Path, profile: str, progress) -> bool:
+def _pages(todo: list, group: list[int], root: Path, profile: str, progress, place: dict) -> bool:
     """Execute the notebooks of ``group``, up to one per core at a time (each is its own
-    kernel process); False (the failure printed) when one failed. Notebooks of a group that
-    started are let finish; a failure is reported in the grid's order."""
+    kernel process), each passed the ``place`` parameters it declares; False (the failure
+    printed) when one failed. Notebooks of a group that started are let finish; a failure is
+    reported in the grid's order."""
     from concurrent.futures import ThreadPoolExecutor
 
     def one(j):
         t = time.perf_counter()
         nb, out, params = todo[j]
-        return execute(nb, out, params, root), time.perf_counter() - t
+        return execute(nb, out, params, root, place), time.perf_counter() - t
 
     n = len([k for k in progress.done if k[:9] == "notebook:"])
     for i, j in enumerate(group):
@@ -223,6 +234,7 @@ def check_arguments(a) -> None:
 
 
 def main(argv=None) -> int:
+    """The command line (``python -m lslib.paper book/grid.yml``): plan or build; the exit status."""
     ap = argparse.ArgumentParser(description="Run a papermill grid of notebooks.")
     ap.add_argument("grid", help="the grid file, relative to --root, e.g. book/grid.yml")
     ap.add_argument("--profile", default="paper", choices=PROFILES)
@@ -285,7 +297,7 @@ def main(argv=None) -> int:
                     for nb, out, p in todo
                 ]
             remote = bool(a.scheduler or os.environ.get("LSLIB_DASK_SCHEDULER") or a.slurm)
-            P.print_plan(
+            plan.print_plan(
                 todo,
                 a.profile,
                 a.workers,

@@ -50,6 +50,7 @@ def _alive(pid: int) -> bool:
 
 
 def drop_kernel_folder() -> None:
+    """Remove this process's private folder of kernel sockets, if it made one."""
     import shutil
 
     if "dir" in _KERNELS:
@@ -78,8 +79,25 @@ def _kernel_manager():
     return IPCKernelManager
 
 
-def execute(nb: Path, out: Path, params: dict, root: Path) -> str | None:
-    """Run one notebook into ``out``; None on success, else the error in one line."""
+def declared(nb: Path, place: dict) -> dict:
+    """The entries of ``place`` (the build's results folder and grid file) that the
+    notebook's parameters cell declares: a notebook is passed only what it asks for."""
+    import papermill as pm
+
+    names = pm.inspect_notebook(str(nb))
+    return {k: v for k, v in place.items() if k in names}
+
+
+def execute(nb: Path, out: Path, params: dict, root: Path, place: dict | None = None) -> str | None:
+    """Run one notebook into ``out``; None on success, else the error in one line.
+
+    Args:
+        nb, out: the notebook and its executed copy.
+        params: its parameters (profile, model).
+        root: the folder it runs in.
+        place: the build's ``results_dir`` and ``grid_file``; each is passed as a parameter
+            where the notebook's parameters cell declares it.
+    """
     import papermill as pm
 
     tmp = out.with_name(f".{out.stem}.running.ipynb")
@@ -90,7 +108,7 @@ def execute(nb: Path, out: Path, params: dict, root: Path) -> str | None:
         pm.execute_notebook(
             str(nb),
             str(tmp),
-            parameters=params,
+            parameters=params | declared(nb, place or {}),
             cwd=str(root),
             kernel_name="python3",
             progress_bar=False,

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from lslib import cache
-from lslib.paper.build import tasks as T
+from lslib.paper.build import tasks
 from lslib.paper.build.executors import cores, task_threads
 from lslib.paper.build.schedule import clock, groups, schedule, share
 from lslib.paper.build.store_times import (
@@ -126,8 +126,8 @@ def job_tasks(todo) -> tuple[dict, list[list[str]]]:
     per_job = []
     for nb, _, params in todo:
         S = section(nb.stem, params) if nb.stem in SECTIONS else None
-        per_job.append(T.section_tasks(nb.stem, S) if S else [])
-    return T.graph(t for ts in per_job for t in ts), [[t.key for t in ts] for ts in per_job]
+        per_job.append(tasks.section_tasks(nb.stem, S) if S else [])
+    return tasks.graph(t for ts in per_job for t in ts), [[t.key for t in ts] for ts in per_job]
 
 
 def side_by_side(todo, notebooks: list, together: set, slots: int) -> list:
@@ -168,9 +168,9 @@ def make_plan(
             f"--timings {timings}: no such folder (a run store's, e.g. an "
             "earlier build's LSLIB_CACHE)"
         )
-    tasks, needs = job_tasks(todo)
+    graph, needs = job_tasks(todo)
     records = Records.read(Path(timings) if timings else None)
-    planned = items(tasks, cold=cold, records=records)
+    planned = items(graph, cold=cold, records=records)
     notebooks = [
         (notebook_seconds(out.stem, profile, timings), keys)
         for (_, out, _), keys in zip(todo, needs, strict=True)
@@ -178,7 +178,7 @@ def make_plan(
     notebooks = side_by_side(todo, notebooks, together, cores())
     stretch = share(workers, threads, cores(), records.threads) if threads else 1.0
     pred = schedule(planned, notebooks, workers, stretch)
-    return tasks, needs, planned, notebooks, pred, stretch, records
+    return graph, needs, planned, notebooks, pred, stretch, records
 
 
 def unestimated(items: dict) -> str | None:

@@ -130,6 +130,7 @@ def groups(todo: list, alongside: set) -> list[list[int]]:
 
 
 def clock(seconds: float) -> str:
+    """Seconds as a clock, 'M:SS', or 'H:MM:SS' from an hour on."""
     s = round(seconds)
     return (
         f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"

@@ -57,6 +57,7 @@ class Task:
 
 
 def key_of(fn: Callable, args: tuple) -> str:
+    """The task key of ``fn(*args)``: its name and a hash of its arguments' canonical form."""
     blob = json.dumps([fn.__name__, canonical(list(args))], sort_keys=True)
     return f"{fn.__name__}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
@@ -68,6 +69,7 @@ def describe(c: TrainConfig) -> str:
 
 
 def training_task(c: TrainConfig) -> Task:
+    """The task that trains ``c`` into the store (``epochs``: the most it may train)."""
     key = key_of(train, (c,))
     return Task(key, train, (c,), f"training {describe(c)}", epochs=c.epochs or c.max_epochs)
 

@@ -4,29 +4,35 @@ all drawn in the one style of ``lslib.plots.STYLE``."""
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lslib import hessian as H
-from lslib import plots
+from lslib import hessian, plots
 
 plt.rcParams.update(plots.STYLE)
 
 
 def lines(rows: list):
+    """The 1D lines of each row (a model's ``landscapes`` entry), loss on a log scale."""
     return plots.lines(rows, log=True)
 
 
 def contours(rows: list):
+    """The 2D plane of each row as contours, loss on a log scale."""
     return plots.contours(rows, log=True)
 
 
 def surfaces(rows: list):
+    """The 2D plane of each row as a 3D surface, loss on a log scale."""
     return plots.surfaces(rows, log=True)
 
 
 def curves(histories: dict):
+    """Training and test loss per epoch, one curve per label of ``histories`` (label ->
+    the run's history: a list of epoch dicts)."""
     return plots.loss_curves(histories)
 
 
 def connectivity(conn: dict, title: str):
+    """The loss along the paths between two seeds' minima: straight, after weight
+    matching, after REPAIR, and along the Bezier curve (``conn``: a Phase 3 pair)."""
     return plots.paths(
         conn["alphas"],
         {
@@ -41,6 +47,8 @@ def connectivity(conn: dict, title: str):
 
 
 def pc1(traj: dict, title: str):
+    """The loss along the trajectory's first principal component against random unit
+    directions (``traj``: a Phase 3 trajectory)."""
     curves = {"PC1": traj["pc1_loss"]}
     for i, c in enumerate(traj["control_loss"]):
         curves[f"random unit direction {i + 1}"] = c
@@ -50,13 +58,16 @@ def pc1(traj: dict, title: str):
 
 
 def pca_plane(tp: dict, title: str):
+    """The loss over the trajectory's PC1-PC2 plane with the path projected on it."""
     return plots.pca_contour(tp["xs"], tp["ys"], tp["plane"], tp["path"], tp["explained"], title)
 
 
 def density(slq: dict, title: str):
+    """The Hessian's spectral density from stochastic Lanczos quadrature (``slq``: nodes
+    and weights per run), smoothed with a Gaussian of 1 % of the top eigenvalue."""
     top = max(float(np.max(t)) for t in slq["nodes"])
     grid = np.linspace(-0.1 * top, 1.1 * top, 600)
-    return plots.density(grid, H.density_on(slq, grid, sigma=0.01 * top), title=title)
+    return plots.density(grid, hessian.density_on(slq, grid, sigma=0.01 * top), title=title)
 
 
 def interactive_surface(row: dict):

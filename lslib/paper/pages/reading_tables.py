@@ -14,7 +14,7 @@ import pandas as pd
 
 from lslib.paper.names import label
 from lslib.paper.pages.tables import pm, section_rows
-from lslib.paper.verdicts import inference as inf
+from lslib.paper.verdicts import inference
 
 
 def pm3(v) -> str:
@@ -22,7 +22,7 @@ def pm3(v) -> str:
     return pm(v, 3)
 
 
-def ratio_text(i: inf.Interval) -> str:
+def ratio_text(i: inference.Interval) -> str:
     """A ratio from the interval of its log: "1.23 [1.05, 1.44]" ("—" when not finite)."""
     if not i.finite:
         return "—"

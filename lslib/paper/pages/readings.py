@@ -21,8 +21,7 @@ import pandas as pd
 from lslib.paper.names import label
 from lslib.paper.pages.reading_tables import ratio_text
 from lslib.paper.pages.tables import pm, section_rows
-from lslib.paper.verdicts import claims
-from lslib.paper.verdicts import inference as inf
+from lslib.paper.verdicts import claims, inference
 from lslib.paper.verdicts.engine import decide
 from lslib.paper.verdicts.outcomes import FAILS, HOLDS, INCONCLUSIVE
 
@@ -152,17 +151,17 @@ def all_flips(R: dict) -> dict:
     return out
 
 
-def _near(ours, theirs: float) -> inf.Interval:
+def _near(ours, theirs: float) -> inference.Interval:
     """log(mean(ours) / theirs) with a delta-method t-interval over the seeds (the report's
     number is exact); NaN unless both are positive."""
-    m = inf.mean(ours)
+    m = inference.mean(ours)
     if not (m.value > 0 and theirs > 0):
-        return inf.Interval(math.nan, math.nan, math.nan, m.n)
+        return inference.Interval(math.nan, math.nan, math.nan, m.n)
     r = math.log(m.value / theirs)
     if not math.isfinite(m.half):
-        return inf.Interval(r, -math.inf, math.inf, m.n)
+        return inference.Interval(r, -math.inf, math.inf, m.n)
     h = m.half / m.value  # d log(x) = dx / x
-    return inf.Interval(r, r - h, r + h, m.n)
+    return inference.Interval(r, r - h, r + h, m.n)
 
 
 def consistency(R: dict, ref: dict, quantity: str) -> pd.DataFrame:
@@ -181,11 +180,11 @@ def consistency(R: dict, ref: dict, quantity: str) -> pd.DataFrame:
     rows = []
     lim = math.log(FACTOR)
     for n in names:
-        mlp, cnn = (inf.values(p3[m]["flatness"][src][n]) for m in ("mlp", "cnn"))
+        mlp, cnn = (inference.values(p3[m]["flatness"][src][n]) for m in ("mlp", "cnn"))
         parts = [_near(mlp, t5["mlp"]), _near(cnn, t5["cnn"])]
-        ratio = inf.log_ratio(cnn, mlp)
+        ratio = inference.log_ratio(cnn, mlp)
         parts.append(
-            inf.Interval(
+            inference.Interval(
                 ratio.value - math.log(t5["cnn"] / t5["mlp"]),
                 ratio.lo - math.log(t5["cnn"] / t5["mlp"]),
                 ratio.hi - math.log(t5["cnn"] / t5["mlp"]),

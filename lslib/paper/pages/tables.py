@@ -8,10 +8,10 @@ missing value is "—".
 
 import numpy as np
 import pandas as pd
+from pandas.io.formats.style import Styler
 
 from lslib.paper.names import NAMES, label
-from lslib.paper.verdicts import formatting
-from lslib.paper.verdicts import inference as inf
+from lslib.paper.verdicts import formatting, inference
 
 STATUS = {
     "converged": "converged",
@@ -34,12 +34,12 @@ NBSP = "\u00a0"
 
 def pm(v, digits: int = 4, scale: float = 1.0) -> str:
     """Seed mean ± half-width of the 95 % interval, kept on one line."""
-    return formatting.fmt(inf.mean(v), digits, scale).replace(" ± ", f"{NBSP}±{NBSP}")
+    return formatting.fmt(inference.mean(v), digits, scale).replace(" ± ", f"{NBSP}±{NBSP}")
 
 
 def pct(v) -> str:
     """An accuracy (a fraction) as a percentage with 2 decimals, ± the interval's half-width."""
-    i = inf.mean(v)
+    i = inference.mean(v)
     if not np.isfinite(i.value):
         return "—"
     m = f"{100 * i.value:.2f}"
@@ -53,11 +53,14 @@ def section_rows(R, section) -> list[tuple]:
     return [(m, r) for (s, m), p in R.items() if s == section for r in p.get("rows", [])]
 
 
-def frame(rows: list) -> pd.DataFrame:
-    return pd.DataFrame(rows).style.hide(axis="index") if rows else pd.DataFrame()
+def frame(rows: list) -> Styler:
+    """Rows (dicts of column -> text) as a table without its index (``.data``: the frame)."""
+    return pd.DataFrame(rows).style.hide(axis="index")
 
 
-def table1(results: dict, styled: bool = True):
+def table1(results: dict) -> Styler:
+    """The report's Table 1: per Phase 1 width, its parameters, seeds, stopping status,
+    epochs, test loss and test accuracy (seed means with intervals)."""
     rows = []
     for model in NAMES:
         for r in results.get(("phase1", model), {}).get("rows", []):
@@ -72,10 +75,10 @@ def table1(results: dict, styled: bool = True):
                     "test accuracy (%)": pct(r["test_acc"]),
                 }
             )
-    return frame(rows) if styled else pd.DataFrame(rows)
+    return frame(rows)
 
 
-def eigen_table(results: dict, section: str = "phase1", styled: bool = True):
+def eigen_table(results: dict, section: str = "phase1") -> Styler:
     """Top-3 eigenvalues: seed means with intervals; λ1's spread over batches within a run."""
     rows = []
     for model in NAMES:
@@ -97,10 +100,12 @@ def eigen_table(results: dict, section: str = "phase1", styled: bool = True):
                     "λ1 range over batches": f"[{min(r['l1_min']):.4g}, {max(r['l1_max']):.4g}]",
                 }
             )
-    return frame(rows) if styled else pd.DataFrame(rows)
+    return frame(rows)
 
 
-def table_phase2(results: dict, styled: bool = True):
+def table_phase2(results: dict) -> Styler:
+    """Phase 2 per optimizer: stopping status, test accuracy and loss, mean training loss,
+    λ1 and the 1D rise (seed means with intervals)."""
     rows = []
     for model in NAMES:
         res = results.get(("phase2", model), {})
@@ -118,7 +123,7 @@ def table_phase2(results: dict, styled: bool = True):
                     "1D rise": pm(r["rise"], 3),
                 }
             )
-    return frame(rows) if styled else pd.DataFrame(rows)
+    return frame(rows)
 
 
 def _phase3(results: dict) -> list[tuple[str, dict]]:
@@ -137,7 +142,7 @@ def _pairs(r: dict, key: str, digits: int = 4, scale: float = 1.0) -> str:
     return pm([q[key] for q in p], digits, scale) if key in p[0] else "—"
 
 
-def table_connectivity(results: dict, styled: bool = True):
+def table_connectivity(results: dict) -> Styler:
     """The straight line between every seed pair: loss barrier and error barrier."""
     rows = []
     for name, r in _phase3(results):
@@ -155,10 +160,10 @@ def table_connectivity(results: dict, styled: bool = True):
                 ),
             }
         )
-    return frame(rows) if styled else pd.DataFrame(rows)
+    return frame(rows)
 
 
-def table_alignment(results: dict, styled: bool = True):
+def table_alignment(results: dict) -> Styler:
     """The same seed pairs after weight matching, after weight matching and REPAIR, and
     along the trained Bezier curve."""
     rows = [
@@ -172,10 +177,10 @@ def table_alignment(results: dict, styled: bool = True):
         }
         for name, r in _phase3(results)
     ]
-    return frame(rows) if styled else pd.DataFrame(rows)
+    return frame(rows)
 
 
-def table_trajectory(results: dict, styled: bool = True):
+def table_trajectory(results: dict) -> Styler:
     """The training trajectory's PCA: the variance of its first two components and the
     loss along the first, against random unit directions."""
     rows = [
@@ -187,7 +192,7 @@ def table_trajectory(results: dict, styled: bool = True):
         }
         for name, r in _phase3(results)
     ]
-    return frame(rows) if styled else pd.DataFrame(rows)
+    return frame(rows)
 
 
 ADAPTIVE = {  # adaptive-sharpness columns (Andriushchenko et al. 2023)
@@ -197,7 +202,7 @@ ADAPTIVE = {  # adaptive-sharpness columns (Andriushchenko et al. 2023)
 }
 
 
-def table5(results: dict, styled: bool = True):
+def table5(results: dict) -> Styler:
     """The report's Table 5 (test CE, λ1, 1D sharpness, Perturb.) with the Hessian's trace."""
     rows = []
     for name, r in _phase3(results):
@@ -213,10 +218,10 @@ def table5(results: dict, styled: bool = True):
                 "Perturb.": pm(f["perturbation"], 3),
             }
         )
-    return frame(rows) if styled else pd.DataFrame(rows)
+    return frame(rows)
 
 
-def table5_sharpness(results: dict, styled: bool = True):
+def table5_sharpness(results: dict) -> Styler:
     """Table 5's extension: the sharpness measures of Keskar et al. (ε-sharpness), Jiang
     et al. (PAC-Bayes σ′) and Andriushchenko et al. (adaptive sharpness)."""
     rows = []
@@ -230,7 +235,7 @@ def table5_sharpness(results: dict, styled: bool = True):
         for key, col in ADAPTIVE.items():
             row[col] = pm(f[key], 3) if key in f else "—"
         rows.append(row)
-    return frame(rows) if styled else pd.DataFrame(rows)
+    return frame(rows)
 
 
 def sharpness_correlations(results: dict, model: str) -> pd.DataFrame:
@@ -257,7 +262,7 @@ def _long(key: dict, name: str, theirs, ours, scale: float = 1.0) -> dict:
     """One quantity per row (not three columns per quantity): the report's value, ours (seed
     mean ± 95 % half-width, rounded to the interval's precision), the difference, and
     whether the report's value lies inside our interval."""
-    i = inf.mean(ours) if ours is not None else None
+    i = inference.mean(ours) if ours is not None else None
     ok = theirs is not None and i is not None and np.isfinite(i.value)
     if i is None or not np.isfinite(i.value):
         mine = "—"
@@ -284,7 +289,9 @@ def _p1(results, model, width):
     return None
 
 
-def compare_table1(results: dict, ref: dict):
+def compare_table1(results: dict, ref: dict) -> Styler:
+    """Table 1 next to the report's (``ref``): epochs, test loss and accuracy, one row per
+    quantity, with whether the report's value lies in our interval."""
     rows = []
     for t in ref["table1"]:
         o = _p1(results, t["model"], t["width"]) or {}
@@ -295,7 +302,9 @@ def compare_table1(results: dict, ref: dict):
     return frame(rows)
 
 
-def compare_eigen(results: dict, ref: dict):
+def compare_eigen(results: dict, ref: dict) -> Styler:
+    """The report's Table 2 (λ1, λ2, λ3 per Phase 1 width) next to ours, one row per
+    eigenvalue."""
     rows = []
     for t in ref["table2"]:
         o = _p1(results, t["model"], t["width"]) or {}
@@ -304,7 +313,8 @@ def compare_eigen(results: dict, ref: dict):
     return frame(rows)
 
 
-def compare_phase2(results: dict, ref: dict):
+def compare_phase2(results: dict, ref: dict) -> Styler:
+    """Phase 2's test accuracy and λ1 per optimizer next to the report's."""
     rows = []
     for t in ref["phase2"]:
         res = results.get(("phase2", t["model"]), {})
@@ -315,7 +325,9 @@ def compare_phase2(results: dict, ref: dict):
     return frame(rows)
 
 
-def compare_phase3(results: dict, ref: dict):
+def compare_phase3(results: dict, ref: dict) -> Styler:
+    """Phase 3 and Table 5 next to the report's: test CE, barrier, ΔL along PC1, λ1, 1D
+    sharpness and Perturb. per model."""
     rows = []
     t5 = {t["model"]: t for t in ref["table5"]}
     for t in ref["phase3"]:

@@ -35,6 +35,7 @@ CONTROL_DIRS = 5  # random unit directions compared with PC1
 
 
 def eval_data(e: EvalSet, device: str):
+    """The images and labels (x, y) of the evaluation set ``e`` on ``device``."""
     d = load_mnist(device=device)
     split = d.train if e.source == "train" else d.test
     s = split.head(e.size) if e.sample == "head" else sample(split, e.size, e.seed)

@@ -16,8 +16,7 @@ import dataclasses
 
 import numpy as np
 
-from lslib.paper.sections import analyses_beyond as B
-from lslib.paper.sections import analyses_curvature
+from lslib.paper.sections import analyses_beyond, analyses_curvature
 from lslib.paper.sections.calls import adaptive_config, edge_config, hessian_config
 from lslib.paper.sections.measures import error_barrier
 from lslib.paper.sections.work import Handle, Work
@@ -30,7 +29,9 @@ def add_adaptive(w: Work, S, c) -> Handle:
     """Declare the adaptive sharpness of run ``c`` (once); its handle."""
     if (h := w.handle("adaptive", c)) is not None:
         return h
-    return w.add("adaptive", B.adaptive, adaptive_config(S, c), what="adaptive sharpness", of=c)
+    return w.add(
+        "adaptive", analyses_beyond.adaptive, adaptive_config(S, c), what="adaptive sharpness", of=c
+    )
 
 
 def adaptive_numbers(w: Work, handles: list[Handle]) -> dict:
@@ -58,7 +59,7 @@ def repair_numbers(conn: dict) -> dict:
 
 def add_edge(w: Work, S, c) -> Handle:
     """Declare lambda_1 after every epoch of run ``c`` (the edge of stability)."""
-    return w.add("edge", B.edge, edge_config(S, c), what="λ1 after every epoch", of=c)
+    return w.add("edge", analyses_beyond.edge, edge_config(S, c), what="λ1 after every epoch", of=c)
 
 
 def edge_numbers(w: Work, first: dict) -> dict:

@@ -17,7 +17,7 @@ from lslib.config import (
     TrajectoryConfig,
 )
 from lslib.paper.reading_names import parse_reading
-from lslib.paper.sections import analyses as A
+from lslib.paper.sections import analyses
 from lslib.paper.settings import Section
 
 
@@ -37,6 +37,7 @@ def landscape_config(S: Section, run, dist: str = "gaussian", size=None) -> Land
 
 
 def hessian_config(S: Section, run, **over) -> HessianConfig:
+    """The Hessian top-3 config of ``run`` at the section's batches (``over``: other fields)."""
     return HessianConfig(
         run=run, n_batches=S.hessian_batches, batch_size=S.hessian_batch_size, **over
     )
@@ -47,8 +48,8 @@ def adopted_call(S: Section, run, size: int | None = None) -> tuple:
     the reading's direction law."""
     parsed = parse_reading(S.line_reading)
     if parsed is None:
-        return A.ll_lines, landscape_config(S, run, "uniform", size)
-    return A.lines, landscape_config(S, run, parsed[0], size)
+        return analyses.ll_lines, landscape_config(S, run, "uniform", size)
+    return analyses.lines, landscape_config(S, run, parsed[0], size)
 
 
 def plane_call(S: Section, run, size: int | None = None) -> tuple:
@@ -56,12 +57,13 @@ def plane_call(S: Section, run, size: int | None = None) -> tuple:
     lslib plane over +-plane_span along two directions of the reading's law."""
     parsed = parse_reading(S.line_reading)
     if parsed is None:
-        return A.ll_plane, landscape_config(S, run, "uniform", size)
+        return analyses.ll_plane, landscape_config(S, run, "uniform", size)
     cfg = landscape_config(S, run, parsed[0], size)
-    return A.plane, dataclasses.replace(cfg, span=S.plane_span)
+    return analyses.plane, dataclasses.replace(cfg, span=S.plane_span)
 
 
 def connectivity_config(S: Section, a, b) -> ConnectivityConfig:
+    """The connectivity config of the seed pair (``a``, ``b``): paths, barriers, Bezier curve."""
     return ConnectivityConfig(
         run_a=a, run_b=b, data=S.eval_set, points=S.points, bezier_epochs=S.bezier_epochs
     )
@@ -97,6 +99,7 @@ DENSITY["paper"] = DENSITY["smoke"]
 
 
 def flatness_config(S: Section, c) -> FlatnessConfig:
+    """The flatness config of run ``c``: the section's sizes, with the profile's instrument sizes."""
     return FlatnessConfig(
         **FLATNESS[S.profile],
         run=c,
@@ -124,6 +127,7 @@ BEYOND = {
 
 
 def adaptive_config(S: Section, c) -> AdaptiveConfig:
+    """The adaptive-sharpness config of run ``c`` at the profile's sizes (``BEYOND``)."""
     b = BEYOND[S.profile]
     return AdaptiveConfig(
         run=c,
@@ -136,4 +140,5 @@ def adaptive_config(S: Section, c) -> AdaptiveConfig:
 
 
 def edge_config(S: Section, c) -> EdgeConfig:
+    """The lambda_1-per-epoch config of run ``c`` at the profile's image count (``BEYOND``)."""
     return EdgeConfig(run=c, images=min(BEYOND[S.profile]["edge_images"], c.subset or 10**9))

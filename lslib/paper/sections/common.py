@@ -8,8 +8,7 @@ import numpy as np
 
 from lslib.config import DISTS, TrainConfig
 from lslib.paper.reading_names import adopted, ll_reading, parse_reading, spans
-from lslib.paper.sections import analyses as A
-from lslib.paper.sections import analyses_curvature
+from lslib.paper.sections import analyses, analyses_curvature
 from lslib.paper.sections.calls import (
     adopted_call,
     hessian_config,
@@ -27,10 +26,10 @@ from lslib.paper.sections.work import Handle, Work
 from lslib.paper.settings import Section
 
 WHAT = {  # what each analysis computes, in words (the tasks' labels)
-    A.lines: "1D lines",
-    A.ll_lines: "loss-landscapes lines",
-    A.plane: "2D plane",
-    A.ll_plane: "loss-landscapes plane",
+    analyses.lines: "1D lines",
+    analyses.ll_lines: "loss-landscapes lines",
+    analyses.plane: "2D plane",
+    analyses.ll_plane: "loss-landscapes plane",
 }
 
 
@@ -58,11 +57,11 @@ class RunCalls:
 def add_lines(w: Work, S: Section, c) -> Lines:
     """Declare a run's lines under both direction laws and loss-landscapes' own."""
     by_law = {
-        d: w.add(f"lines, {d}", A.lines, landscape_config(S, c, d), what="1D lines", of=c)
+        d: w.add(f"lines, {d}", analyses.lines, landscape_config(S, c, d), what="1D lines", of=c)
         for d in DISTS
     }
     cfg = landscape_config(S, c, "uniform")
-    ll = w.add("lines, loss-landscapes", A.ll_lines, cfg, what="loss-landscapes lines", of=c)
+    ll = w.add("lines, loss-landscapes", analyses.ll_lines, cfg, what="loss-landscapes lines", of=c)
     parsed = parse_reading(S.line_reading)
     return Lines(by_law, ll, ll if parsed is None else by_law[parsed[0]])
 

@@ -18,7 +18,7 @@ from lslib.paper.sections.common import (
     stop_rules,
 )
 from lslib.paper.sections.measures import oscillation
-from lslib.paper.sections.work import Handle, Work
+from lslib.paper.sections.work import Handle, Work, once
 from lslib.paper.settings import Section
 
 
@@ -58,13 +58,13 @@ def declare(S: Section) -> Declared:
 
 def work(S: Section) -> Work:
     """Phase 1's declared work (the grid's tasks and the plan read it)."""
-    return declare(S).work
+    return once(declare, S).work
 
 
 def payload(S: Section) -> tuple[dict, dict]:
     """Width scaling: for each width, every seed's run, 1D rise and eigenvalues; the
     landscape figure of the first seed."""
-    d = declare(S)
+    d = once(declare, S)
     w, rows, figs = d.work, [], []
     for k in d.widths:
         runs = [c.run for c in k.runs]

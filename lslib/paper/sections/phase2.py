@@ -15,7 +15,7 @@ from lslib.paper.sections.common import (
     run_numbers,
     run_work,
 )
-from lslib.paper.sections.work import Handle, Work
+from lslib.paper.sections.work import Handle, Work, once
 from lslib.paper.settings import Section
 
 
@@ -62,13 +62,13 @@ def declare(S: Section) -> Declared:
 
 def work(S: Section) -> Work:
     """Phase 2's declared work (the grid's tasks and the plan read it)."""
-    return declare(S).work
+    return once(declare, S).work
 
 
 def payload(S: Section) -> tuple[dict, dict]:
     """The optimizer sweep at one width: per optimizer, every seed's numbers; the training
     curves and landscapes of the first seed."""
-    d = declare(S)
+    d = once(declare, S)
     w, rows, figs, curves = d.work, [], [], {}
     for o in d.optimizers:
         rows.append({"optimizer": o.name} | run_numbers(w, S, o.runs))

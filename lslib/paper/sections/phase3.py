@@ -9,8 +9,7 @@ import numpy as np
 from lslib.config import HessianConfig, TrainConfig
 from lslib.models import build_model, n_params
 from lslib.paper.reading_names import adopted
-from lslib.paper.sections import analyses as A
-from lslib.paper.sections import analyses_curvature, beyond
+from lslib.paper.sections import analyses, analyses_curvature, beyond
 from lslib.paper.sections.calls import (
     DENSITY,
     adopted_call,
@@ -34,7 +33,7 @@ from lslib.paper.sections.measures import (
     perturb_readings,
     sharpness_readings,
 )
-from lslib.paper.sections.work import Handle, Work
+from lslib.paper.sections.work import Handle, Work, once
 from lslib.paper.settings import Section
 
 
@@ -79,13 +78,17 @@ def declare(S: Section) -> Declared:
         a, b = runs[i], runs[j]
         cfg = connectivity_config(S, a, b)
         pairs.append(
-            (i, j, w.add("connectivity", A.connectivity, cfg, what="connectivity", of=(a, b)))
+            (
+                i,
+                j,
+                w.add("connectivity", analyses.connectivity, cfg, what="connectivity", of=(a, b)),
+            )
         )
     seeds = []
     for c in runs:
         adopted_pca, other = trajectory_configs(S, c)
-        tr = w.add("trajectory", A.trajectory, adopted_pca, what="trajectory PCA", of=c)
-        ot = w.add("trajectory, other", A.trajectory, other, what="trajectory PCA", of=c)
+        tr = w.add("trajectory", analyses.trajectory, adopted_pca, what="trajectory PCA", of=c)
+        ot = w.add("trajectory, other", analyses.trajectory, other, what="trajectory PCA", of=c)
         fl = w.add(
             "flatness", analyses_curvature.flatness, flatness_config(S, c), what="flatness", of=c
         )
@@ -114,7 +117,9 @@ def declare(S: Section) -> Declared:
         of=first,
     )
     tp = trajectory_configs(S, first)[0]
-    tp_h = w.add("trajectory_plane", A.trajectory_plane, tp, what="trajectory plane", of=first)
+    tp_h = w.add(
+        "trajectory_plane", analyses.trajectory_plane, tp, what="trajectory plane", of=first
+    )
     family = beyond.declare_family(w, S)
     return Declared(
         w, tuple(seeds), tuple(pairs), lam_h, big, plane, plane_big, dens, tp_h, tuple(family)
@@ -123,13 +128,13 @@ def declare(S: Section) -> Declared:
 
 def work(S: Section) -> Work:
     """Phase 3's declared work (the grid's tasks and the plan read it)."""
-    return declare(S).work
+    return once(declare, S).work
 
 
 def payload(S: Section) -> tuple[dict, dict]:
     """Connectivity over every pair of seeds, the trajectory and flatness of every seed,
     and the readings of Table 5's quantities."""
-    d = declare(S)
+    d = once(declare, S)
     w, runs = d.work, [s.run for s in d.seeds]
     fits = [w.summary(c) for c in runs]
     pairs, conns = [], []

@@ -16,9 +16,13 @@ one list:
 A call declared with ``into="name"`` also lands in the payload, as ``payload[name]``: one
 entry per such call, in the order declared (per seed, when declared per run), each passed
 through ``read`` (default: the value itself; the payload is saved as JSON).
+
+``once(declare, S)`` is how the readers reach a declaration: evaluated once per process for
+each (frozen, hashable) section, so the task graph and the plan, or the payload, share it.
 """
 
 import dataclasses
+import functools
 from collections.abc import Callable, Hashable
 
 from lslib.config import TrainConfig
@@ -127,3 +131,11 @@ class Work:
                     value if call.read is None else call.read(value)
                 )
         return out
+
+
+@functools.cache
+def once(declare: Callable, S: Hashable):
+    """``declare(S)``, evaluated once per process for each declare function and section
+    (``settings.Section`` is frozen and hashes by its values): the task graph, the plan and
+    the payload read one declaration. Nobody may add to the Work it returns."""
+    return declare(S)
