@@ -259,9 +259,10 @@ def test_grid_stops_at_a_failure_names_it_and_keeps_finished_notebooks(
     (tmp_path / "nb").mkdir()
     _tiny_notebook(tmp_path / "nb" / "good.ipynb", "x = 1")
     _tiny_notebook(tmp_path / "nb" / "bad.ipynb", 'raise RuntimeError(f"boom for {model}")')
+    _tiny_notebook(tmp_path / "nb" / "after.ipynb", "x = 2")
     (tmp_path / "grid.yml").write_text(
         "output: out\njobs:\n  - {notebook: nb/good.ipynb}\n"
-        "  - {notebook: nb/bad.ipynb, models: [mlp, cnn]}\n  - {notebook: nb/good.ipynb}\n"
+        "  - {notebook: nb/bad.ipynb, models: [mlp, cnn]}\n  - {notebook: nb/after.ipynb}\n"
     )
     assert grid.run("grid.yml", "smoke", root=tmp_path) == 1
     err = capsys.readouterr().err
@@ -270,6 +271,7 @@ def test_grid_stops_at_a_failure_names_it_and_keeps_finished_notebooks(
     assert not (tmp_path / "out" / "bad-mlp.ipynb").exists()  # failed: no page to render
     assert (tmp_path / "out" / "bad-mlp.failed.ipynb").is_file()  # kept for debugging
     assert not (tmp_path / "out" / "bad-cnn.ipynb").exists()  # never started
+    assert not (tmp_path / "out" / "after.ipynb").exists()  # the grid stopped before it
 
 
 def test_a_killed_kernel_is_reported_like_any_failure_and_leaves_no_page(
