@@ -101,7 +101,10 @@ inline void block(const float* Z, const float* c, const float* w, const float* b
     for (int v = 0; v < NV; ++v) {
       h[v] = c[0] * load(zj + v * VW);
       ROUNDED(h[v]);
-      for (int64_t k = 1; k < kn; ++k) h[v] += c[k] * load(zj + k * kstride + v * VW);
+      for (int64_t k = 1; k < kn; ++k) {  // each step's sum kept: no regrouping across k
+        h[v] += c[k] * load(zj + k * kstride + v * VW);
+        ROUNDED(h[v]);
+      }
       h[v] = h[v] < zero ? zero : h[v];  // like torch.relu: NaN stays NaN
     }
     for (int q = 0; q < CLS; ++q) {
