@@ -226,3 +226,21 @@ def families_table(d: Design) -> list[dict]:
         }
         for f in d.families
     ]
+
+
+def seeds_used(d: Design, R: dict) -> str:
+    """Whether the results judged ran the design's confirmatory seeds, per section, in words
+    (the page says so rather than implying it): ``R`` maps (section, model) to results
+    whose ``meta`` records the seeds."""
+    want = d.seeds["confirmatory"]["sections"]
+    ran: dict[str, set] = {}
+    for (section, _), r in R.items():
+        ran.setdefault(section, set()).update(r["meta"]["seeds"])
+    same = [s for s in sorted(ran) if sorted(ran[s]) == sorted(want.get(s, []))]
+    if len(same) == len(ran):
+        return "this build ran them"
+    runs = "; ".join(f"{s}: {', '.join(map(str, sorted(v)))}" for s, v in sorted(ran.items()))
+    return (
+        f"this build did not run them (its seeds: {runs}): its verdicts are not the "
+        "confirmatory ones, which need a build with the design's seeds"
+    )
