@@ -382,7 +382,9 @@ def test_alongside_pages_run_side_by_side_and_a_failure_among_them_is_reported(
     (tmp_path / "grid.yml").write_text(
         "output: out\njobs:\n  - {notebook: nb/a.ipynb, alongside: 2}\n"
     )
-    with pytest.raises(ValueError, match=r"job 1 \(nb/a.ipynb\): alongside=2 is a int; allowed: bool"):
+    with pytest.raises(
+        ValueError, match=r"job 1 \(nb/a.ipynb\): alongside=2 is a int; allowed: bool"
+    ):
         grid.run("grid.yml", "smoke", root=tmp_path)
 
 
