@@ -6,10 +6,13 @@ each claim in a family, the seeds per group that give 80 % power at the level it
 at in its family (Holm's step or BY's rank, from the pilot's ordering) if the pilot's effect
 and spread were true (`engine.need_at`); per section the fewest seeds that give that power
 to every claim that some number up to the design's cap decides, numbered from the design's
-``first`` (disjoint from the pilot's). Writes them between the BEGIN/END marks of the
-design file (``--write``), or prints them.
+``first`` (disjoint from the pilot's). With ``--budget H:MM``, the seeds per section that
+give the most claims that power within that much predicted compute: the build's plan on
+this machine (`plan.make_plan`, cold, one task at a time), per section and number of
+seeds (`planning.seeds_within`). Writes them between the BEGIN/END marks of the design
+file (``--write``), or prints them.
 
-    python scripts/choose_seeds.py [RESULTS_FOLDER] [--write]
+    python scripts/choose_seeds.py [RESULTS_FOLDER] [--budget H:MM] [--write]
 """
 
 import json
@@ -17,9 +20,12 @@ import re
 import sys
 from pathlib import Path
 
+from lslib.paper import gridfile
+from lslib.paper.build import grid as grids
+from lslib.paper.build import plan
 from lslib.paper.verdicts import claims, design, planning
 from lslib.paper.verdicts import engine as verdicts
-from lslib.paths import BOOK
+from lslib.paths import BOOK, REPO
 
 MARK = re.compile(r"(# BEGIN written by scripts/choose_seeds.py\n)(.*?)(\s*# END written by)", re.S)
 
@@ -33,8 +39,23 @@ def pilot(folder: Path) -> dict:
     return out
 
 
-def choose(R: dict, d: design.Design) -> tuple[dict, dict]:
-    """({section: seeds}, {section: (claims with 80 % power at them, claims tested)})."""
+def plan_cost(profile: str = "paper", grid_file: Path = BOOK / "grid.yml"):
+    """cost(section, k): the plan's predicted seconds of a section's notebooks (every
+    model) at k seeds, cold, one task after another on this machine."""
+    todo = grids.jobs(gridfile.load(grid_file, REPO), profile, root=REPO)
+    first = claims.DESIGN.seeds["confirmatory"]["first"]
+
+    def cost(section: str, k: int) -> float:
+        mine = [(nb, o, p | {"seeds": list(range(first, first + k))}) for nb, o, p in todo]
+        mine = [j for j in mine if j[0].stem == section]
+        return plan.make_plan(mine, profile, 0, cold=True)[4]["wall_s"]
+
+    return cost
+
+
+def choose(R: dict, d: design.Design, budget_s: float | None = None) -> tuple[dict, dict]:
+    """({section: seeds}, {section: (claims with 80 % power at them, claims tested)});
+    with ``budget_s``, within that many predicted seconds (`planning.seeds_within`)."""
     rows = {r["id"]: r for r in claims.evaluate(R, None, d)}
     conf = d.seeds["confirmatory"]
     needs: dict[str, list] = {}
@@ -45,7 +66,13 @@ def choose(R: dict, d: design.Design) -> tuple[dict, dict]:
         v = c.verdict(R)
         n = verdicts.need_at(v, r["level"]) if v.outcome != "not evaluable" else None
         needs.setdefault(c.section, []).append(n if isinstance(n, int) else None)
-    seeds = planning.seeds_for_sections(needs, conf["cap"], conf["first"])
+    if budget_s is None:
+        seeds = planning.seeds_for_sections(needs, conf["cap"], conf["first"])
+    else:
+        seeds, seconds = planning.seeds_within(
+            needs, plan_cost(), budget_s, conf["cap"], conf["first"]
+        )
+        print(f"predicted {seconds / 60:.0f} min of section notebooks (budget {budget_s / 60:.0f})")
     power = {s: (planning.decided_at(ns, len(seeds[s])), len(ns)) for s, ns in needs.items()}
     return seeds, power
 
@@ -59,10 +86,25 @@ def write(seeds: dict, path: Path = design.PATH) -> None:
     path.write_text(new)
 
 
+def clock_seconds(text: str) -> float:
+    """'H:MM' or 'H:MM:SS' in seconds; SystemExit naming the option otherwise."""
+    parts = text.split(":")
+    if not 2 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
+        raise SystemExit(f"--budget {text!r}: expected H:MM or H:MM:SS")
+    return sum(int(p) * 60 ** (2 - i) for i, p in enumerate(parts + ["0"] * (3 - len(parts))))
+
+
 def main(argv: list[str]) -> None:
+    budget = None
+    if "--budget" in argv:
+        i = argv.index("--budget")
+        if i + 1 >= len(argv):
+            raise SystemExit("--budget: expected H:MM")
+        budget = clock_seconds(argv[i + 1])
+        argv = argv[:i] + argv[i + 2 :]
     args = [a for a in argv if not a.startswith("--")]
     folder = Path(args[0]) if args else BOOK / "_results"
-    seeds, power = choose(pilot(folder), claims.DESIGN)
+    seeds, power = choose(pilot(folder), claims.DESIGN, budget)
     for s, v in sorted(seeds.items()):
         k, m = power[s]
         print(f"{s}: {len(v)} seeds {v[0]}..{v[-1]}; {k} of {m} claims at ≥ 80 % power")

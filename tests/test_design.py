@@ -171,3 +171,81 @@ def test_choose_seeds_writes_disjoint_capped_seeds_into_the_design(tmp_path):
     d = design.load(p)
     assert d.seeds["confirmatory"]["sections"] == {"phase1": [100, 101, 102, 103]}
     assert not set(d.seeds["pilot"]["seeds"]) & {100, 101, 102, 103}
+
+
+@pytest.mark.parametrize(
+    "edit, field",
+    [
+        (lambda d: d["reasons"]["epoch"].update(value=-1), r"reasons\.epoch\.value"),
+        (lambda d: d["reasons"]["acc"].update(value="0.1"), r"reasons\.acc\.value"),
+        (lambda d: d["reasons"]["acc"].update(unit=""), r"reasons\.acc\.unit"),
+        (lambda d: d["smallest"]["1.1"].update(effect="2 epochs"), r"smallest\.1\.1\.effect"),
+        (lambda d: d["smallest"]["2.3"].pop("effect"), r"smallest\.2\.3: missing field 'effect'"),
+    ],
+)
+def test_a_smallest_effect_is_one_number_written_once(edit, field):
+    d = copy.deepcopy(RAW)
+    edit(d)
+    with pytest.raises(design.DesignError, match=field):
+        design.parse(d)
+
+
+def test_the_claims_text_is_made_from_the_designs_numbers():
+    d = design.parse(RAW)
+    by_id = {c.id: c for c in claims.CLAIMS}
+    epoch, acc = RAW["reasons"]["epoch"], RAW["reasons"]["acc"]
+    assert by_id["1.1"].smallest == f"{epoch['value']:g} {epoch['unit']}"
+    assert by_id["1.4"].smallest == f"{epoch['value']:g} {epoch['unit']} per step"
+    assert by_id["2.2"].smallest == f"{acc['value']:g} {acc['unit']}"
+    assert d.values["relative"] == RAW["reasons"]["relative"]["value"]
+
+
+def test_the_engine_decides_by_the_designs_numbers(monkeypatch):
+    """The same data, two designs: a difference of 0.5 epochs (95 % interval about
+    [-0.65, -0.35], computed here by hand) is "no meaningful difference" when the design's
+    epoch is 1, and holds when it is 0.25. The number in the file decides, not one in code."""
+    from lslib.paper.verdicts import claims_phase1
+    from lslib.paper.verdicts.outcomes import NO_DIFF
+
+    a = np.array([10.0, 10.1, 9.9, 10.05, 9.95])
+    b = a + 0.5
+    d = a - b.mean()
+    se = math.sqrt(a.var(ddof=1) / 5 + b.var(ddof=1) / 5)
+    lo, hi = d.mean() - st.t.ppf(0.975, 8) * se, d.mean() + st.t.ppf(0.975, 8) * se
+    assert -1 < lo < hi < -0.25  # inside ±1, clear of ±0.25: so the two designs differ
+    outcomes = {}
+    for value in (1, 0.25):
+        raw = copy.deepcopy(RAW)
+        raw["reasons"]["epoch"]["value"] = value
+        monkeypatch.setattr(design, "current", lambda raw=raw: design.parse(raw))
+        outcomes[value] = claims_phase1.lower(a, b, False, "a", "b", "epochs:", "epochs").outcome
+    assert outcomes == {1: NO_DIFF, 0.25: HOLDS}
+
+
+def test_seeds_within_a_budget_give_the_most_claims_power_for_the_seconds():
+    """Two sections, a linear cost: by hand, with 10 s to spend, a at 4 seeds (2 claims,
+    4 s) and b at 6 (2 claims, 6 s) is the only way to reach 4 claims; with 8 s the best is
+    3 claims, and of the ways to 3 the cheapest (a 4, b 3: 7 s)."""
+    from lslib.paper.verdicts import planning
+
+    needs = {"a": [4, 4, 20], "b": [3, 6]}
+    cost = lambda s, k: float(k)  # noqa: E731
+    got, seconds = planning.seeds_within(needs, cost, 10, cap=8, first=100)
+    assert (got, seconds) == ({"a": [100, 101, 102, 103], "b": list(range(100, 106))}, 10)
+    got, seconds = planning.seeds_within(needs, cost, 8, cap=8, first=100)
+    assert ({s: len(v) for s, v in got.items()}, seconds) == ({"a": 4, "b": 3}, 7)
+    with pytest.raises(ValueError, match="3 seeds in every section.*6 s.*budget of 5 s"):
+        planning.seeds_within(needs, cost, 5, cap=8, first=100)
+
+
+def test_choose_seeds_reads_a_budget_as_a_clock():
+    import importlib.util
+
+    from lslib.paths import REPO as ROOT
+
+    spec = importlib.util.spec_from_file_location("cs", ROOT / "scripts" / "choose_seeds.py")
+    cs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cs)
+    assert cs.clock_seconds("2:00") == 7200 and cs.clock_seconds("1:30:15") == 5415
+    with pytest.raises(SystemExit, match="--budget '2h'"):
+        cs.clock_seconds("2h")

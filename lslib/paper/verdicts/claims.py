@@ -45,7 +45,7 @@ from lslib.paper.verdicts.outcomes import (
 )
 from lslib.paths import BOOK
 
-DESIGN = design.load()  # book/design.yml: families, checks, pairing, smallest effects
+DESIGN = design.current()  # book/design.yml: families, checks, pairing, smallest effects
 _ALL = (
     claims_phase1.CLAIMS
     + claims_phase2.CLAIMS

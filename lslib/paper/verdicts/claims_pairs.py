@@ -176,7 +176,6 @@ CLAIMS = [
         "§4.1",
         _BEZIER_RULE,
         _bezier_both,
-        smallest="the endpoints' own loss (a ratio of 1)",
     ),
     Claim(
         "3.18",
@@ -188,6 +187,5 @@ CLAIMS = [
         "alignment), mean over seed pairs (seed as the unit, jackknife), 95 % interval < 2 % "
         "in MLP and CNN; the barrier after permutation alignment shown beside",
         linear_across_seeds,
-        smallest="the 2 % error threshold",
     ),
 ]

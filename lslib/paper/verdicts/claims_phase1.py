@@ -9,7 +9,7 @@ import math
 
 from lslib.models import build_model, n_params
 from lslib.paper.names import label
-from lslib.paper.verdicts import claim_tests
+from lslib.paper.verdicts import claim_tests, design
 from lslib.paper.verdicts import inference as inf
 from lslib.paper.verdicts.claims_correlations import (
     correlation,
@@ -60,13 +60,22 @@ def _values(row: dict, key: str, what: str) -> tuple:
     return seed_values(row, key, what), False
 
 
-SMALLEST = {"epochs": 1.0, "test_acc": 0.001, "test_loss": relative(0.1)}
-SMALLEST |= {"l1": relative(0.1), "rise": relative(0.1)}
+def smallest_for(key: str):
+    """A quantity's smallest effect that matters, from the design's numbers (`design.value`):
+    epochs its ``epoch``, accuracy (a fraction here) its ``acc`` points, the test loss, λ1
+    and the 1D rise a share ``relative`` of the compared mean; any other 0."""
+    if key == "epochs":
+        return design.value("epoch")
+    if key == "test_acc":
+        return design.value("acc") / 100
+    if key in ("test_loss", "l1", "rise"):
+        return relative(design.value("relative"))
+    return 0.0
 
 
 def lower(a, b, exact, na, nb, what, key, a_bound=False, b_bound=False) -> Part:
     """mean(a) < mean(b) with the key's smallest effect, censored values read as bounds."""
-    return less(a, b, exact, na, nb, what, SMALLEST.get(key, 0.0), (a_bound, b_bound))
+    return less(a, b, exact, na, nb, what, smallest_for(key), (a_bound, b_bound))
 
 
 def cnn_vs_comparable_mlp(key: str, cnn_lower: bool, what: str):

@@ -4,7 +4,9 @@ import math
 
 import numpy as np
 
+from lslib.paper.verdicts import design
 from lslib.paper.verdicts import inference as inf
+from lslib.paper.verdicts.claims_phase1 import smallest_for
 from lslib.paper.verdicts.engine import combine, equivalent, less, r_diff, ratio_in, relative
 from lslib.paper.verdicts.evidence import interval_text, mean_text, payload_of, seed_values
 from lslib.paper.verdicts.outcomes import Claim, Missing
@@ -38,7 +40,7 @@ def sgd_extreme(model: str, key: str, sgd_higher: bool, what: str):
         for o in ("momentum", "adam"):
             row = _opt(R, model, o)
             v = get(row, o)
-            me = 0.001 if key == "test_acc" else relative(0.1)
+            me = smallest_for(key) if key == "test_acc" else relative(design.value("relative"))
             sd = _seeds(row, s_row, paired)
             parts.append(
                 less(v, sgd, exact, o, "sgd", what, me, seeds=sd)
@@ -60,7 +62,9 @@ def p2_less(model, key, a, b, what):
         ra, rb = _opt(R, model, a), _opt(R, model, b)
         va, vb = seed_values(ra, key, a), seed_values(rb, key, b)
         sd = _seeds(ra, rb, paired)
-        return combine([less(va, vb, exact, a, b, what, relative(0.1), seeds=sd)])
+        return combine(
+            [less(va, vb, exact, a, b, what, relative(design.value("relative")), seeds=sd)]
+        )
 
     return test
 

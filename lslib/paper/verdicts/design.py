@@ -4,12 +4,16 @@ The design is fixed before the confirmatory results: the families of claims and 
 error control (Holm or Benjamini–Yekutieli, at one one-sided level), the checks that sit in
 no family, the claims no data of this design can decide (a correlation between too few
 models), the comparisons paired by seed, where seed variance is pooled, the smallest effect
-of interest per claim with its reason, and the seeds (a pilot, and the confirmatory seeds
-``scripts/choose_seeds.py`` writes). ``load`` refuses an unknown field, naming it, and
+of interest per claim with its reason (a reason with a number: ``value``, what the engine
+uses), and the seeds (a pilot, and the confirmatory seeds ``scripts/choose_seeds.py``
+writes). ``load`` refuses an unknown field, naming it, and
 ``check`` refuses a design that disagrees with the claims or with the engine's own count of
 the models a correlation needs.
 """
 
+import dataclasses
+import functools
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,10 +42,12 @@ class Family:
 
 @dataclass(frozen=True)
 class Smallest:
-    """A claim's smallest effect of interest, as text, with its reason."""
+    """A claim's smallest effect of interest, as text, with its reason (``reason``: its name
+    in the design's ``reasons``)."""
 
     effect: str
     why: str
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,7 @@ class Design:
     default_smallest: Smallest
     seeds: dict
     checks_why: str = ""
+    values: dict = dataclasses.field(default_factory=dict)  # reason -> its number
 
     def family_of(self, cid: str) -> Family | None:
         """The family a claim is tested in; None for a check or an untestable claim."""
@@ -99,11 +106,41 @@ def _ids(v, where: str) -> tuple[str, ...]:
     return tuple(v)
 
 
+def _reason(name: str, r) -> tuple[str, float | None, str]:
+    """(why, value, unit) of one reason: a text, or a mapping with a positive ``value``."""
+    where = f"reasons.{name}"
+    if isinstance(r, str):
+        return r, None, ""
+    _fields(r, {"why", "value", "unit"}, where)
+    v = r["value"]
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
+        raise DesignError(f"{where}.value: {v!r} is not a positive finite number")
+    if not isinstance(r["unit"], str) or not r["unit"]:
+        raise DesignError(f"{where}.unit: expected the unit's name (text)")
+    return r["why"], float(v), r["unit"]
+
+
+def shown(value: float, unit: str) -> str:
+    """A value with its unit; a unit that begins with % shows the value (a share) in %."""
+    return f"{100 * value:g} {unit}" if unit.startswith("%") else f"{value:g} {unit}"
+
+
 def _smallest(d, reasons: dict, where: str) -> Smallest:
-    _fields(d, {"effect", "reason"}, where)
+    """A claim's entry: a reason with a value makes the text ("1 epoch", ``per``: "per
+    step"), so the number is written once; a reason without one needs ``effect`` text."""
+    _fields(d, {"effect", "reason", "per"}, where, required={"reason"})
     if d["reason"] not in reasons:
         raise DesignError(f"{where}: unknown reason {d['reason']!r} (see 'reasons')")
-    return Smallest(str(d["effect"]), reasons[d["reason"]])
+    why, value, unit = reasons[d["reason"]]
+    if value is None and "effect" not in d:
+        raise DesignError(f"{where}: missing field 'effect' (its reason has no value)")
+    if value is not None and "effect" in d:
+        raise DesignError(
+            f"{where}.effect: its reason {d['reason']!r} has a value; the text is made from it"
+        )
+    text = str(d["effect"]) if value is None else shown(value, unit)
+    text += f" per {d['per']}" if "per" in d else ""
+    return Smallest(text, why, d["reason"])
 
 
 def parse(d: dict) -> Design:
@@ -122,7 +159,9 @@ def parse(d: dict) -> Design:
     un = _fields(d["untestable"], {"why", "needs_models", "claims"}, "untestable")
     pa = _fields(d["paired"], {"why", "claims"}, "paired")
     po = _fields(d["pooled"], {"why", "claims"}, "pooled")
-    reasons = _fields(d["reasons"], set(d["reasons"]), "reasons")
+    reasons = {
+        k: _reason(k, r) for k, r in _fields(d["reasons"], set(d["reasons"]), "reasons").items()
+    }
     smallest = {k: _smallest(v, reasons, f"smallest.{k}") for k, v in d["smallest"].items()}
     seeds = _fields(d["seeds"], {"pilot", "confirmatory"}, "seeds")
     _fields(seeds["pilot"], {"profile", "seeds", "why"}, "seeds.pilot")
@@ -146,12 +185,28 @@ def parse(d: dict) -> Design:
         _smallest(d["default_smallest"], reasons, "default_smallest"),
         seeds,
         ch["why"],
+        {k: v for k, (_, v, _) in reasons.items() if v is not None},
     )
 
 
 def load(path: Path | None = None) -> Design:
     """``book/design.yml`` (or ``path``), parsed and validated."""
     return parse(yaml.safe_load(Path(path or PATH).read_text()))
+
+
+@functools.cache
+def current() -> Design:
+    """The committed design, read once per process: what the engine judges by."""
+    return load()
+
+
+def value(reason: str) -> float:
+    """The number of a reason in the design in use (``current``): a smallest effect of
+    interest the engine decides with, e.g. ``value("epoch")`` 1.0."""
+    values = current().values
+    if reason not in values:
+        raise DesignError(f"reasons.{reason}: no value in the design (it has {sorted(values)})")
+    return values[reason]
 
 
 def check(design: Design, ids, models_needed: int) -> None:

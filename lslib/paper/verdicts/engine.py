@@ -37,7 +37,7 @@ import math
 
 import numpy as np
 
-from lslib.paper.verdicts import claim_tests, formatting, power
+from lslib.paper.verdicts import claim_tests, design, formatting, power
 from lslib.paper.verdicts import inference as inf
 from lslib.paper.verdicts.evidence import interval_text, mean_text
 from lslib.paper.verdicts.outcomes import (
@@ -45,7 +45,6 @@ from lslib.paper.verdicts.outcomes import (
     FAILS,
     HOLDS,
     INCONCLUSIVE,
-    LOG_10_PERCENT,
     NO_DIFF,
     NOT_EVALUABLE,
     UNTESTABLE,
@@ -311,8 +310,11 @@ def relative(share: float):
     return lambda a, b: share * abs(float(np.mean(b)))
 
 
-def ratio_in(a, b, exact, lo, hi, name_a, name_b, what, smallest=LOG_10_PERCENT) -> Part:
-    """mean(a) / mean(b) within (lo, hi), on the log scale."""
+def ratio_in(a, b, exact, lo, hi, name_a, name_b, what, smallest=None) -> Part:
+    """mean(a) / mean(b) within (lo, hi), on the log scale; ``smallest`` (for the seeds
+    needed): by default log(1 + the design's ``relative`` share)."""
+    if smallest is None:
+        smallest = math.log1p(design.value("relative"))
     if exact:
         r = r_log_ratio(a, b, exact)
     else:

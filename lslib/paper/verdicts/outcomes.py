@@ -30,7 +30,6 @@ DECIDED = (HOLDS, FAILS, NO_DIFF)
 UNTESTABLE = "not testable with this design"
 CHANCE_LOSS = math.log(10)  # cross-entropy of a uniform guess over 10 classes
 ALPHA = 0.025  # one-sided level of each decision, so the family level of Holm's step-down
-LOG_10_PERCENT = math.log(1.1)  # a ratio's smallest effect that matters: 10 %
 
 
 class Missing(LookupError):
