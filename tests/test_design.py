@@ -249,3 +249,21 @@ def test_choose_seeds_reads_a_budget_as_a_clock():
     assert cs.clock_seconds("2:00") == 7200 and cs.clock_seconds("1:30:15") == 5415
     with pytest.raises(SystemExit, match="--budget '2h'"):
         cs.clock_seconds("2h")
+
+
+def test_the_paper_profile_runs_the_designs_confirmatory_seeds(tmp_path):
+    from lslib.paper import design_file
+    from lslib.paper.profiles import section
+
+    want = RAW["seeds"]["confirmatory"]["sections"]
+    for name in ("phase1", "phase2", "phase3"):
+        assert section(name, {"profile": "paper"}).seeds == want[name]
+    assert section("phase1", {"profile": "quick"}).seeds == RAW["seeds"]["pilot"]["seeds"]
+    bad = copy.deepcopy(RAW)
+    bad["seeds"]["confirmatory"]["sections"] = {"phase1": [100, -1]}
+    p = tmp_path / "design.yml"
+    p.write_text(yaml.safe_dump(bad))
+    with pytest.raises(ValueError, match=r"sections\.phase1: expected a list of non-negative"):
+        design_file.confirmatory_seeds("phase1", p)
+    with pytest.raises(ValueError, match="no seeds for 'phase3'"):
+        design_file.confirmatory_seeds("phase3", p)

@@ -21,6 +21,7 @@ PAPER = "lslib.paper"
 SUBPACKAGES = ("sections", "verdicts", "pages", "build")  # lowest first
 # The paper's base: leaf modules of lslib/paper that the sub-packages build on.
 BASE = {"names", "profiles", "results", "gridfile", "reading_names", "settings", "limits"}
+BASE |= {"design_file"}
 ENTRY = f"{PAPER}.__main__"
 MAX_LINES = 400
 RANKS = {"library": 0, "base": 1} | {p: 2 + i for i, p in enumerate(SUBPACKAGES)}

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from lslib.config import MODELS
+from lslib.paper.design_file import confirmatory_seeds
 from lslib.paper.limits import check, finite_positive, validate
 from lslib.paper.reading_names import ll_reading
 from lslib.paper.settings import Section
@@ -93,7 +94,8 @@ SECTION_DEFAULTS = MappingProxyType(
         ),
     }
 )
-# How big each profile makes the work. paper: the report's settings, sized for a 2-core CPU.
+# How big each profile makes the work. paper: the report's settings, sized for a 2-core CPU,
+# at the seeds the confirmatory design chose per section ("design": book/design.yml).
 PROFILE_SIZES = MappingProxyType(
     {
         "smoke": dict(
@@ -157,8 +159,8 @@ PROFILE_SIZES = MappingProxyType(
             trace_budget=99,
             n_dirs=10,
             hessian_batches=5,
-            seeds=[0, 1, 2],
-            phase3_seeds=[0, 1, 2],
+            seeds="design",  # the design's confirmatory seeds, per section (book/design.yml)
+            phase3_seeds="design",
             curvature_images=1024,
             batch_sizes=[32, 128, 512, 2048],
             compare_eval_size=5000,
@@ -242,7 +244,8 @@ def _from_profile(section_name, key, size, mdef, model):
     if key == "width":
         return size["width"][model] if "width" in size else mdef["width"]
     if key == "seeds":
-        return list(size["phase3_seeds" if section_name == "phase3" else "seeds"])
+        seeds = size["phase3_seeds" if section_name == "phase3" else "seeds"]
+        return confirmatory_seeds(section_name) if seeds == "design" else list(seeds)
     if key == "epochs":
         if section_name == "phase2":
             return size["phase2_epochs"]

@@ -17,12 +17,10 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from lslib.paths import BOOK
+from lslib.paper import design_file
 
 CONTROLS = ("holm", "by")
-PATH = BOOK / "design.yml"
+PATH = design_file.PATH
 
 
 class DesignError(ValueError):
@@ -191,7 +189,7 @@ def parse(d: dict) -> Design:
 
 def load(path: Path | None = None) -> Design:
     """``book/design.yml`` (or ``path``), parsed and validated."""
-    return parse(yaml.safe_load(Path(path or PATH).read_text()))
+    return parse(design_file.read(path or PATH))
 
 
 @functools.cache
