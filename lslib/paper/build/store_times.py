@@ -3,7 +3,8 @@
 Every entry keeps the wall and CPU seconds its computation took and its threads; ``Records``
 reads them (digest and JSON only, never code) and estimates one computation from the same
 entry, another seed's, or the median seconds per unit of ``work`` of its kind, with the
-repository's reference build (``reference``) behind them. An entry that waited for the
+repository's reference build (``reference``, scaled per family to this machine by
+``scale``: ``calibrate``) behind them. An entry that waited for the
 cores is taken at its CPU time (``alone_s``). ``is_current`` tells an entry of today's code
 from older ones by the modules it records; the notebooks' own seconds are recorded beside the store
 (``record_notebook``, ``notebook_seconds``).
@@ -28,6 +29,7 @@ TIMES = "notebook_times.json"  # in the run store's folder: the grid's record of
 REFERENCE = Path(__file__).with_name("reference_times.json")  # a reference build's records
 # the basis of a kind no build has timed (a new analysis): 0 s, and the plan says so
 NO_ESTIMATE = "no estimate yet"
+REFERENCE_BASIS = "reference build"  # the basis of an estimate from the reference's rates
 
 
 def reference() -> dict:
@@ -180,6 +182,7 @@ class Records:
     stopped: dict  # a run's trajectory without its seed -> epochs stored per seed
     reference: dict = dataclasses.field(default_factory=dict)  # (kind, family) -> s per unit
     threads: int | None = None  # the torch threads most entries were computed with
+    scale: dict = dataclasses.field(default_factory=dict)  # family -> factor on its reference
 
     @classmethod
     def read(cls, folder=None, fallback: bool = True, keep=None) -> "Records":
@@ -258,7 +261,7 @@ class Records:
                 how = "scaled" if fam else "scaled from the other family"
                 return statistics.median(r) * work(kind, config), how
         if r := self.reference.get((kind, str(family))):
-            return r * work(kind, config), "reference build"
+            return r * self.scale.get(family, 1.0) * work(kind, config), REFERENCE_BASIS
         return 0.0, NO_ESTIMATE
 
 
