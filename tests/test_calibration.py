@@ -119,7 +119,10 @@ def test_the_fastest_run_after_a_warm_up_counts_and_a_contended_one_stops_it():
 def test_the_factor_scales_the_reference_estimates_and_nothing_recorded():
     ref = {tuple(k.split(" ")): v for k, v in REF["rates"].items()}
     # the store's own record of MLP epochs: those are this machine's already
-    records = store_times.Records({}, {}, {("epoch", "mlp"): [1e-10]}, {}, ref)
+    size = section("phase1", {"model": "mlp", "profile": "smoke"}).subset
+    records = store_times.Records(
+        {}, {}, {("epoch", "mlp"): [1e-10]}, {}, ref, sized={("epoch", "mlp", size): [1e-10]}
+    )
     S = section("phase1", {"model": "mlp", "profile": "smoke"})
     graph = T.graph(T.section_tasks("phase1", S))
     plain = P.items(graph, cold=True, records=records)
@@ -169,3 +172,32 @@ def test_the_miniature_epoch_runs_and_leaves_the_global_rng_alone(family, monkey
     state = torch.random.get_rng_state()
     calibrate.mini_epoch(family)()
     assert torch.equal(torch.random.get_rng_state(), state)
+
+
+def test_a_rate_of_the_same_sizes_comes_before_one_of_another_profile():
+    """A quick build's store plans a paper build: the reference's rate at paper sizes,
+    calibrated to this machine, before this machine's at quick sizes (not calibrated: the
+    store's own, as before); a quick task keeps the store's own rate."""
+
+    def lines(subset):
+        run = {"model": "cnn", "width": 32, "subset": subset, "optimizer": "sgd", "seed": 0}
+        return {"run": run, "n_dirs": 2, "line_steps": 3, "size": 10}
+
+    work = store_times.work("lines", lines(None))
+    quick = {("lines", "cnn"): [5e-11], ("lines", None): [5e-11]}
+    records = store_times.Records(
+        {}, {}, quick, {}, {("lines", "cnn"): 1e-11}, sized={("lines", "cnn", 5000): [5e-11]}
+    )
+    calibrated = dataclasses.replace(records, scale={"cnn": 2.0})
+    assert calibrated.seconds("lines", lines(None)) == (
+        pytest.approx(2e-11 * work),
+        store_times.REFERENCE_BASIS,
+    )
+    assert records.seconds("lines", lines(None)) == (
+        pytest.approx(5e-11 * work),
+        "scaled" + store_times.OTHER_SIZES,
+    )
+    assert calibrated.seconds("lines", lines(5000)) == (
+        pytest.approx(5e-11 * store_times.work("lines", lines(5000))),
+        "scaled",
+    )

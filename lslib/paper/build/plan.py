@@ -13,9 +13,15 @@ seeds of it stopped (else at 10 epochs or its cap). Where the store has no recor
 at all (a fresh clone's empty store), the rates, stopping epochs and notebook times of the
 repository's reference build (``reference_times.json``, written by
 ``scripts/reference_times.py`` from a cold paper build's store) stand in, so the first build
-too has an estimate; they were measured on the machine that file names, so on another they
-are a guess of the right order (the records and estimates: ``store_times``). The wall
-time on N workers comes from ``schedule``.
+too has an estimate. They were measured on the machine that file names, so where the plan
+uses them it first times a miniature paper epoch of each family here and scales the
+reference's rates of that family by its time over the reference's for the same work
+(``calibrate``: a few seconds, kept in the store's folder; not where another process has
+the cores, nor with ``LSLIB_CALIBRATE=0``); the store's own records are never scaled (the
+records and estimates: ``store_times``). One factor per family, from training, scales
+every kind of task of that family, so kinds whose speed differs between the machines in
+another proportion (forward-only planes, Hessian-vector products) stay off by the
+difference. The wall time on N workers comes from ``schedule``.
 """
 
 import dataclasses
@@ -29,6 +35,7 @@ from lslib.paper.build.executors import cores, task_threads
 from lslib.paper.build.schedule import clock, groups, schedule, share
 from lslib.paper.build.store_times import (
     NO_ESTIMATE,
+    OTHER_SIZES,
     REFERENCE_BASIS,
     Records,
     blob,
@@ -177,7 +184,9 @@ def make_plan(
     planned = items(graph, cold=cold, records=records)
     cal = None
     if calibrate.setting() if calibrated is None else calibrated:
-        if any(it.basis == REFERENCE_BASIS for it in planned.values()):
+        if any(
+            it.basis == REFERENCE_BASIS or it.basis.endswith(OTHER_SIZES) for it in planned.values()
+        ):
             cal = calibrate.calibrated()
             records = dataclasses.replace(records, scale=cal.factors)
             planned = items(graph, cold=cold, records=records)
