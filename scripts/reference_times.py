@@ -6,8 +6,11 @@ The plan (``python -m lslib.paper book/grid.yml --plan``) estimates a task from 
 use; where that store has no record of the task's kind (a fresh clone), it falls back to
 this file: per task kind and model family the median seconds per unit of work, the epochs
 each run stopped at, and each paper notebook's own seconds. Only the store's entries of the
-current code on the paper profile's training set count. Rewrite it after a paper build
-whenever the code's costs change, and say in --machine where it was measured.
+current code on the paper profile's training set count. It also times the plan's
+calibration workloads here (``lslib.paper.build.calibrate``; a few seconds), so that another
+machine's plan scales these rates by its own time for the same work over this one's; run it
+on the machine that made the build, with nothing else running. Rewrite it after a paper
+build whenever the code's costs change, and say in --machine where it was measured.
 """
 
 import argparse
@@ -18,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from lslib.paper.build import store_times
+from lslib.paper.build import calibrate, store_times
 from lslib.paper.profiles import PROFILE_SIZES
 from lslib.paths import cache_dir
 
@@ -37,6 +40,12 @@ def main(argv=None) -> int:
     ap.add_argument("store", nargs="?", default=None, help="a run store (default: LSLIB_CACHE's)")
     ap.add_argument("--machine", default=None, help="what the build ran on, in words")
     ap.add_argument("--out", default=str(store_times.REFERENCE))
+    ap.add_argument(
+        "--no-calibration",
+        dest="calibrate",
+        action="store_false",
+        help="do not time the calibration workloads (the plan then derives them from the rates)",
+    )
     a = ap.parse_args(argv)
     store = Path(a.store) if a.store else cache_dir()
     records = store_times.Records.read(store, fallback=False, keep=paper_entry)
@@ -52,6 +61,15 @@ def main(argv=None) -> int:
         notebooks = json.loads((store / store_times.TIMES).read_text())
     except (OSError, ValueError):
         notebooks = {}
+    calibration = {}
+    if a.calibrate:
+        threads = records.threads or torch.get_num_threads()
+        measured = calibrate.measure(threads)
+        if measured["busy"] < store_times.CONTENDED:
+            print("warning: the cores were busy: no calibration recorded", file=sys.stderr)
+        else:
+            calibration = {f: float(f"{measured[f]:.4g}") for f in calibrate.WORKLOADS}
+            calibration |= {"steps": calibrate.workload_steps(), "threads": threads}
     machine = a.machine or f"{platform.machine()}, {torch.get_num_threads()} torch threads"
     out = {
         "machine": f"{machine}, torch {torch.__version__.split('+')[0]}",
@@ -59,7 +77,7 @@ def main(argv=None) -> int:
         "rates": {k: float(f"{v:.4g}") for k, v in (older.summary() | records.summary()).items()},
         "stopped": {k: dict(sorted(v.items())) for k, v in sorted(records.stopped.items())},
         "notebooks": {k: v for k, v in sorted(notebooks.items()) if k.endswith(" paper")},
-    }
+    } | ({"calibration": calibration} if calibration else {})
     Path(a.out).write_text(json.dumps(out, indent=1) + "\n")
     print(
         f"wrote {Path(a.out).name}: {len(out['rates'])} rates, {len(out['stopped'])} runs, "

@@ -10,4 +10,6 @@ def isolated_cache(tmp_path_factory, monkeypatch):
     # The compiled kernel where it is built, unmeasured: a calibration timed under the
     # suite's load would be kept beside the build and decide later builds.
     monkeypatch.setenv("LSLIB_FUSED", "1")
+    # Nor the plan's calibration of the reference rates (tests/test_calibration.py fakes it).
+    monkeypatch.setenv("LSLIB_CALIBRATE", "0")
     yield

@@ -104,7 +104,7 @@ def run(
     remote = bool(scheduler or os.environ.get("LSLIB_DASK_SCHEDULER") or slurm)
     if threads is not None:
         task_threads(threads)  # refused here, before anything starts, wherever it runs
-    graph, needs, items, notebooks, pred, stretch, _ = plan.make_plan(
+    graph, needs, items, notebooks, pred, stretch, *_ = plan.make_plan(
         todo,
         profile,
         workers,

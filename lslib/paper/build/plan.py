@@ -13,9 +13,15 @@ seeds of it stopped (else at 10 epochs or its cap). Where the store has no recor
 at all (a fresh clone's empty store), the rates, stopping epochs and notebook times of the
 repository's reference build (``reference_times.json``, written by
 ``scripts/reference_times.py`` from a cold paper build's store) stand in, so the first build
-too has an estimate; they were measured on the machine that file names, so on another they
-are a guess of the right order (the records and estimates: ``store_times``). The wall
-time on N workers comes from ``schedule``.
+too has an estimate. They were measured on the machine that file names, so where the plan
+uses them it first times a miniature paper epoch of each family here and scales the
+reference's rates of that family by its time over the reference's for the same work
+(``calibrate``: a few seconds, kept in the store's folder; not where another process has
+the cores, nor with ``LSLIB_CALIBRATE=0``); the store's own records are never scaled (the
+records and estimates: ``store_times``). One factor per family, from training, scales
+every kind of task of that family, so kinds whose speed differs between the machines in
+another proportion (forward-only planes, Hessian-vector products) stay off by the
+difference. The wall time on N workers comes from ``schedule``.
 """
 
 import dataclasses
@@ -24,11 +30,13 @@ import sys
 from pathlib import Path
 
 from lslib import cache
-from lslib.paper.build import tasks
+from lslib.paper.build import calibrate, tasks
 from lslib.paper.build.executors import cores, task_threads
 from lslib.paper.build.schedule import clock, groups, schedule, share
 from lslib.paper.build.store_times import (
     NO_ESTIMATE,
+    OTHER_SIZES,
+    REFERENCE_BASIS,
     Records,
     blob,
     notebook_seconds,
@@ -156,13 +164,16 @@ def make_plan(
     timings: str | None = None,
     threads: int | None = None,
     together: set = frozenset(),
+    calibrated: bool | None = None,
 ):
     """The build's tasks and notebooks with their estimates, and the predicted wall time of
     running them here with ``threads`` per task (``workers``: on a local cluster of that
     many; 0: sequentially), or, with ``threads=None``, on ``workers`` that each have the
-    cores a task was recorded with. Also returns the factor applied to each task's time and
-    the records the estimates came from. ``together``: the notebooks the grid runs side by
-    side (``side_by_side``)."""
+    cores a task was recorded with. Also returns the factor applied to each task's time,
+    the records the estimates came from and the calibration of the reference build's rates
+    to this machine (None where none was made). ``together``: the notebooks the grid runs
+    side by side (``side_by_side``); ``calibrated``: whether to scale the reference's rates
+    to this machine where they are used (``calibrate``; default ``LSLIB_CALIBRATE``)."""
     if timings and not Path(timings).is_dir():
         raise ValueError(
             f"--timings {timings}: no such folder (a run store's, e.g. an "
@@ -171,6 +182,14 @@ def make_plan(
     graph, needs = job_tasks(todo)
     records = Records.read(Path(timings) if timings else None)
     planned = items(graph, cold=cold, records=records)
+    cal = None
+    if calibrate.setting() if calibrated is None else calibrated:
+        if any(
+            it.basis == REFERENCE_BASIS or it.basis.endswith(OTHER_SIZES) for it in planned.values()
+        ):
+            cal = calibrate.calibrated()
+            records = dataclasses.replace(records, scale=cal.factors)
+            planned = items(graph, cold=cold, records=records)
     notebooks = [
         (notebook_seconds(out.stem, profile, timings), keys)
         for (_, out, _), keys in zip(todo, needs, strict=True)
@@ -178,7 +197,7 @@ def make_plan(
     notebooks = side_by_side(todo, notebooks, together, cores())
     stretch = share(workers, threads, cores(), records.threads) if threads else 1.0
     pred = schedule(planned, notebooks, workers, stretch)
-    return graph, needs, planned, notebooks, pred, stretch, records
+    return graph, needs, planned, notebooks, pred, stretch, records, cal
 
 
 def unestimated(items: dict) -> str | None:
@@ -209,7 +228,7 @@ def print_plan(
     ``local``, on a local cluster) and on a cluster whose workers have cores of their own."""
     stream = stream or sys.stdout
     t = task_threads(threads)
-    _, _, items, notebooks, pred, _, records = make_plan(
+    _, _, items, notebooks, pred, _, records, cal = make_plan(
         todo, profile, 0, cold, timings, t, together
     )
     missing = [it for it in items.values() if not it.cached]
@@ -225,6 +244,8 @@ def print_plan(
     )
     if note := unestimated(items):
         print(note, file=stream)
+    if cal:
+        print(cal.line, file=stream)
     print(f"predicted wall time here ({cores()} cores, {t} threads per task):", file=stream)
     print(f"  {'sequential (no Dask)':>26}: {clock(pred['wall_s'])}", file=stream)
     if workers and local:

@@ -3,8 +3,12 @@
 Every entry keeps the wall and CPU seconds its computation took and its threads; ``Records``
 reads them (digest and JSON only, never code) and estimates one computation from the same
 entry, another seed's, or the median seconds per unit of ``work`` of its kind, with the
-repository's reference build (``reference``) behind them. An entry that waited for the
-cores is taken at its CPU time (``alone_s``). ``is_current`` tells an entry of today's code
+repository's reference build (``reference``, scaled per family to this machine by
+``scale``: ``calibrate``) behind them. A kind's seconds per unit of work change with its
+sizes (fixed costs per call weigh more in a small profile), so a rate recorded with the
+computation's own training set (its profile) comes first, then the reference's where it
+was measured at those sizes and brought to this machine, then this store's at other
+sizes. An entry that waited for the cores is taken at its CPU time (``alone_s``). ``is_current`` tells an entry of today's code
 from older ones by the modules it records; the notebooks' own seconds are recorded beside the store
 (``record_notebook``, ``notebook_seconds``).
 """
@@ -21,6 +25,7 @@ from pathlib import Path
 
 from lslib import cache
 from lslib.data import N_TRAIN
+from lslib.paper.profiles import PROFILE_SIZES
 from lslib.paths import cache_dir
 
 NOTEBOOK_S = 10.0  # a notebook's own time (tables, figures) when none is recorded
@@ -28,6 +33,9 @@ TIMES = "notebook_times.json"  # in the run store's folder: the grid's record of
 REFERENCE = Path(__file__).with_name("reference_times.json")  # a reference build's records
 # the basis of a kind no build has timed (a new analysis): 0 s, and the plan says so
 NO_ESTIMATE = "no estimate yet"
+REFERENCE_BASIS = "reference build"  # the basis of an estimate from the reference's rates
+OTHER_SIZES = " from other sizes"  # a rate recorded with another training set (profile)
+REFERENCE_SUBSET = PROFILE_SIZES["paper"]["subset"]  # the reference build's training set
 
 
 def reference() -> dict:
@@ -180,12 +188,14 @@ class Records:
     stopped: dict  # a run's trajectory without its seed -> epochs stored per seed
     reference: dict = dataclasses.field(default_factory=dict)  # (kind, family) -> s per unit
     threads: int | None = None  # the torch threads most entries were computed with
+    scale: dict = dataclasses.field(default_factory=dict)  # family -> factor on its reference
+    sized: dict = dataclasses.field(default_factory=dict)  # (kind, family, subset) -> rates
 
     @classmethod
     def read(cls, folder=None, fallback: bool = True, keep=None) -> "Records":
         """The records of the store in ``folder`` (default: the one in use); ``fallback``:
         with the reference build's behind them; ``keep(meta)``: only the entries it accepts."""
-        exact, other, rate = {}, defaultdict(list), defaultdict(list)
+        exact, other, rate, sized = {}, defaultdict(list), defaultdict(list), defaultdict(list)
         epochs, threads, metas, old = defaultdict(dict), [], [], 0
         folder = cache_dir() if folder is None else folder
         for path in sorted(folder.glob("*/*.pt")):
@@ -219,6 +229,8 @@ class Records:
             runs = runs_of(config)
             u = work(kind, config)
             rate[(kind, runs[0]["model"] if runs else None)].append(wall / u)
+            if runs:
+                sized[(kind, runs[0]["model"], runs[0].get("subset"))].append(wall / u)
             rate[(kind, None)].append(wall / u)
             if kind == "epoch":
                 run = config["run"]
@@ -232,7 +244,7 @@ class Records:
             [ref["threads"]] if "threads" in ref else []
         )
         most = max(set(counted), key=counted.count) if counted else None
-        return cls(exact, dict(other), dict(rate), dict(epochs), refrate, most)
+        return cls(exact, dict(other), dict(rate), dict(epochs), refrate, most, sized=dict(sized))
 
     def summary(self) -> dict:
         """Per kind and family, the median seconds per unit of work: what the reference
@@ -252,13 +264,20 @@ class Records:
         if s := self.other_seed.get(blob(kind, strip_fields(config, fields))):
             return statistics.median(s), "epochs of its seeds" if kind == "epoch" else "other seeds"
         runs = runs_of(config)
-        family = runs[0]["model"] if runs else None
+        family, size = (runs[0]["model"], runs[0].get("subset")) if runs else (None, None)
+        if r := self.sized.get((kind, family, size)):
+            return statistics.median(r) * work(kind, config), "scaled"
+        ref = self.reference.get((kind, str(family)))
+        # the reference's rate at these sizes, brought to this machine, before this
+        # machine's at other sizes (a kind's seconds per unit of work change with its sizes)
+        if ref and family in self.scale and size == REFERENCE_SUBSET:
+            return ref * self.scale[family] * work(kind, config), REFERENCE_BASIS
         for fam in (family, None):
             if r := self.rate.get((kind, fam)):
                 how = "scaled" if fam else "scaled from the other family"
-                return statistics.median(r) * work(kind, config), how
-        if r := self.reference.get((kind, str(family))):
-            return r * work(kind, config), "reference build"
+                return statistics.median(r) * work(kind, config), f"{how}{OTHER_SIZES}"
+        if ref:
+            return ref * self.scale.get(family, 1.0) * work(kind, config), REFERENCE_BASIS
         return 0.0, NO_ESTIMATE
 
 
