@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 from scipy import stats as st
+from scipy.optimize import brentq
 
 from lslib.paper.verdicts import claim_tests, formatting
 from lslib.paper.verdicts import inference as inf
@@ -313,16 +314,22 @@ def test_monotone_holds_and_straddles():
 
 
 def test_model_spearman_without_seed_noise_is_the_k_point_interval():
+    """Identical seeds: the means are the models' (reliability 1), so the interval is
+    Fisher's z on k = 6 means at 1.25 % a side (half the side's 2.5 %: the other half is
+    the reliabilities'), Bonett & Wright's variance at r towards 0 and at the bound away
+    from it (`between`)."""
     mx = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
     my = [2.0, 1.0, 4.0, 3.0, 6.0, 5.0]
     r = 1 - 6 * 6 / (6 * 35)  # sum d^2 = 6
-    h = Z975 * math.sqrt((1 + r**2 / 2) / 3)  # Bonett & Wright on k = 6 means
+    q = st.norm.ppf(1 - 0.0125)
+    lo = math.tanh(math.atanh(r) - q * math.sqrt((1 + r**2 / 2) / 3))
+    hi = brentq(
+        lambda b: math.atanh(b) - q * math.sqrt((1 + b**2 / 2) / 3) - math.atanh(r), r, 0.999999
+    )
     x, y = [[m] * 3 for m in mx], [[m] * 3 for m in my]
     i = claim_tests.model_spearman(x, y)
     assert i.value == pytest.approx(r) and i.n == 6
-    assert (i.lo, i.hi) == pytest.approx(
-        (math.tanh(math.atanh(r) - h), math.tanh(math.atanh(r) + h))
-    )
+    assert (i.lo, i.hi) == pytest.approx((lo, hi))
     assert x == [[m] * 3 for m in mx]  # the caller's lists are untouched
     k3 = claim_tests.model_spearman(x[:3], y[:3])
     assert (k3.lo, k3.hi) == (-1.0, 1.0)  # three models decide nothing
@@ -358,9 +365,9 @@ def _model_coverage(noise, reps, rho=0.0, seed=0):
     gen = np.random.default_rng(seed)
     truth = 6 / math.pi * math.asin(rho / 2)  # Spearman's rho of a bivariate normal
     new = old = 0
-    for r in range(reps):
+    for _ in range(reps):
         x, y = _models(gen, noise, rho=rho)
-        i = claim_tests.model_spearman(list(x), list(y), n_boot=100, seed=r)
+        i = claim_tests.model_spearman(list(x), list(y))
         new += i.lo <= truth <= i.hi
         o = inf.spearman(x.ravel(), y.ravel())
         old += o.lo <= truth <= o.hi

@@ -1,6 +1,6 @@
 """The tests behind claims of shape: ρ between models, equivalence, and monotone trends.
 
-``est_model_spearman`` takes the model as the unit of replication (seeds resampled jointly);
+``est_model_spearman`` takes the model as the unit of replication (its bounds in ``between``);
 ``tost`` decides a "comparable" claim by two one-sided tests within a margin; ``monotone``
 decides "increases/decreases with width" by an intersection-union test over every adjacent
 step. Each builds on the estimates, intervals and p-values of ``inference`` (one Welch, one
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
-from scipy import stats as st
 
+from lslib.paper.verdicts.between import Between
 from lslib.paper.verdicts.inference import (
     INSIDE,
     OUTSIDE,
@@ -22,7 +22,6 @@ from lslib.paper.verdicts.inference import (
     est_diff,
     est_log_ratio,
     est_slope,
-    fisher,
     interval,
     p_beyond,
     region_outcome,
@@ -32,58 +31,21 @@ from lslib.paper.verdicts.inference import (
 # ---------------------------------------------------------------- models as the unit
 
 
-def _rank_rows(m: np.ndarray) -> np.ndarray:
-    """Spearman's ρ of each row pair: m has shape (2, B, k) -> (B,)."""
-    r = st.rankdata(m, axis=-1)
-    r = r - r.mean(axis=-1, keepdims=True)
-    num = (r[0] * r[1]).sum(-1)
-    den = np.sqrt((r[0] ** 2).sum(-1) * (r[1] ** 2).sum(-1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1), 0.0)
-
-
-def _seed_bootstrap(xs, ys, n_boot: int, gen) -> np.ndarray:
-    """Model means over seeds resampled jointly for x and y, shape (2, n_boot, k).
-
-    Residuals are scaled by sqrt(n/(n - 1)) so a resampled mean has variance s²/n.
-    """
-    boot = np.empty((2, n_boot, len(xs)))
-    for n in {len(a) for a in xs}:  # models with the same number of seeds at once
-        i = [j for j, a in enumerate(xs) if len(a) == n]
-        v = np.stack([np.stack([xs[j] for j in i]), np.stack([ys[j] for j in i])])  # (2, m, n)
-        c = math.sqrt(n / (n - 1)) if n > 1 else 0.0  # one seed: no spread to resample
-        idx = gen.integers(0, n, size=(n_boot, len(i), n))
-        res = v - v.mean(-1, keepdims=True)
-        picked = np.take_along_axis(res[:, None], idx[None], axis=-1)  # (2, B, m, n)
-        boot[:, :, i] = v.mean(-1)[:, None] + c * picked.mean(-1)
-    return boot
-
-
-def est_model_spearman(x, y, n_boot: int = 2000, seed: int = 0) -> Estimate:
+def est_model_spearman(x, y) -> Estimate:
     """Spearman's ρ between models, with the model as the unit of replication.
 
-    The estimand is ρ between the models' true means in the population of models these k
-    stand for; the statistic is ρ of the k model means. Its error has two parts: which
-    k models were drawn (Fisher's z with Bonett & Wright's variance on k points, as if the
-    means were exact) and the seed noise in each model's mean (the variance of z over a
-    seed bootstrap). The z-variance is their sum: with near-identical seeds the second
-    vanishes and the interval is the k-point one; with noisy seeds it widens the interval
-    by what the seeds leave unknown. The bootstrap resamples seeds jointly for x and y (a
-    run's two quantities stay paired) and rescales residuals by sqrt(n/(n - 1)) so a
-    resampled mean has the variance s²/n rather than (n - 1)s²/n² (Davison & Hinkley 1997);
-    it is seeded, so the result is deterministic.
-
-    Limitation: large seed noise attenuates ρ of the means towards 0 (errors in
-    variables); the interval is widened for it, not re-centred.
+    The estimand is the population ρ of the models' true means (the models these k stand
+    for); the statistic is ρ of the k model means. Its bounds (`between.Between`) allow for
+    which k models were drawn (Fisher's z on k points) and for the seed noise, which
+    attenuates ρ of the means towards 0: the bound away from 0 is widened by the lowest
+    reliability of a mean the seeds allow. Closed form, no resampling: deterministic.
 
     Args:
         x, y: one sequence of per-seed values per model (``x[i]`` = model i's seeds,
             paired with ``y[i]``); k models.
-        n_boot: seed-bootstrap replicates.
-        seed: the bootstrap's random seed.
     Returns:
-        An "atanh" `Estimate` with n = k; NaN if a value is missing or a mean constant;
-        an unbounded interval for k < 4.
+        A `between.TwoPiece` `Estimate` with n = k (its `interval` the asymmetric 95 %
+        bounds); NaN if a value is missing or a mean constant; unbounded for k < 4.
     """
     xs, ys = [values(v) for v in x], [values(v) for v in y]
     if len(xs) != len(ys) or any(
@@ -96,22 +58,17 @@ def est_model_spearman(x, y, n_boot: int = 2000, seed: int = 0) -> Estimate:
         return Estimate(math.nan, math.nan, math.nan, math.nan, k, "atanh")
     if np.ptp(mx) == 0 or np.ptp(my) == 0:
         return Estimate(math.nan, math.nan, math.nan, math.nan, k, "atanh")
-    r = float(_rank_rows(np.stack([mx, my])[:, None, :])[0])
-    if k < 4:
-        return fisher(r, k)
-    boot = _seed_bootstrap(xs, ys, n_boot, np.random.default_rng(seed))
-    zb = np.arctanh(np.clip(_rank_rows(boot), -0.999, 0.999))
-    return fisher(r, k, float(zb.var(ddof=1)))
+    return Between.of(xs, ys).estimate()
 
 
-def model_spearman(x, y, n_boot: int = 2000, seed: int = 0) -> Interval:
+def model_spearman(x, y) -> Interval:
     """The 95 % interval of `est_model_spearman` (ρ between models, seeds honest)."""
-    return interval(est_model_spearman(x, y, n_boot, seed))
+    return interval(est_model_spearman(x, y))
 
 
-def model_abs_spearman(x, y, n_boot: int = 2000, seed: int = 0) -> Interval:
+def model_abs_spearman(x, y) -> Interval:
     """|ρ| between models (a claim about the strength of the association), 95 % interval."""
-    return abs_interval(model_spearman(x, y, n_boot, seed))
+    return abs_interval(model_spearman(x, y))
 
 
 def abs_interval(i: Interval) -> Interval:
