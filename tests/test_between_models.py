@@ -125,3 +125,23 @@ def test_two_piece_p_values_agree_with_the_interval():
     for b in np.linspace(-0.95, 0.95, 39):
         assert (inf.p_beyond(e, b, +1) < 0.025) == (i.lo > b)
         assert (inf.p_beyond(e, b, -1) < 0.025) == (i.hi < b)
+
+
+def test_a_left_out_model_is_named_in_the_evidence_and_the_question_kept(monkeypatch):
+    """3.20's stability correlations: the models a family leaves out are listed as their
+    reasons, and the part is headed by its question (the call once passed them swapped, and
+    the evidence read "left out: r; e; -; i; …")."""
+    from lslib.paper.verdicts import claims_shape
+    from lslib.paper.verdicts.outcomes import NOT_EVALUABLE, Part
+
+    rng = np.random.default_rng(0)
+    xs = [rng.normal(size=3) for _ in range(3)]
+    ys = [rng.normal(size=3) for _ in range(3)]
+    family = (["MLP-32", "MLP-64", "MLP-128"], xs, ys, ["MLP-256: no λ1 over batches"])
+    monkeypatch.setattr(claims_shape, "_phase1_family", lambda R, model, f: family)
+    monkeypatch.setattr(
+        claims_shape, "_perturbation_part", lambda R, model: Part(NOT_EVALUABLE, "perturbation")
+    )
+    v = claims_shape.flat_is_stable({}, False)
+    assert "batch subsets (CV of λ1 over batches), MLP (MLP-32, MLP-64, MLP-128)" in v.evidence
+    assert "[left out: MLP-256: no λ1 over batches]" in v.evidence

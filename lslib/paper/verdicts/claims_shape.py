@@ -149,7 +149,8 @@ def flat_is_stable(R, exact):
             ("re-initializations (test-loss spread over seeds)", _seed_spread),
         ):
             try:
-                parts.append(_rho_part(model, *_phase1_family(R, model, f), what))
+                names, xs, ys, skipped = _phase1_family(R, model, f)
+                parts.append(_rho_part(model, names, xs, ys, what, skipped))
             except Missing as err:
                 parts.append(Part(NOT_EVALUABLE, f"{what}: {err} → {NOT_EVALUABLE}"))
     return combine(parts)
