@@ -9,7 +9,7 @@ to every claim that some number up to the design's cap decides, numbered from th
 ``first`` (disjoint from the pilot's). With ``--budget H:MM``, the seeds per section that
 give the most claims that power within that much predicted compute: the build's plan on
 this machine (`plan.make_plan`, cold, one task at a time), per section and number of
-seeds (`planning.seeds_within`). Writes them between the BEGIN/END marks of the design
+seeds (`planning.seeds_within`); the design's own ``budget`` is the default. Writes them between the BEGIN/END marks of the design
 file (``--write``), or prints them.
 
     python scripts/choose_seeds.py [RESULTS_FOLDER] [--budget H:MM] [--write]
@@ -40,17 +40,20 @@ def pilot(folder: Path) -> dict:
 
 
 def plan_cost(profile: str = "paper", grid_file: Path = BOOK / "grid.yml"):
-    """cost(section, k): the plan's predicted seconds of a section's notebooks (every
-    model) at k seeds, cold, one task after another on this machine."""
+    """(cost, pages): cost(section, k) the plan's predicted seconds of a section's
+    notebooks (every model) at k seeds, cold, one task after another on this machine;
+    pages the seconds of the grid's other notebooks (the pages that read the results)."""
     todo = grids.jobs(gridfile.load(grid_file, REPO), profile, root=REPO)
     first = claims.DESIGN.seeds["confirmatory"]["first"]
+    rest = [j for j in todo if j[0].stem not in claims.DESIGN.seeds["confirmatory"]["sections"]]
+    pages = plan.make_plan(rest, profile, 0, cold=True)[4]["wall_s"] if rest else 0.0
 
     def cost(section: str, k: int) -> float:
         mine = [(nb, o, p | {"seeds": list(range(first, first + k))}) for nb, o, p in todo]
         mine = [j for j in mine if j[0].stem == section]
         return plan.make_plan(mine, profile, 0, cold=True)[4]["wall_s"]
 
-    return cost
+    return cost, pages
 
 
 def choose(R: dict, d: design.Design, budget_s: float | None = None) -> tuple[dict, dict]:
@@ -69,10 +72,14 @@ def choose(R: dict, d: design.Design, budget_s: float | None = None) -> tuple[di
     if budget_s is None:
         seeds = planning.seeds_for_sections(needs, conf["cap"], conf["first"])
     else:
+        cost, pages = plan_cost()
         seeds, seconds = planning.seeds_within(
-            needs, plan_cost(), budget_s, conf["cap"], conf["first"]
+            needs, cost, budget_s - pages, conf["cap"], conf["first"]
         )
-        print(f"predicted {seconds / 60:.0f} min of section notebooks (budget {budget_s / 60:.0f})")
+        print(
+            f"predicted {(seconds + pages) / 60:.0f} min, {pages / 60:.0f} of them the pages "
+            f"(budget {budget_s / 60:.0f} min)"
+        )
     power = {s: (planning.decided_at(ns, len(seeds[s])), len(ns)) for s, ns in needs.items()}
     return seeds, power
 
@@ -102,6 +109,8 @@ def main(argv: list[str]) -> None:
             raise SystemExit("--budget: expected H:MM")
         budget = clock_seconds(argv[i + 1])
         argv = argv[:i] + argv[i + 2 :]
+    elif claims.DESIGN.seeds["confirmatory"].get("budget"):
+        budget = clock_seconds(str(claims.DESIGN.seeds["confirmatory"]["budget"]))
     args = [a for a in argv if not a.startswith("--")]
     folder = Path(args[0]) if args else BOOK / "_results"
     seeds, power = choose(pilot(folder), claims.DESIGN, budget)

@@ -163,8 +163,8 @@ def parse(d: dict) -> Design:
     smallest = {k: _smallest(v, reasons, f"smallest.{k}") for k, v in d["smallest"].items()}
     seeds = _fields(d["seeds"], {"pilot", "confirmatory"}, "seeds")
     _fields(seeds["pilot"], {"profile", "seeds", "why"}, "seeds.pilot")
-    conf = {"chosen_by", "rule", "power", "cap", "first", "sections"}
-    _fields(seeds["confirmatory"], conf, "seeds.confirmatory")
+    conf = {"chosen_by", "rule", "power", "cap", "first", "sections", "budget"}
+    _fields(seeds["confirmatory"], conf, "seeds.confirmatory", conf - {"budget"})
     level = float(d["level"])
     if not 0 < level < 0.5:
         raise DesignError(f"level: {level} is not a one-sided level in (0, 0.5)")
@@ -263,6 +263,9 @@ def glue_values(d: Design) -> dict:
         "d_seeds": "; ".join(f"{s}: {len(v)} ({v[0]}–{v[-1]})" for s, v in sections.items()),
         "d_power": f"{100 * conf['power']:g} %",
         "d_cap": conf["cap"],
+        "d_budget": f"within {conf['budget']} (h:mm) of compute as the build's plan predicts it"
+        if conf.get("budget")
+        else "with no compute budget",
     }
 
 
