@@ -7,10 +7,16 @@ seed), draws its own batches from its own generator as ``train_epoch`` does (so 
 order is bitwise the same), and is updated by the same ``torch.optim`` optimizer, which
 runs over the stacked tensors: SGD, momentum and Adam (no weight decay, no amsgrad) are
 element-wise, so one optimizer over the stack is each member's optimizer (Adam's step count
-is shared, and equal, because every member steps together). The forward and backward passes
-are one ``torch.func.vmap`` over ``functional_call`` with the members' parameters stacked
-(``torch.func.stack_module_state``): batched matrix products and grouped convolutions, which
-may add in another order than one member's, hence float32 rounding rather than bits.
+is shared, and equal, because every member steps together).
+
+The members' parameters are stacked (``torch.func.stack_module_state``) and the forward and
+backward passes run once for the whole stack (``stacked_forward``): every convolution as one
+grouped convolution (``groups`` = members) on (batch, members * channels, H, W) in the
+layout ``fast_layout`` picks, every Linear layer as one batched product. These may add a
+member's terms in another order than the member's own call, hence float32 rounding rather
+than bits. ``engine='vmap'`` runs ``torch.func.vmap`` over ``functional_call`` instead: the
+same arithmetic for an MLP, but its convolution rule loses the channels-last layout and
+measured several times slower for SimpleCNN on the CPU (benchmarks/README.md).
 """
 
 import dataclasses
@@ -20,6 +26,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from lslib.config import OPTIMIZERS, TrainConfig
@@ -27,6 +34,53 @@ from lslib.data import batches, load_mnist
 from lslib.models import build_model
 from lslib.params import evaluate
 from lslib.train import CHECK_EVERY, TrainResult, as_layout, fast_layout, make_optimizer, stopped
+
+ENGINES = ("grouped", "vmap")
+LAYERS = (nn.Conv2d, nn.MaxPool2d, nn.ReLU, nn.Flatten, nn.Linear)  # what stacked_forward runs
+
+
+def stacked_forward(model: nn.Sequential, params: dict, x: torch.Tensor, layout) -> torch.Tensor:
+    """Every member's logits at once: (members, batch, classes).
+
+    Args:
+        model: an ``nn.Sequential`` of ``LAYERS`` (lslib's MLP and SimpleCNN); its own
+            weights are not used.
+        params: {name: (members, *shape)}, the stacked weights of ``model``.
+        x: (members, batch, ...) inputs, each member's own.
+        layout: the memory format of the convolutions' inputs (``fast_layout``).
+    """
+    k, b = x.shape[:2]
+    h = x
+    for i, layer in enumerate(model):
+        if isinstance(layer, nn.Conv2d):
+            if h.dim() == 5:  # (k, b, c, H, W) -> (b, k * c, H, W): member-major channels
+                h = as_layout(h.transpose(0, 1).reshape(b, -1, *h.shape[3:]), layout)
+            w = params[f"{i}.weight"]
+            w = as_layout(w.reshape(-1, *w.shape[2:]), layout)
+            bias = params[f"{i}.bias"].reshape(-1)
+            h = F.conv2d(h, w, bias, layer.stride, layer.padding, layer.dilation, groups=k)
+        elif isinstance(layer, nn.Flatten):
+            h = h.reshape(b, k, -1).transpose(0, 1) if h.dim() == 4 else h.flatten(2)
+        elif isinstance(layer, nn.Linear):
+            w, bias = params[f"{i}.weight"], params[f"{i}.bias"]
+            h = torch.baddbmm(bias.unsqueeze(1), h, w.transpose(1, 2))
+        else:  # max-pool, ReLU: per channel, so the whole stack at once
+            h = layer(h)
+    return h
+
+
+def check_model(model: nn.Module) -> None:
+    """A ValueError unless ``stacked_forward`` runs ``model``."""
+    ok = isinstance(model, nn.Sequential) and all(
+        isinstance(m, LAYERS)
+        and (not isinstance(m, nn.Conv2d) or (m.groups == 1 and m.bias is not None))
+        and (not isinstance(m, nn.Linear) or m.bias is not None)
+        and (not isinstance(m, nn.Flatten) or (m.start_dim, m.end_dim) == (1, -1))
+        for m in model
+    )
+    if not ok:
+        allowed = ", ".join(t.__name__ for t in LAYERS)
+        raise ValueError(f"stacked_forward runs an nn.Sequential of {allowed} only")
 
 
 def check_seeds(config: TrainConfig, seeds) -> list[int]:
@@ -57,12 +111,15 @@ def stacked_init(config: TrainConfig, seeds: Sequence[int]) -> dict[str, torch.T
     return {k: v.detach().to(config.device).requires_grad_() for k, v in stacked.items()}
 
 
-def train_stacked(config: TrainConfig, seeds: Sequence[int]) -> list[TrainResult]:
+def train_stacked(
+    config: TrainConfig, seeds: Sequence[int], engine: str = "grouped"
+) -> list[TrainResult]:
     """Train ``config`` for each seed in ``seeds`` side by side; one ``TrainResult`` per seed.
 
     Args:
         config: the run; its ``seed`` is ignored (each member's is ``seeds[i]``).
         seeds: distinct ints.
+        engine: 'grouped' (``stacked_forward``) or 'vmap' (``torch.func.vmap``).
 
     Returns:
         ``[TrainResult(replace(config, seed=s), ...) for s in seeds]``: final weights (CPU),
@@ -79,11 +136,14 @@ def train_stacked(config: TrainConfig, seeds: Sequence[int]) -> list[TrainResult
     until the end of that epoch.
     """
     seeds = check_seeds(config, seeds)
+    if engine not in ENGINES:
+        raise ValueError(f"engine={engine!r} is unknown; allowed: {ENGINES}")
     c, dev = config, config.device
-    data = load_mnist(c.subset, c.eval_subset, device=dev)
     base = build_model(c.model, c.width, seed=0).to(dev)
+    check_model(base)
     layout = fast_layout(base, dev)
     base = base.to(memory_format=layout)
+    data = load_mnist(c.subset, c.eval_subset, device=dev)
     params = stacked_init(c, seeds)
     opt = make_optimizer(c.optimizer, params.values(), c.learning_rate, c.momentum)
     gens = [torch.Generator().manual_seed(s) for s in seeds]
@@ -91,10 +151,12 @@ def train_stacked(config: TrainConfig, seeds: Sequence[int]) -> list[TrainResult
     histories = [[] for _ in seeds]
     states, status = [None] * len(seeds), ["fixed" if c.epochs else "max_epochs"] * len(seeds)
 
-    def loss_of(p, x, y):
-        return F.cross_entropy(functional_call(base, p, (x,)), y)
+    def step_all(p, x, y):  # each member's mean loss on its own batch: (members,)
+        if engine == "vmap":
+            return vmap(lambda q, a, b: F.cross_entropy(functional_call(base, q, (a,)), b))(p, x, y)
+        out = stacked_forward(base, p, x, layout)
+        return torch.stack([F.cross_entropy(o, t) for o, t in zip(out, y, strict=True)])
 
-    step_all = vmap(loss_of)
     for epoch in range(1, (c.epochs or c.max_epochs) + 1):
         start = time.perf_counter()
         totals, held = _epoch(
