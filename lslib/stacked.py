@@ -15,8 +15,13 @@ grouped convolution (``groups`` = members) on (batch, members * channels, H, W) 
 layout ``fast_layout`` picks, every Linear layer as one batched product. These may add a
 member's terms in another order than the member's own call, hence float32 rounding rather
 than bits. ``engine='vmap'`` runs ``torch.func.vmap`` over ``functional_call`` instead: the
-same arithmetic for an MLP, but its convolution rule loses the channels-last layout and
-measured several times slower for SimpleCNN on the CPU (benchmarks/README.md).
+same arithmetic for an MLP, but its convolution rule loses the channels-last layout and is
+slower still for SimpleCNN.
+
+Where it pays (benchmarks/stacked_training.py, benchmarks/README.md): on a 2-core CPU, an
+MLP, whose steps are short enough that per-call overhead counts; not SimpleCNN, whose time
+is in convolutions, and oneDNN's grouped convolution backward is slower than the members'
+own convolutions one after another.
 """
 
 import dataclasses
