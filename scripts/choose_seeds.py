@@ -39,21 +39,39 @@ def pilot(folder: Path) -> dict:
     return out
 
 
-def plan_cost(profile: str = "paper", grid_file: Path = BOOK / "grid.yml"):
-    """(cost, pages): cost(section, k) the plan's predicted seconds of a section's
-    notebooks (every model) at k seeds, cold, one task after another on this machine;
-    pages the seconds of the grid's other notebooks (the pages that read the results)."""
+def plan_cost(profile: str = "paper", grid_file: Path = BOOK / "grid.yml", least: int = 3):
+    """(cost, pages) for `planning.seeds_within`: cost(section, k) is what k seeds in that
+    section add to the whole build's predicted seconds (the plan's, cold, one task after
+    another on this machine) over ``least`` seeds, plus an equal share of the build at
+    ``least`` seeds everywhere, so that the costs of the sections add up to the build's.
+    The seeds are set as the design would set them (the paper profile's), so that Phase 3's
+    own family of Phase 1 and 2 runs (`sections.beyond`) follows them. ``pages``: 0 (the
+    build's pages are in the costs)."""
+    from lslib.paper import profiles
+
     todo = grids.jobs(gridfile.load(grid_file, REPO), profile, root=REPO)
-    first = claims.DESIGN.seeds["confirmatory"]["first"]
-    rest = [j for j in todo if j[0].stem not in claims.DESIGN.seeds["confirmatory"]["sections"]]
-    pages = plan.make_plan(rest, profile, 0, cold=True)[4]["wall_s"] if rest else 0.0
+    conf = claims.DESIGN.seeds["confirmatory"]
+    names = sorted(conf["sections"])
+    first, memo = conf["first"], {}
+
+    def whole(ks: tuple) -> float:
+        if ks not in memo:
+            chosen = {s: list(range(first, first + k)) for s, k in zip(names, ks, strict=True)}
+            saved = profiles.confirmatory_seeds
+            profiles.confirmatory_seeds = chosen.__getitem__
+            try:
+                memo[ks] = plan.make_plan(todo, profile, 0, cold=True)[4]["wall_s"]
+            finally:
+                profiles.confirmatory_seeds = saved
+        return memo[ks]
+
+    base = whole((least,) * len(names))
 
     def cost(section: str, k: int) -> float:
-        mine = [(nb, o, p | {"seeds": list(range(first, first + k))}) for nb, o, p in todo]
-        mine = [j for j in mine if j[0].stem == section]
-        return plan.make_plan(mine, profile, 0, cold=True)[4]["wall_s"]
+        ks = tuple(k if s == section else least for s in names)
+        return whole(ks) - base + base / len(names)
 
-    return cost, pages
+    return cost, 0.0
 
 
 def choose(R: dict, d: design.Design, budget_s: float | None = None) -> tuple[dict, dict]:
@@ -76,10 +94,7 @@ def choose(R: dict, d: design.Design, budget_s: float | None = None) -> tuple[di
         seeds, seconds = planning.seeds_within(
             needs, cost, budget_s - pages, conf["cap"], conf["first"]
         )
-        print(
-            f"predicted {(seconds + pages) / 60:.0f} min, {pages / 60:.0f} of them the pages "
-            f"(budget {budget_s / 60:.0f} min)"
-        )
+        print(f"predicted {(seconds + pages) / 60:.0f} min (budget {budget_s / 60:.0f} min)")
     power = {s: (planning.decided_at(ns, len(seeds[s])), len(ns)) for s, ns in needs.items()}
     return seeds, power
 
