@@ -146,7 +146,7 @@ def _ranks_part(model, names, rise, epochs, exact) -> Part:
     is ordered oppositely by the two quantities, both significantly (intersection-union
     within the pair, Bonferroni over the k(k - 1)/2 pairs). Each test uses one quantity's
     seeds, so a run's rise and epochs need no pairing. (A seed bootstrap of "ρ = 1 in
-    ≥ 97.5 % of resamples" was ~4x too liberal with 3 seeds, and its share no p-value.)
+    ≥ 97.5 % of resamples" was about four times too liberal with 3 seeds, and its share no p-value.)
     The report's numbers: the order of its means."""
     mr, me = [float(v.mean()) for v in rise], [float(v.mean()) for v in epochs]
     point = inf.spearman(mr, me, True).value

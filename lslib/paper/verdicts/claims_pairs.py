@@ -43,6 +43,8 @@ def pair_estimate(values, seeds) -> inf.Estimate:
 
 
 def p3_vals(R, model, key) -> np.ndarray:
+    """Phase 3's per-seed values of ``key`` for ``model`` (from its flatness block where
+    the key is one of its measures)."""
     r = _p3(R, model)
     if key in r.get("flatness", {}):
         return seed_values(r["flatness"], key, f"{model} flatness")

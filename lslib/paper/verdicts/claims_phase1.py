@@ -79,6 +79,10 @@ def lower(a, b, exact, na, nb, what, key, a_bound=False, b_bound=False) -> Part:
 
 
 def cnn_vs_comparable_mlp(key: str, cnn_lower: bool, what: str):
+    """Each SimpleCNN against the MLP of comparable parameter count (`comparable_pairs`):
+    the CNN's mean of ``key`` below the MLP's (``cnn_lower``) or above it, with the key's
+    smallest effect and censored epochs read as bounds."""
+
     def test(R, exact):
         parts = []
         for c, m in comparable_pairs(R):
@@ -124,6 +128,9 @@ def width_trend(model: str, key: str, sign: int, what: str):
 
 
 def every_cnn_vs_widest_mlp(key: str, cnn_lower: bool, what: str):
+    """Every SimpleCNN width against the widest MLP: the CNN's mean of ``key`` below the
+    MLP's (``cnn_lower``) or above it, one part per CNN."""
+
     def test(R, exact):
         m = width_rows(R, "mlp")[-1]
         nm = label("mlp", m["width"])

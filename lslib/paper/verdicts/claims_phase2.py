@@ -58,6 +58,9 @@ def _seeds(ra: dict, rb: dict, paired: bool):
 
 
 def p2_less(model, key, a, b, what):
+    """Phase 2: optimizer ``a``'s mean of ``key`` below optimizer ``b``'s (paired by seed
+    where the design pairs the claim), with the design's ``relative`` smallest effect."""
+
     def test(R, exact, paired=False):
         ra, rb = _opt(R, model, a), _opt(R, model, b)
         va, vb = seed_values(ra, key, a), seed_values(rb, key, b)
@@ -96,7 +99,7 @@ def p2_similar(model, key, a, b, tol, what, scale=1.0):
 
 
 def cnn_sgd_order_of_magnitude(R, exact):
-    """CNN SGD's lambda1 over MLP SGD's lambda1 within a factor sqrt(10) of 10x."""
+    """CNN SGD's lambda1 over MLP SGD's lambda1 within a factor sqrt(10) of a factor 10."""
     c, m = _opt(R, "cnn", "sgd"), _opt(R, "mlp", "sgd")
     return combine(
         [

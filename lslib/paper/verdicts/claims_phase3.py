@@ -27,6 +27,8 @@ from lslib.paper.verdicts.outcomes import Claim, Missing
 
 
 def below(model, get, limit, what):
+    """mean(``get(R, model)``) < ``limit`` (a 95 % interval below it)."""
+
     def test(R, exact):
         v = get(R, model)
         i = r_mean(v, exact) if exact else None
@@ -67,6 +69,9 @@ def above(model, get, limit, what, scale=1.0, reason=None):
 
 
 def cnn_mlp(get, cnn_lower: bool, what: str):
+    """Phase 3's CNN against its MLP: the CNN's mean below the MLP's (``cnn_lower``) or
+    above it, with the design's ``relative`` smallest effect."""
+
     def test(R, exact):
         c, m = get(R, "cnn"), get(R, "mlp")
         return combine(
@@ -108,6 +113,8 @@ def endpoint_ratio(factor: float):
 
 
 def pc1_flatter_than_random(model):
+    """ΔL along PC1 below ΔL along random unit directions (per-seed means, Welch)."""
+
     def test(R, exact):
         r = _p3(R, model)
         pc1 = seed_values(r, "delta_l", f"{model} ΔL along PC1")
@@ -158,6 +165,8 @@ def pc1_parabola(model, r2_min=0.99, vertex_max=0.1):
 
 
 def params_near(model, width, target, rel, what):
+    """The model's parameter count within a share ``rel`` of ``target`` (an exact count)."""
+
     def test(R, exact):
         r = _p3(R, model)
         if r.get("params") is None:
@@ -180,6 +189,8 @@ def params_near(model, width, target, rel, what):
 
 
 def params_ratio(lo, hi):
+    """The CNN's parameter count over the MLP's within (``lo``, ``hi``) (exact counts)."""
+
     def test(R, exact):
         pc, pm = _p3(R, "cnn").get("params"), _p3(R, "mlp").get("params")
         if pc is None or pm is None:
@@ -211,7 +222,7 @@ def sigma_star(R, model) -> np.ndarray:
 
 
 def perturbation_comparable(R, exact):
-    """Perturbation flatness within 2x between the models: the σ at which ΔL reaches 0.01
+    """Perturbation flatness within a factor 2 between the models: the σ at which ΔL reaches 0.01
     (resolved above the evaluation noise, unlike ΔL at σ = 10⁻³), by two one-sided tests.
     The report's numbers: its own "Perturb. σ" column, by their rounding."""
     if exact:

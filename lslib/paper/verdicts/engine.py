@@ -77,11 +77,14 @@ def r_mean(v, printed=None) -> inf.Interval:
 
 
 def r_diff(a, b, printed=None) -> inf.Interval:
+    """The report's mean(a) - mean(b) as the interval its rounding allows."""
     ia, ib = r_mean(a, printed), r_mean(b, printed)
     return inf.Interval(ia.value - ib.value, ia.lo - ib.hi, ia.hi - ib.lo, ia.n + ib.n)
 
 
 def r_log_ratio(a, b, printed=None) -> inf.Interval:
+    """The report's log(mean(a) / mean(b)) as the interval its rounding allows (NaN unless
+    both are surely positive)."""
     ia, ib = r_mean(a, printed), r_mean(b, printed)
     if not (ia.lo > 0 and ib.lo > 0):
         return inf.Interval(math.nan, math.nan, math.nan, ia.n + ib.n)
