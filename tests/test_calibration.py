@@ -84,7 +84,7 @@ def test_a_busy_machine_is_not_calibrated_and_nothing_is_kept(tmp_path, quiet, m
     assert not (tmp_path / calibrate.FILE).exists()
     monkeypatch.setattr(calibrate, "loadavg", lambda: 1.5)  # another process has a core
     loaded = calibrate.calibrated(tmp_path, fake_measure(calls=calls))
-    assert loaded.factors == {} and "load 1.5" in loaded.line and calls == [2]
+    assert loaded.factors == {} and "1.5 of" in loaded.line and calls == [2]
 
 
 def test_the_fastest_run_after_a_warm_up_counts_and_a_contended_one_stops_it():
@@ -201,3 +201,20 @@ def test_a_rate_of_the_same_sizes_comes_before_one_of_another_profile():
         pytest.approx(5e-11 * store_times.work("lines", lines(5000))),
         "scaled",
     )
+
+
+def test_the_cores_in_use_are_read_now_not_from_the_last_minutes_average(monkeypatch):
+    """Between two readings of /proc/stat 50 of 100 jiffies were busy: half the cores are
+    in use now, whatever the 1-minute load says (it lags a process that just ended)."""
+    import os
+
+    readings = iter([(1000, 9000), (1050, 9100)])
+    monkeypatch.setattr(calibrate, "_cpu_times", lambda: next(readings))
+    monkeypatch.setattr(os, "getloadavg", lambda: (7.0, 7.0, 7.0))
+    assert calibrate.loadavg(window=0) == pytest.approx(0.5 * os.cpu_count())
+    monkeypatch.setattr(calibrate, "_cpu_times", lambda: None)  # no /proc/stat
+    assert calibrate.loadavg(window=0) == 7.0
+    real = calibrate._cpu_times.__globals__["_cpu_times"]  # the undecorated reader
+    monkeypatch.undo()
+    got = real()
+    assert got is None or 0 <= got[0] <= got[1]

@@ -197,8 +197,27 @@ class Calibration:
     line: str
 
 
-def loadavg() -> float:
-    """The machine's load over the last minute (0 where the system does not say)."""
+def _cpu_times() -> tuple[int, int] | None:
+    """(busy, total) CPU jiffies of every core since boot, from /proc/stat; None elsewhere."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle and waiting for I/O
+    return sum(fields) - idle, sum(fields)
+
+
+def loadavg(window: float = 0.5) -> float:
+    """The cores in use now: over the last ``window`` seconds (/proc/stat), where the system
+    says; else the load over the last minute (0 where it says neither). Not the 1-minute
+    load first: it stays high for a minute after a process ends, and a fresh clone's
+    ``make book`` starts its plan right after pip has run."""
+    a = _cpu_times()
+    if a is not None:
+        time.sleep(window)
+        b = _cpu_times()
+        if b is not None and b[1] > a[1]:
+            return (b[0] - a[0]) / (b[1] - a[1]) * (os.cpu_count() or 1)
     try:
         return os.getloadavg()[0]
     except OSError:
@@ -237,12 +256,12 @@ def calibrated(folder=None, measure=measure) -> Calibration:
     else:
         if (load := loadavg()) >= cores() - threads + 1:
             return Calibration(
-                {}, _busy(f"the machine is busy (load {load:.1f} on {cores()} cores)")
+                {}, _busy(f"the machine is busy ({load:.1f} of {cores()} cores in use)")
             )
         kept = measure(threads)
         if kept["busy"] < CONTENDED:
             ran = f"its threads ran {kept['busy']:.0%} of the time while it measured"
-            return Calibration({}, _busy(f"{ran} (load {loadavg():.1f} on {cores()} cores)"))
+            return Calibration({}, _busy(f"{ran} ({loadavg():.1f} of {cores()} cores in use)"))
         kept = {f: round(kept[f], 5) for f in WORKLOADS} | {
             "busy": round(kept["busy"], 3),
             "steps": workload_steps(),
