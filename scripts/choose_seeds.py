@@ -57,12 +57,8 @@ def plan_cost(profile: str = "paper", grid_file: Path = BOOK / "grid.yml", least
     def whole(ks: tuple) -> float:
         if ks not in memo:
             chosen = {s: list(range(first, first + k)) for s, k in zip(names, ks, strict=True)}
-            saved = profiles.confirmatory_seeds
-            profiles.confirmatory_seeds = chosen.__getitem__
-            try:
+            with profiles.seeds_as(chosen):
                 memo[ks] = plan.make_plan(todo, profile, 0, cold=True)[4]["wall_s"]
-            finally:
-                profiles.confirmatory_seeds = saved
         return memo[ks]
 
     base = whole((least,) * len(names))

@@ -267,3 +267,25 @@ def test_the_paper_profile_runs_the_designs_confirmatory_seeds(tmp_path):
         design_file.confirmatory_seeds("phase1", p)
     with pytest.raises(ValueError, match="no seeds for 'phase3'"):
         design_file.confirmatory_seeds("phase3", p)
+
+
+def test_a_plan_of_other_seeds_takes_phase3s_family_along(tmp_path, monkeypatch):
+    """``--plan --seeds 2``: every training run of the paper build is of seeds 0 and 1,
+    Phase 3's own family of Phase 1 and 2 runs included (it once kept the design's seeds
+    beside the planned ones, counting both)."""
+    from lslib.paper import profiles
+    from lslib.paper.build import tasks
+    from lslib.paper.sections.declared import SECTIONS
+
+    monkeypatch.setenv("LSLIB_CACHE", str(tmp_path))
+    with profiles.seeds_as(dict.fromkeys(SECTIONS, [0, 1])):
+        S = profiles.section("phase3", {"model": "mlp", "profile": "paper"})
+        graph = tasks.graph(tasks.section_tasks("phase3", S))
+    seeds = {
+        t.label.split(", seed ")[1].split(",")[0] for t in graph.values() if ", seed " in t.label
+    }
+    assert seeds == {"0", "1"}, seeds
+    assert (
+        profiles.section("phase3", {"model": "mlp", "profile": "paper"}).seeds
+        == (RAW["seeds"]["confirmatory"]["sections"]["phase3"])
+    )

@@ -7,6 +7,7 @@ ValueError that names the parameter and what is allowed. Each section is validat
 process: the same name and values give the same frozen ``Section`` again.
 """
 
+import contextlib
 import copy
 from pathlib import Path
 from types import MappingProxyType
@@ -174,6 +175,22 @@ _IPYTHON = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 # of the Section (the grid passes its results folder as ``results_dir``).
 PLACE = ("results_dir",)
 _VALIDATED: dict[str, Section] = {}  # this process's sections, by name and values
+_SEEDS: dict[str, list[int]] = {}  # seeds_as: each section's default seeds, for now
+
+
+@contextlib.contextmanager
+def seeds_as(seeds: dict[str, list[int]]):
+    """Within it, ``seeds[section]`` are that section's default seeds in every profile: a
+    plan of other seeds (``--plan --seeds N``, ``scripts/choose_seeds.py``) in which Phase 3's
+    own family of Phase 1 and 2 runs (`sections.beyond`) follows them as the notebooks do."""
+    saved = dict(_SEEDS)
+    _SEEDS.clear()
+    _SEEDS.update({k: list(v) for k, v in seeds.items()})
+    try:
+        yield
+    finally:
+        _SEEDS.clear()
+        _SEEDS.update(saved)
 
 
 def section(name: str, namespace: dict) -> Section:
@@ -244,6 +261,8 @@ def _from_profile(section_name, key, size, mdef, model):
     if key == "width":
         return size["width"][model] if "width" in size else mdef["width"]
     if key == "seeds":
+        if section_name in _SEEDS:
+            return list(_SEEDS[section_name])
         seeds = size["phase3_seeds" if section_name == "phase3" else "seeds"]
         return confirmatory_seeds(section_name) if seeds == "design" else list(seeds)
     if key == "epochs":

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from lslib import fused
-from lslib.paper import gridfile
+from lslib.paper import gridfile, profiles
 from lslib.paper.build import plan, store_times
 from lslib.paper.build.executors import OnDask, TaskFailed, cores, executor, security, task_threads
 from lslib.paper.build.notebooks import drop_kernel_folder, execute
@@ -290,23 +290,19 @@ def main(argv=None) -> int:
         if a.plan:
             grid = gridfile.load(Path(a.root) / a.grid, Path(a.root))
             todo = jobs(grid, a.profile, a.only, Path(a.root))
-            if a.seeds is not None:
-                seeds = list(range(a.seeds))
-                todo = [
-                    (nb, out, p | ({"seeds": seeds} if nb.stem in SECTIONS else {}))
-                    for nb, out, p in todo
-                ]
+            seeds = {} if a.seeds is None else dict.fromkeys(SECTIONS, list(range(a.seeds)))
             remote = bool(a.scheduler or os.environ.get("LSLIB_DASK_SCHEDULER") or a.slurm)
-            plan.print_plan(
-                todo,
-                a.profile,
-                a.workers,
-                a.cold,
-                a.timings,
-                threads=a.threads,
-                local=not remote,
-                together=_alongside(grid, Path(a.root)),
-            )
+            with profiles.seeds_as(seeds):
+                plan.print_plan(
+                    todo,
+                    a.profile,
+                    a.workers,
+                    a.cold,
+                    a.timings,
+                    threads=a.threads,
+                    local=not remote,
+                    together=_alongside(grid, Path(a.root)),
+                )
             return 0
         tls = security(a.tls_ca, a.tls_cert, a.tls_key)
         return run(
