@@ -44,16 +44,22 @@ def with_tunables(environ: dict) -> dict:
 ON, OFF = ("1", "true", "on", "yes", ""), ("0", "false", "off", "no")
 
 
-def tunables_on(environ: dict) -> bool:
-    """``LSLIB_TUNABLES``: on (1, true, on, yes, unset) or off (0, false, off, no)."""
-    raw = environ.get("LSLIB_TUNABLES", "1")
+def switch(name: str, environ: dict) -> bool:
+    """An on/off variable: on (1, true, on, yes, unset) or off (0, false, off, no); any
+    other value is refused, naming the variable and the values allowed."""
+    raw = environ.get(name, "1")
     v = raw.strip().lower()
     if v not in ON + OFF:
         raise ValueError(
-            f"LSLIB_TUNABLES={raw!r} is not understood; allowed: {', '.join(ON[:-1])} "
+            f"{name}={raw!r} is not understood; allowed: {', '.join(ON[:-1])} "
             f"(on, the default) or {', '.join(OFF)} (off)"
         )
     return v in ON
+
+
+def tunables_on(environ: dict) -> bool:
+    """``LSLIB_TUNABLES``: on (1, true, on, yes, unset) or off (0, false, off, no)."""
+    return switch("LSLIB_TUNABLES", environ)
 
 
 def wanted(environ: dict) -> bool:

@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 from lslib.data import N_TRAIN, N_VAL
-from lslib.paper.build.allocator import OFF, ON
+from lslib.paper.build.allocator import switch
 from lslib.paper.build.executors import cores
 from lslib.paper.build.store_times import CONTENDED, flops, reference
 from lslib.paths import cache_dir
@@ -49,14 +49,7 @@ NAMES = {"mlp": "MLP", "cnn": "CNN"}
 
 def setting(environ=os.environ) -> bool:
     """``LSLIB_CALIBRATE``: on (1, true, on, yes, unset) or off (0, false, off, no)."""
-    raw = environ.get("LSLIB_CALIBRATE", "1")
-    v = raw.strip().lower()
-    if v not in ON + OFF:
-        raise ValueError(
-            f"LSLIB_CALIBRATE={raw!r} is not understood; allowed: {', '.join(ON[:-1])} "
-            f"(on, the default) or {', '.join(OFF)} (off)"
-        )
-    return v in ON
+    return switch("LSLIB_CALIBRATE", environ)
 
 
 def work_of(family: str) -> float:
