@@ -14,7 +14,7 @@ from scipy import stats as st
 from lslib.paper.verdicts import claims, design
 from lslib.paper.verdicts import engine as verdicts
 from lslib.paper.verdicts import inference as inf
-from lslib.paper.verdicts.outcomes import HOLDS, INCONCLUSIVE
+from lslib.paper.verdicts.outcomes import HOLDS, INCONCLUSIVE, NO_DIFF
 
 RAW = yaml.safe_load(design.PATH.read_text())
 IDS = [c.id for c in claims.CLAIMS]
@@ -35,6 +35,7 @@ def test_the_committed_design_agrees_with_the_engine():
         (lambda d: d["families"]["phase1"].update(control="bonferroni"), "families.phase1.control"),
         (lambda d: d["smallest"]["1.1"].update(reason="nope"), "smallest.1.1"),
         (lambda d: d["seeds"]["confirmatory"].update(seed=[1]), "'seed'"),
+        (lambda d: d.update(level=0.05), "level: 0.05, but"),
     ],
 )
 def test_unknown_or_bad_fields_are_refused_by_name(edit, field):
@@ -289,3 +290,30 @@ def test_a_plan_of_other_seeds_takes_phase3s_family_along(tmp_path, monkeypatch)
         profiles.section("phase3", {"model": "mlp", "profile": "paper"}).seeds
         == (RAW["seeds"]["confirmatory"]["sections"]["phase3"])
     )
+
+
+def test_a_width_trend_with_no_meaningful_difference_keeps_its_p_through_the_adjustment():
+    """1.5 (MLP accuracy rising with width) on widths whose accuracies differ by 1e-6: every
+    step's 95 % interval sits inside ± the design's 0.1 points, so the claim is "no meaningful
+    difference"; its p (the larger one-sided p of the two-one-sided test per step,
+    Bonferroni over the steps) is computed here from scipy's t and must reach Holm, which
+    then keeps the decision. The trend's verdict used to drop p_null (NaN, read as 1)."""
+    rows = {m: _rows(m) for m in ("mlp", "cnn")}
+    rng = np.random.default_rng(3)
+    for r in rows["mlp"]:
+        r["test_acc"] = list(0.97 + 1e-6 * rng.standard_normal(3))
+    world = {("phase1", m): {"rows": rs} for m, rs in rows.items()}
+    v = next(c for c in claims.CLAIMS if c.id == "1.5").verdict(world)
+    assert v.outcome == NO_DIFF
+    smallest = design.value("acc") / 100  # accuracy points, on accuracies kept as fractions
+    ps = []
+    for i in range(len(rows["mlp"]) - 1):
+        x, y = (np.array(rows["mlp"][j]["test_acc"]) for j in (i + 1, i))
+        va, vb = x.var(ddof=1) / 3, y.var(ddof=1) / 3
+        se, d = math.sqrt(va + vb), x.mean() - y.mean()
+        dof = (va + vb) ** 2 / (va**2 / 2 + vb**2 / 2)
+        ps.append(max(st.t.sf((d + smallest) / se, dof), st.t.sf((smallest - d) / se, dof)))
+    assert v.p_null == pytest.approx(min(1.0, len(ps) * min(ps)), rel=1e-6, abs=1e-300)
+    assert v.p == v.p_null < design.load().level
+    adjusted = {r["id"]: r for r in claims.evaluate(world, None, design.load())}
+    assert adjusted["1.5"]["adjusted"] == NO_DIFF

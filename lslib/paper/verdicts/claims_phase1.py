@@ -4,6 +4,7 @@ The rules of the correlation claims (ρ between models, the ranks) are in
 ``claims_correlations``.
 """
 
+import dataclasses
 import itertools
 import math
 
@@ -28,7 +29,6 @@ from lslib.paper.verdicts.outcomes import (
     Claim,
     Missing,
     Part,
-    Verdict,
 )
 
 CAPACITY = 2.0  # "comparable capacity": parameter counts within a factor of 2
@@ -122,7 +122,7 @@ def width_trend(model: str, key: str, sign: int, what: str):
         censored = any(bound for _, bound in vals)
         p_in, p_out = (v.p_in, v.p_out) if exact or censored else (t.p_inside, t.p_outside)
         note = f"overall trend (not judged): slope per doubling of width {interval_text(t.slope)}"
-        return Verdict(v.outcome, f"{v.evidence}; {note}", v.parts, p_in, p_out, v.need)
+        return dataclasses.replace(v, evidence=f"{v.evidence}; {note}", p_in=p_in, p_out=p_out)
 
     return test
 
@@ -343,7 +343,9 @@ CLAIMS = [
         "λ1 predicts CNN accuracy less than MLP accuracy.",
         "… but is less predictive for CNNs",
         "§2.4",
-        "the strength |ρ(λ1, accuracy)| between models: |z| of CNNs minus |z| of MLPs (Fisher z, 95 % interval) < 0",
+        "the strength |ρ(λ1, accuracy)| between models (model means): the CNN family's upper "
+        "bound of |ρ| below the MLP family's lower bound (between-model bounds at α/3 a side: "
+        "Fisher z with the Bonett–Wright variance, and the seeds' reliability bound)",
         less_predictive_for_cnn,
     ),
 ]
