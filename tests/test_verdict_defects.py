@@ -186,3 +186,19 @@ def test_no_claim_says_not_computed():
 
     for mod in (claims_pairs, claims_shape, claims_phase1, claims_correlations, verdicts):
         assert '"not computed"' not in inspect.getsource(mod)
+
+
+def test_a_threshold_claims_seeds_needed_are_at_its_own_level_too():
+    """3.12/3.13's test (mean accuracy above 99 %): undecided on 3 seeds, its seeds needed at
+    Holm's first step over 13 claims are the one-sample power at that level, more than at
+    2.5 %; it used to give the 2.5 % number at every level."""
+    from lslib.paper.verdicts import claims_phase3, design
+
+    acc = 0.992 + 0.001 * np.array([-1.0, 0.0, 1.0])  # 99.2 % ± 0.1: 2 sd above 99 %
+    test = claims_phase3.above("mlp", lambda R, m: acc, 99.0, "test accuracy (%)", 100.0, "acc")
+    v = test({}, False)
+    assert v.outcome == INCONCLUSIVE
+    smallest = design.value("acc")
+    at = {a: pw.power_mean(acc * 100, 99.0, smallest, alpha=a) for a in (ALPHA, ALPHA / 13)}
+    assert verdicts.need_at(v, ALPHA) == at[ALPHA]
+    assert verdicts.need_at(v, ALPHA / 13) == at[ALPHA / 13] > at[ALPHA]

@@ -61,7 +61,11 @@ def above(model, get, limit, what, scale=1.0, reason=None):
             )
         e = inf.est_mean(v * scale)
         smallest = design.value(reason) if reason else 0.0
-        need = power.power_mean(v * scale, limit, smallest) if len(v) > 1 else None
+        need = (
+            (lambda a: power.power_mean(v * scale, limit, smallest, alpha=a))
+            if len(v) > 1
+            else None
+        )
         text = f"{what}: {interval_text(inf.interval(e))} (claimed > {limit:g})"
         return combine([judge(e, limit, math.inf, text, need=need)])
 

@@ -58,7 +58,9 @@ def smoother_and_connected(R, exact):
     for c, m in comparable_pairs(R):
         nc, nm = label("cnn", c["width"]), label("mlp", m["width"])
         vc, vm = seed_values(c, "rise", nc), seed_values(m, "rise", nm)
-        need = power.power_log_ratio(vc, vm, math.log(1.1), 1 / DRAMATIC)
+        need = lambda a, vc=vc, vm=vm: power.power_log_ratio(  # noqa: E731
+            vc, vm, math.log1p(design.value("relative")), 1 / DRAMATIC, alpha=a
+        )
         e = inf.est_log_ratio(vc, vm)
         parts.append(_log_ratio_below(e, f"smoother: 1D rise {nc}/{nm}", need))
     ec, em = (
