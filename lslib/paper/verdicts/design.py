@@ -168,6 +168,13 @@ def parse(d: dict) -> Design:
     level = float(d["level"])
     if not 0 < level < 0.5:
         raise DesignError(f"level: {level} is not a one-sided level in (0, 0.5)")
+    from lslib.paper.verdicts.outcomes import ALPHA
+
+    if not math.isclose(level, ALPHA):
+        raise DesignError(
+            f"level: {level}, but the engine's raw decisions and intervals are at {ALPHA} "
+            "one-sided (outcomes.ALPHA, the side of a 95 % interval); only that level is allowed"
+        )
     return Design(
         level,
         tuple(fams),
@@ -249,6 +256,8 @@ def glue_values(d: Design) -> dict:
         "d_level": f"{100 * d.level:g} %",
         "d_primary": ", ".join(fam["primary"].claims),
         "d_n_primary": len(fam["primary"].claims),
+        "d_primary_control": f"{name[fam['primary'].control]}'s "
+        + ("step-down" if fam["primary"].control == "holm" else "step-up"),
         "d_secondary": "; ".join(
             f"{f.name} ({len(f.claims)}, {name[f.control]})"
             for f in d.families
