@@ -124,7 +124,7 @@ CLAIMS = [
         "MLP: plain SGD lowers the training loss slowest.",
         "SGD exhibits the slowest reduction in training loss",
         "§3.2",
-        "mean training loss over the epochs (area under the curve), SGD minus each other optimizer, Welch interval > 0",
+        "mean training loss over the epochs (area under the curve), SGD minus each other optimizer, paired interval within seed > 0",
         sgd_extreme("mlp", "auc", True, "mean training loss"),
     ),
     Claim(
@@ -133,7 +133,7 @@ CLAIMS = [
         "MLP: plain SGD reaches the lowest final accuracy.",
         "… and reaches the lowest final accuracy (93.04%)",
         "§3.2",
-        "SGD minus each other optimizer, Welch interval < 0",
+        "SGD minus each other optimizer, paired interval within seed < 0",
         sgd_extreme("mlp", "test_acc", False, "test accuracy"),
     ),
     Claim(
@@ -142,7 +142,7 @@ CLAIMS = [
         "MLP: momentum and Adam reach similar accuracy (within 0.5 points).",
         "SGD with momentum and Adam achieve much faster convergence and similar final accuracies (97.32% and 97.19%)",
         "§3.2",
-        "difference in percentage points within the margin ±0.5 by two one-sided tests (95 % Welch interval, 2.5 % each side); 0.5 points is a tenth of the 4-point gap to SGD the report calls large",
+        "difference in percentage points within the margin ±0.5 by two one-sided tests (95 % paired interval within seed, 2.5 % each side); 0.5 points is a tenth of the 4-point gap to SGD the report calls large",
         p2_similar("mlp", "test_acc", "momentum", "adam", 0.5, "test accuracy (%)", 100.0),
     ),
     Claim(
@@ -151,7 +151,7 @@ CLAIMS = [
         "MLP: plain SGD finds the sharpest minimum (largest λ1).",
         "SGD finds the sharpest minima",
         "§3.2",
-        "SGD minus each other optimizer, Welch interval > 0",
+        "SGD minus each other optimizer, paired interval within seed > 0",
         sgd_extreme("mlp", "l1", True, "λ1"),
     ),
     Claim(
@@ -160,7 +160,7 @@ CLAIMS = [
         "MLP: momentum finds a flatter minimum than Adam.",
         "Adam finds a basin that is flatter than SGD but slightly sharper than momentum-SGD",
         "§3.2",
-        "λ1 momentum minus Adam, Welch interval < 0",
+        "λ1 momentum minus Adam, paired interval within seed < 0",
         p2_less("mlp", "l1", "momentum", "adam", "λ1"),
     ),
     Claim(
@@ -169,7 +169,7 @@ CLAIMS = [
         "MLP: plain SGD's random lines are the steepest.",
         "SGD landscapes show noticeably steeper directions in both the random-line plots and the 2D surface",
         "§3.2",
-        "mean 1D rise, SGD minus each other optimizer, Welch interval > 0",
+        "mean 1D rise, SGD minus each other optimizer, paired interval within seed > 0",
         sgd_extreme("mlp", "rise", True, "1D rise"),
     ),
     Claim(
@@ -178,7 +178,7 @@ CLAIMS = [
         "SimpleCNN: plain SGD lowers the training loss slowest.",
         "SGD converges more slowly, finds sharper solutions",
         "§3.4",
-        "mean training loss over the epochs, SGD minus each other optimizer, Welch interval > 0",
+        "mean training loss over the epochs, SGD minus each other optimizer, paired interval within seed > 0",
         sgd_extreme("cnn", "auc", True, "mean training loss"),
     ),
     Claim(
@@ -187,7 +187,7 @@ CLAIMS = [
         "SimpleCNN: plain SGD reaches the lowest final accuracy.",
         "Momentum-based and adaptive optimizers converge faster, find flatter basins, and achieve higher accuracy.",
         "§3.4",
-        "SGD minus each other optimizer, Welch interval < 0",
+        "SGD minus each other optimizer, paired interval within seed < 0",
         sgd_extreme("cnn", "test_acc", False, "test accuracy"),
     ),
     Claim(
@@ -196,7 +196,7 @@ CLAIMS = [
         "SimpleCNN: plain SGD finds the sharpest minimum (largest λ1).",
         "SGD … converges to extremely sharp minima … Momentum-SGD, in contrast, dramatically reduces curvature … Adam shows a similar pattern of flattening",
         "§3.3",
-        "SGD minus each other optimizer, Welch interval > 0",
+        "SGD minus each other optimizer, paired interval within seed > 0",
         sgd_extreme("cnn", "l1", True, "λ1"),
     ),
     Claim(
@@ -205,7 +205,7 @@ CLAIMS = [
         "SimpleCNN: plain SGD's random lines are the steepest.",
         "SGD … produces loss landscapes with pronounced curvature in random directions",
         "§3.4",
-        "mean 1D rise, SGD minus each other optimizer, Welch interval > 0",
+        "mean 1D rise, SGD minus each other optimizer, paired interval within seed > 0",
         sgd_extreme("cnn", "rise", True, "1D rise"),
     ),
     Claim(
