@@ -48,17 +48,8 @@ def above(model, get, limit, what, scale=1.0, reason=None):
         if exact:
             i = r_mean(v, exact)
             i = inf.Interval(i.value * scale, i.lo * scale, i.hi * scale, i.n)
-            return combine(
-                [
-                    judge(
-                        None,
-                        limit,
-                        math.inf,
-                        f"{what}: {interval_text(i)} (claimed > {limit:g})",
-                        i,
-                    )
-                ]
-            )
+            text = f"{what}: {interval_text(i)} (claimed > {limit:g})"
+            return combine([judge(None, limit, math.inf, text, i)])
         e = inf.est_mean(v * scale)
         smallest = design.value(reason) if reason else 0.0
         need = (
