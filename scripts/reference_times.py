@@ -7,7 +7,7 @@ use; where that store has no record of the task's kind (a fresh clone), it falls
 this file: per task kind and model family the median seconds per unit of work, the epochs
 each run stopped at, and each paper notebook's own seconds. Only the store's entries of the
 current code on the paper profile's training set count. It also times the plan's
-calibration workloads here (``lslib.paper.build.calibrate``; a few seconds), so that another
+calibration workloads here (``lslib.paper.build.calibrate``, three times; half a minute), so that another
 machine's plan scales these rates by its own time for the same work over this one's; run it
 on the machine that made the build, with nothing else running. Rewrite it after a paper
 build whenever the code's costs change, and say in --machine where it was measured.
@@ -64,12 +64,16 @@ def main(argv=None) -> int:
     calibration = {}
     if a.calibrate:
         threads = records.threads or torch.get_num_threads()
-        measured = calibrate.measure(threads)
-        if measured["busy"] < store_times.CONTENDED:
+        # the reference every machine is scaled against: the median of three measurements
+        # (each the median of calibrate.REPEATS runs), so that one slow spell counts less
+        times = [calibrate.measure(threads) for _ in range(3)]
+        if min(m["busy"] for m in times) < store_times.CONTENDED:
             print("warning: the cores were busy: no calibration recorded", file=sys.stderr)
         else:
-            calibration = {f: float(f"{measured[f]:.4g}") for f in calibrate.WORKLOADS}
+            mid = {f: sorted(m[f] for m in times)[1] for f in calibrate.WORKLOADS}
+            calibration = {f: float(f"{mid[f]:.4g}") for f in calibrate.WORKLOADS}
             calibration |= {"steps": calibrate.workload_steps(), "threads": threads}
+            calibration["machine"] = calibrate.machine_key(threads)  # no calibration here
     machine = a.machine or f"{platform.machine()}, {torch.get_num_threads()} torch threads"
     out = {
         "machine": f"{machine}, torch {torch.__version__.split('+')[0]}",

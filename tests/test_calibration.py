@@ -25,7 +25,8 @@ def fake_measure(mlp=0.5, cnn=2.0, busy=0.95, calls=None):
     def measure(threads):
         if calls is not None:
             calls.append(threads)
-        return {"mlp": mlp, "cnn": cnn, "busy": busy, "took_s": 1.5}
+        spread = {"mlp": [0.9, 1.25], "cnn": [0.96, 1.04]}
+        return {"mlp": mlp, "cnn": cnn, "spread": spread, "busy": busy, "took_s": 1.5}
 
     return measure
 
@@ -41,6 +42,26 @@ def quiet(monkeypatch):
     """A machine with 2 cores and nothing else running."""
     monkeypatch.setattr(calibrate, "cores", lambda: 2)
     monkeypatch.setattr(calibrate, "loadavg", lambda: 0.0)
+    monkeypatch.setattr(calibrate, "machine_key", lambda threads: f"not the reference|{threads}")
+
+
+def test_the_reference_builds_own_kind_of_machine_is_not_calibrated(tmp_path, monkeypatch):
+    """Its rates are this machine's, averaged over a build: a measurement would only add noise."""
+    monkeypatch.setattr(calibrate, "cores", lambda: 2)
+    monkeypatch.setattr(calibrate, "loadavg", lambda: 0.0)
+    ref = {"threads": 2, "rates": {"epoch mlp": 1e-10, "epoch cnn": 4e-11}}
+    own = {"mlp": 0.3, "cnn": 1.2, "steps": calibrate.workload_steps(), "threads": 2}
+    monkeypatch.setattr(
+        calibrate, "reference", lambda: ref | {"calibration": own | {"machine": "k"}}
+    )
+    calls = []
+    monkeypatch.setattr(calibrate, "machine_key", lambda threads: "k")
+    same = calibrate.calibrated(tmp_path, fake_measure(calls=calls))
+    assert same.factors == {} and same.line == calibrate.SAME and calls == []
+    assert not (tmp_path / calibrate.FILE).exists()
+    monkeypatch.setattr(calibrate, "machine_key", lambda threads: "another")
+    other = calibrate.calibrated(tmp_path, fake_measure(calls=calls))
+    assert other.factors == pytest.approx({"mlp": 0.5 / 0.3, "cnn": 2.0 / 1.2}) and calls == [2]
 
 
 def test_the_reference_seconds_come_from_its_epoch_rate_or_its_own_measurement():
@@ -64,9 +85,10 @@ def test_the_calibration_is_kept_and_read_back_and_a_bad_file_is_measured_again(
     first = calibrate.calibrated(tmp_path, measure)
     assert first.factors == pytest.approx(expected()) and calls == [2]
     assert "MLP ×" in first.line and "CNN ×" in first.line
+    assert "(runs -10 %…+25 %)" in first.line and "(runs -4 %…+4 %)" in first.line
     again = calibrate.calibrated(tmp_path, measure)
     assert again.factors == first.factors and calls == [2]  # read back, not measured
-    assert "kept in" in again.line
+    assert "kept in" in again.line and "(runs -10 %…+25 %)" in again.line
     path = tmp_path / calibrate.FILE
     for bad in ("{torn", "[]", json.dumps({k: {"mlp": -1} for k in json.loads(path.read_text())})):
         path.write_text(bad)
@@ -87,12 +109,14 @@ def test_a_busy_machine_is_not_calibrated_and_nothing_is_kept(tmp_path, quiet, m
     assert loaded.factors == {} and "1.5 of" in loaded.line and calls == [2]
 
 
-def test_the_fastest_run_after_a_warm_up_counts_and_a_contended_one_stops_it():
+def test_the_median_run_after_a_warm_up_counts_and_a_contended_one_stops_it():
     ticks = iter([0, 5, 5, 7, 7, 10])  # clock readings around each timed run: 5, 2, 3 s
     runs = []
     clock = lambda: (float(next(ticks)),) * 2  # noqa: E731
-    assert calibrate.fastest(lambda: runs.append(1), 3, clock) == (2.0, 2.0)
+    assert calibrate.typical(lambda: runs.append(1), 3, clock) == (3.0, 3.0, 2.0, 5.0)
     assert len(runs) == 4  # the warm-up, then three timed
+    ticks = iter([0, 4, 4, 5, 5, 7, 7, 13])  # 4, 1, 2, 6 s: the median of an even count
+    assert calibrate.typical(lambda: None, 4, clock) == (3.0, 3.0, 1.0, 6.0)
 
     t = {"wall": 0.0, "cpu": 0.0}
     clock = lambda: (t["wall"], t["cpu"])  # noqa: E731
@@ -109,7 +133,9 @@ def test_the_fastest_run_after_a_warm_up_counts_and_a_contended_one_stops_it():
     threads = torch.get_num_threads()
     alone = calibrate.measure(2, maker(1.8), clock)  # CPU time per thread: 0.9, 0.95 of wall
     assert (alone["mlp"], alone["cnn"], alone["busy"]) == (1.0, 4.0, pytest.approx(0.9))
-    assert alone["took_s"] == 4 * 1.0 + 4 * 4.0 and made == ["mlp", "cnn"]
+    assert alone["spread"] == {"mlp": [1.0, 1.0], "cnn": [1.0, 1.0]}  # every run alike
+    runs = 1 + calibrate.REPEATS
+    assert alone["took_s"] == runs * 1.0 + runs * 4.0 and made == ["mlp", "cnn"]
     made.clear()
     waited = calibrate.measure(2, maker(0.8), clock)  # the MLP's threads waited
     assert waited["busy"] == pytest.approx(0.4) and made == ["mlp"]  # the CNN is not measured

@@ -7,8 +7,11 @@ EPYC against the reference's Intel Xeon). So where the plan uses them, ``calibra
 miniature paper epoch of each family here (``mini_epoch``: ``WORKLOADS``' training steps of
 MLP-128 and SimpleCNN-32 at the paper's batch of 128, through ``train.train_epoch`` on random
 MNIST-shaped tensors, then the forward-only evaluation of the ``EVAL`` share of those images
-that a paper epoch evaluates after its training: its validation and test sets), the fastest
-of ``REPEATS`` after a warm-up, with the threads the reference was measured with. The
+that a paper epoch evaluates after its training: its validation and test sets), the median
+of ``REPEATS`` after a warm-up, with the threads the reference was measured with. The median,
+not the fastest: the plan predicts a build's average pace, and the fastest of a few runs is
+the luckiest (on a shared 2-core machine one run of the same work in a process took 0.12 s
+and another 0.21 s; ``spread`` records how far they went). The
 reference's seconds for the same work are its own measurement of it where the file records
 one (``scripts/reference_times.py`` writes it), else its epoch rate times the work
 (``store_times.work``'s units). Their ratio per family scales every reference rate of that
@@ -19,7 +22,11 @@ The measurement is kept per machine (``fused.cpu_identity``), threads and torch 
 or malformed file is measured again). One whose threads waited for the cores (CPU time per
 thread below ``store_times.CONTENDED`` of its wall time: another process had them) would
 say more about that process than about this machine: it is neither used nor kept.
-``LSLIB_CALIBRATE=0`` turns the calibration off.
+``LSLIB_CALIBRATE=0`` turns the calibration off, and on the reference build's own kind of
+machine (the same ``machine_key``, which ``reference_times.json`` records) there is nothing
+to calibrate: a shared 2-core machine drifts by ±15 % between measurements a minute apart,
+more than the few seconds of a measurement can average out, while the reference's rates
+average a whole build.
 """
 
 import dataclasses
@@ -41,9 +48,9 @@ from lslib.paths import cache_dir
 
 FILE = "calibration.json"  # in the run store's folder
 BATCH = 128  # the paper's training batch
-WORKLOADS = {"mlp": (128, 100), "cnn": (32, 20)}  # family: (width, training steps)
+WORKLOADS = {"mlp": (128, 300), "cnn": (32, 20)}  # family: (width, training steps)
 EVAL = 2 * N_VAL / N_TRAIN  # images a paper epoch evaluates (val and test) per one trained
-REPEATS = 3  # timed runs after the warm-up; the fastest counts
+REPEATS = 5  # timed runs after the warm-up; the median counts
 NAMES = {"mlp": "MLP", "cnn": "CNN"}
 
 
@@ -89,38 +96,47 @@ def clock() -> tuple[float, float]:
     return time.perf_counter(), time.process_time()
 
 
-def fastest(run, repeats: int = REPEATS, clock=clock) -> tuple[float, float]:
-    """``run()`` once to warm up, then ``repeats`` times: the wall and CPU seconds of the
-    fastest."""
+def typical(run, repeats: int = REPEATS, clock=clock) -> tuple[float, float, float, float]:
+    """``run()`` once to warm up, then ``repeats`` times: the median run's wall and CPU
+    seconds, and the fastest and slowest runs' wall seconds."""
     run()
-    best = (math.inf, math.inf)
+    runs = []
     for _ in range(repeats):
         w0, c0 = clock()
         run()
         w1, c1 = clock()
-        best = min(best, (w1 - w0, c1 - c0))
-    return best
+        runs.append((w1 - w0, c1 - c0))
+    runs.sort()
+    wall, cpu = runs[len(runs) // 2] if len(runs) % 2 else _mid(runs)
+    return wall, cpu, runs[0][0], runs[-1][0]
+
+
+def _mid(runs: list) -> tuple[float, float]:
+    a, b = runs[len(runs) // 2 - 1], runs[len(runs) // 2]
+    return (a[0] + b[0]) / 2, (a[1] + b[1]) / 2
 
 
 def measure(threads: int, make=mini_epoch, clock=clock) -> dict:
-    """Each family's miniature epoch here with ``threads`` torch threads: its seconds, and
-    ``busy``, the least CPU time per thread per wall second of the families' fastest runs
-    (below ``CONTENDED``: their threads waited for the cores). The global RNG and the
-    thread count are left as they were."""
-    out, busy, start = {}, math.inf, clock()[0]
+    """Each family's miniature epoch here with ``threads`` torch threads: its median seconds;
+    ``spread``, per family the fastest and slowest run over the median; and ``busy``, the
+    least CPU time per thread per wall second of the families' median runs (below
+    ``CONTENDED``: their threads waited for the cores). The global RNG and the thread count
+    are left as they were."""
+    out, spread, busy, start = {}, {}, math.inf, clock()[0]
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(threads)
         with torch.random.fork_rng(devices=[]):
             for family in WORKLOADS:
-                wall, cpu = fastest(make(family), clock=clock)
+                wall, cpu, lo, hi = typical(make(family), clock=clock)
                 out[family] = wall
+                spread[family] = [lo / wall, hi / wall] if wall > 0 else [1.0, 1.0]
                 busy = min(busy, cpu / threads / wall if wall > 0 else 0.0)
                 if busy < CONTENDED:  # the rest would wait as long, and not be used
                     break
     finally:
         torch.set_num_threads(before)
-    return out | {"busy": busy, "took_s": clock()[0] - start}
+    return out | {"spread": spread, "busy": busy, "took_s": clock()[0] - start}
 
 
 def machine_key(threads: int) -> str:
@@ -217,6 +233,13 @@ def loadavg(window: float = 0.5) -> float:
         return 0.0
 
 
+SAME = (
+    "not calibrated: this is the reference build's kind of machine (its CPU, cores, threads "
+    "and torch), so its rates, averaged over a whole build, are used as they are; a few "
+    "seconds' measurement would only add this machine's drift to them"
+)
+
+
 def _busy(why: str) -> str:
     return (
         f"not calibrated to this machine: {why}; another process has the cores, so the "
@@ -243,6 +266,8 @@ def calibrated(folder=None, measure=measure) -> Calibration:
     threads = max(1, min(ref.get("threads") or cores(), cores()))
     path = (cache_dir() if folder is None else Path(folder)) / FILE
     table, key = _read(path), machine_key(threads)
+    if (ref.get("calibration") or {}).get("machine") == key:
+        return Calibration({}, SAME)
     kept = table.get(key)
     if valid(kept):
         how = f"measured earlier, kept in {path}"
@@ -257,6 +282,7 @@ def calibrated(folder=None, measure=measure) -> Calibration:
             return Calibration({}, _busy(f"{ran} ({loadavg():.1f} of {cores()} cores in use)"))
         kept = {f: round(kept[f], 5) for f in WORKLOADS} | {
             "busy": round(kept["busy"], 3),
+            "spread": {f: [round(x, 3) for x in v] for f, v in kept.get("spread", {}).items()},
             "steps": workload_steps(),
             "threads": threads,
             "took_s": round(kept["took_s"], 2),
@@ -267,12 +293,22 @@ def calibrated(folder=None, measure=measure) -> Calibration:
     f = factors(kept, ref, threads)
     if not f:
         return Calibration({}, "not calibrated: the reference build has no epoch rates")
-    scaled = ", ".join(f"{NAMES[k]} ×{v:.2f}" for k, v in f.items())
+    scaled = ", ".join(f"{NAMES[k]} ×{v:.2f}{_range(kept, k)}" for k, v in f.items())
     (mw, ms), (cw, cs) = WORKLOADS["mlp"], WORKLOADS["cnn"]
     against = "its own" if valid(ref.get("calibration")) else "its epoch rate's"
     return Calibration(
         f,
         f"calibrated to this machine: the reference build's rates {scaled} ({ms} training "
         f"steps of MLP-{mw} and {cs} of SimpleCNN-{cw} with an epoch's evaluation, "
-        f"{threads} threads, against {against} seconds for them; {how})",
+        f"{threads} threads, the median of {REPEATS} runs, against {against} seconds for "
+        f"them; {how})",
     )
+
+
+def _range(kept: dict, family: str) -> str:
+    """`` (runs −a %…+b %)``: how far the fastest and slowest run went from the median;
+    empty where the measurement kept no spread."""
+    lo, hi = (kept.get("spread") or {}).get(family, (None, None))
+    if not (isinstance(lo, (int, float)) and isinstance(hi, (int, float))):
+        return ""
+    return f" (runs {100 * (lo - 1):+.0f} %…{100 * (hi - 1):+.0f} %)"
