@@ -317,3 +317,30 @@ def test_a_width_trend_with_no_meaningful_difference_keeps_its_p_through_the_adj
     assert v.p == v.p_null < design.load().level
     adjusted = {r["id"]: r for r in claims.evaluate(world, None, design.load())}
     assert adjusted["1.5"]["adjusted"] == NO_DIFF
+
+
+def test_a_one_seed_observation_is_listed_as_one_and_more_seeds_would_decide_it():
+    """B.9 (SimpleCNN's λ1 against 2/η, measured on one seed) has no test: the design lists
+    it among the observations, in no family; its seeds needed say what would make it a test
+    (two seeds), not "no number of seeds", which belongs to the correlations. Listed in a
+    family instead, the design fails loudly."""
+    edge = {"sgd": {"lambda1": [5.0, 30.0, 41.0], "gd_threshold": 40.0, "seed": 0}}
+    world = {("phase2", "cnn"): {"edge": edge}}
+    row = next(r for r in claims.evaluate(world) if r["id"] == "B.9")
+    assert row["design family"] == "—" and row["adjusted"] == claims.UNTESTABLE
+    assert row["seeds needed"] == "one seed: needs ≥ 2 seeds for a test"
+    assert "p (adjusted)" in row and math.isnan(row["p (adjusted)"])
+    corr = next(r for r in claims.evaluate(world) if r["id"] == "1.15")
+    assert corr["seeds needed"].startswith("no number of seeds: needs ≥ 5 models")
+    d = design.parse(RAW)
+    fams = [
+        dataclasses.replace(f, claims=(*f.claims, "B.9")) if f.name == "beyond" else f
+        for f in d.families
+    ]
+    moved = dataclasses.replace(d, families=tuple(fams), observations=())
+    with pytest.raises(design.DesignError, match="observations: the engine gives B.9 no test"):
+        claims.evaluate(world, None, moved)
+    bad = copy.deepcopy(RAW)
+    bad["observations"]["claims"].append("1.1")
+    with pytest.raises(design.DesignError, match="1.1 is already in"):
+        design.check(design.parse(bad), IDS, 5)

@@ -283,17 +283,24 @@ def _untestable(c: outcomes.Claim, v: outcomes.Verdict, d: design.Design) -> str
     the engine finds short of models must be on the list, and one on the list must not be
     testable on these results (fails loudly: the design file and the engine disagree)."""
     listed = c.id in d.untestable
+    seen = c.id in d.observations
     short = "models" in v.untestable
     if short and not listed:
         raise design.DesignError(
             f"untestable: the engine finds {c.id} short of models ({v.untestable}) but "
-            "book/design.yml lists it in a family"
+            "book/design.yml does not list it there"
         )
-    if listed and not v.untestable and v.outcome not in (NOT_EVALUABLE,):
+    if v.untestable and not short and not seen:
         raise design.DesignError(
-            f"untestable: book/design.yml lists {c.id}, but the engine tests it on these "
-            f"results ({v.outcome}); move it into a family"
+            f"observations: the engine gives {c.id} no test ({v.untestable}) but "
+            "book/design.yml does not list it among the observations"
         )
+    for where, there in (("untestable", listed), ("observations", seen)):
+        if there and not v.untestable and v.outcome not in (NOT_EVALUABLE,):
+            raise design.DesignError(
+                f"{where}: book/design.yml lists {c.id}, but the engine tests it on these "
+                f"results ({v.outcome}); move it into a family"
+            )
     if listed:
         return v.untestable or f"needs ≥ {d.needs_models} models"
     return v.untestable
@@ -340,6 +347,7 @@ def evaluate(results: dict, ref: dict | None = None, d: design.Design | None = N
     for row, ours in zip(rows, found, strict=True):  # the seeds needed at the claim's level
         if row["adjusted"] == INCONCLUSIVE and "level" in row:
             row["seeds needed"] = verdicts.need_at(ours, row["level"])
-        elif row["adjusted"] == UNTESTABLE:
-            row["seeds needed"] = f"no number of seeds: {row['untestable']}"
+        elif row["adjusted"] == UNTESTABLE:  # more seeds decide an observation, not a correlation
+            why = row["untestable"]
+            row["seeds needed"] = f"no number of seeds: {why}" if "models" in why else why
     return rows

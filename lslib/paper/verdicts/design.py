@@ -3,7 +3,7 @@
 The design is fixed before the confirmatory results: the families of claims and each one's
 error control (Holm or Benjamini–Yekutieli, at one one-sided level), the checks that sit in
 no family, the claims no data of this design can decide (a correlation between too few
-models), the comparisons paired by seed, where seed variance is pooled, the smallest effect
+models), the observations (a claim decided on one run: no spread, so no test), the comparisons paired by seed, where seed variance is pooled, the smallest effect
 of interest per claim with its reason (a reason with a number: ``value``, what the engine
 uses), and the seeds (a pilot, and the confirmatory seeds ``scripts/choose_seeds.py``
 writes). ``load`` refuses an unknown field, naming it, and
@@ -67,9 +67,12 @@ class Design:
     seeds: dict
     checks_why: str = ""
     values: dict = dataclasses.field(default_factory=dict)  # reason -> its number
+    observations: tuple[str, ...] = ()  # decided on one run: no spread, no test, no family
+    observations_why: str = ""
 
     def family_of(self, cid: str) -> Family | None:
-        """The family a claim is tested in; None for a check or an untestable claim."""
+        """The family a claim is tested in; None for a check, an untestable claim or an
+        observation."""
         return next((f for f in self.families if cid in f.claims), None)
 
     def smallest_of(self, cid: str) -> Smallest:
@@ -80,7 +83,8 @@ class Design:
         return {"paired": True} if cid in self.paired else {}
 
 
-_TOP = {"level", "families", "checks", "untestable", "paired", "pooled", "reasons"}
+_TOP = {"level", "families", "checks", "untestable", "observations", "paired", "pooled"}
+_TOP |= {"reasons"}
 _TOP |= {"smallest", "default_smallest", "seeds"}
 
 
@@ -155,6 +159,7 @@ def parse(d: dict) -> Design:
         )
     ch = _fields(d["checks"], {"claims", "why"}, "checks")
     un = _fields(d["untestable"], {"why", "needs_models", "claims"}, "untestable")
+    ob = _fields(d["observations"], {"why", "claims"}, "observations")
     pa = _fields(d["paired"], {"why", "claims"}, "paired")
     po = _fields(d["pooled"], {"why", "claims"}, "pooled")
     reasons = {
@@ -191,6 +196,8 @@ def parse(d: dict) -> Design:
         seeds,
         ch["why"],
         {k: v for k, (_, v, _) in reasons.items() if v is not None},
+        _ids(ob["claims"], "observations.claims"),
+        ob["why"],
     )
 
 
@@ -217,13 +224,15 @@ def value(reason: str) -> float:
 def check(design: Design, ids, models_needed: int) -> None:
     """Refuse a design that disagrees with the claims or the engine.
 
-    Every claim id is in exactly one of the families, the checks and the untestable list;
+    Every claim id is in exactly one of the families, the checks, the untestable list and
+    the observations;
     no listed id is unknown; the models a correlation needs equal the engine's count.
     """
     ids = list(ids)
     seen: dict[str, str] = {}
     groups = [(f"families.{f.name}", f.claims) for f in design.families]
     groups += [("checks", design.checks), ("untestable", design.untestable)]
+    groups += [("observations", design.observations)]
     for where, cs in groups:
         for c in cs:
             if c not in ids:
@@ -233,7 +242,9 @@ def check(design: Design, ids, models_needed: int) -> None:
             seen[c] = where
     left = [c for c in ids if c not in seen]
     if left:
-        raise DesignError(f"claims in no family, check or untestable list: {', '.join(left)}")
+        raise DesignError(
+            f"claims in no family, check, untestable list or observation: {', '.join(left)}"
+        )
     if design.needs_models != models_needed:
         raise DesignError(
             f"untestable.needs_models: the design says {design.needs_models}, the engine "
@@ -264,6 +275,7 @@ def glue_values(d: Design) -> dict:
             if f.name not in ("primary", "beyond")
         ),
         "d_untestable": ", ".join(d.untestable),
+        "d_observations": ", ".join(d.observations) or "none",
         "d_needs_models": d.needs_models,
         "d_paired": ", ".join(d.paired),
         "d_pooled": ", ".join(d.pooled) or "none",
