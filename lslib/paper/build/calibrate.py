@@ -10,8 +10,8 @@ MNIST-shaped tensors, then the forward-only evaluation of the ``EVAL`` share of 
 that a paper epoch evaluates after its training: its validation and test sets), the median
 of ``REPEATS`` after a warm-up, with the threads the reference was measured with. The median,
 not the fastest: the plan predicts a build's average pace, and the fastest of a few runs is
-the luckiest (on a shared 2-core machine one run of the same work in a process took 0.12 s
-and another 0.21 s; ``spread`` records how far they went). The
+the luckiest (``spread`` records how far they went; the book's scale page gives the drift
+measured on a shared 2-core machine). The
 reference's seconds for the same work are its own measurement of it where the file records
 one (``scripts/reference_times.py`` writes it), else its epoch rate times the work
 (``store_times.work``'s units). Their ratio per family scales every reference rate of that
