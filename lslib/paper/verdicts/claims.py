@@ -349,5 +349,5 @@ def evaluate(results: dict, ref: dict | None = None, d: design.Design | None = N
             row["seeds needed"] = verdicts.need_at(ours, row["level"])
         elif row["adjusted"] == UNTESTABLE:  # more seeds decide an observation, not a correlation
             why = row["untestable"]
-            row["seeds needed"] = f"no number of seeds: {why}" if "models" in why else why
+            row["seeds needed"] = f"no number of seeds: {why}" if row["id"] in d.untestable else why
     return rows

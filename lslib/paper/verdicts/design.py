@@ -3,9 +3,10 @@
 The design is fixed before the confirmatory results: the families of claims and each one's
 error control (Holm or Benjamini–Yekutieli, at one one-sided level), the checks that sit in
 no family, the claims no data of this design can decide (a correlation between too few
-models), the observations (a claim decided on one run: no spread, so no test), the comparisons paired by seed, where seed variance is pooled, the smallest effect
-of interest per claim with its reason (a reason with a number: ``value``, what the engine
-uses), and the seeds (a pilot, and the confirmatory seeds ``scripts/choose_seeds.py``
+models), the observations (a claim decided on one run: no spread, so no test), the
+comparisons paired by seed, where seed variance is pooled, the smallest effect of interest
+per claim with its reason (a reason with a number: ``value``, what the engine uses), and
+the seeds (a pilot, and the confirmatory seeds ``scripts/choose_seeds.py``
 writes). ``load`` refuses an unknown field, naming it, and
 ``check`` refuses a design that disagrees with the claims or with the engine's own count of
 the models a correlation needs.
@@ -84,8 +85,7 @@ class Design:
 
 
 _TOP = {"level", "families", "checks", "untestable", "observations", "paired", "pooled"}
-_TOP |= {"reasons"}
-_TOP |= {"smallest", "default_smallest", "seeds"}
+_TOP |= {"reasons", "smallest", "default_smallest", "seeds"}
 
 
 def _fields(d, allowed: set, where: str, required: set | None = None) -> dict:
